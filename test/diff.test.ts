@@ -2643,3 +2643,134 @@ describe("diff's trust picture while a CSR waits for the ceremony", function () 
         );
     });
 });
+
+describe("diff of a stack file's settings outside pki:", function () {
+    this.timeout(60_000);
+
+    /** The dev stack file with top-level lines before it and config lines after pki:environment. */
+    const withSettings = (dir: string, topLevel: string, config: string): string =>
+        stackEdited(dir, "dev", [
+            ["# dev:", `${topLevel}# dev:`],
+            ["  pki:environment: dev\n", `  pki:environment: dev\n${config}`],
+        ]);
+
+    it("a pull request that re-points the secrets provider, the data key or the Kubernetes provider is a risk (--fail-on risky fails), each change named, no secret shown", async () => {
+        // An attacker's pull request: the state holding every CA key re-encrypted for their vault,
+        // the default provider pointed at their cluster; pki: untouched, so no certificate changes.
+        const base = withSettings(
+            tempDir("diff-settings-base"),
+            "secretsprovider: passphrase\nencryptionsalt: v1:old\n",
+            "  kubernetes:cluster: dev-east\n  other:token:\n    secure: v1:before\n  other:plain: kept\n",
+        );
+        const head = withSettings(
+            tempDir("diff-settings-head"),
+            "secretsprovider: hashivault://attacker.example.com/key\nencryptionsalt: v1:new\nencryptedkey: AAAA\n",
+            '  kubernetes:cluster: evil\n  pulumi:disable-default-providers: ["kubernetes"]\n  other:token:\n    secure: v1:after\n  other:plain: kept\n  other:note: "*bold* `x`"\n',
+        );
+        const json = await cli("diff", "--base", base, "--head", head, "--format", "json", "--fail-on", "risky");
+        assert.strictEqual(json.status, 1, json.err);
+        const d = JSON.parse(json.out) as CertDiff;
+        assert.deepStrictEqual(d.otherSettings, [
+            {
+                key: "secretsprovider",
+                change: "changed",
+                before: '"passphrase"',
+                after: '"hashivault://attacker.example.com/key"',
+            },
+            { key: "encryptionsalt", change: "changed", secret: true },
+            { key: "encryptedkey", change: "added", secret: true },
+            { key: "kubernetes:cluster", change: "changed", before: '"dev-east"', after: '"evil"' },
+            { key: "pulumi:disable-default-providers", change: "added", after: '["kubernetes"]' },
+            { key: "other:token", change: "changed", secret: true },
+            { key: "other:note", change: "added", after: '"*bold* `x`"' },
+        ]);
+        assert.deepStrictEqual(
+            d.risks.map((r) => `${r.key}: ${r.change}`),
+            [
+                'secretsprovider: "passphrase" -> "hashivault://attacker.example.com/key"',
+                "encryptionsalt: changed (a secret: its value is not shown)",
+                "encryptedkey: added (a secret: its value is not shown)",
+                'kubernetes:cluster: "dev-east" -> "evil"',
+                'pulumi:disable-default-providers: added: ["kubernetes"]',
+            ],
+        );
+        assert.doesNotMatch(json.out, /v1:(old|new|before|after)|AAAA/);
+        const md = await cli("diff", "--base", base, "--head", head);
+        assert.strictEqual(md.status, 0, "risks fail only with --fail-on risky");
+        assert.doesNotMatch(md.out, /v1:(old|new|before|after)|AAAA/);
+        assert.ok(md.out.includes("\nNo certificate changes.\n"));
+        assert.ok(
+            md.out.includes(
+                "### Stack file settings outside pki:\n\n" +
+                    '- **secretsprovider:** "passphrase" -> "hashivault://attacker.example.com/key".\n' +
+                    "- **encryptionsalt:** changed (a secret: its value is not shown).\n" +
+                    "- **encryptedkey:** added (a secret: its value is not shown).\n" +
+                    '- **kubernetes:cluster:** "dev-east" -> "evil".\n' +
+                    '- **pulumi:disable-default-providers:** added: ["kubernetes"].\n' +
+                    "- **other:token:** changed (a secret: its value is not shown).\n" +
+                    '- **other:note:** added: "\\*bold\\* \\`x\\`".\n',
+            ),
+            md.out,
+        );
+        assert.ok(
+            md.out.includes(
+                '### Risks\n\n- **secretsprovider: "passphrase" -> "hashivault://attacker.example.com/key".**\n' +
+                    "  Breaks: the stack's state holds every CA's and certificate's private key",
+            ),
+        );
+    });
+
+    it("a stack file whose settings outside pki: are unchanged reports none", async () => {
+        const file = withSettings(
+            tempDir("diff-settings-same"),
+            "secretsprovider: passphrase\n",
+            "  kubernetes:cluster: a\n",
+        );
+        const { status, out } = await cli(
+            "diff",
+            "--base",
+            file,
+            "--head",
+            file,
+            "--format",
+            "json",
+            "--fail-on",
+            "risky",
+        );
+        assert.strictEqual(status, 0);
+        assert.deepStrictEqual(
+            [(JSON.parse(out) as CertDiff).otherSettings, (JSON.parse(out) as CertDiff).risks],
+            [[], []],
+        );
+    });
+
+    it("a --head reached through another folder and .. is the stack file of its one project, not of two", async () => {
+        const dir = tempDir("diff-dotdot");
+        const file = stackVariant(dir, "dev", "pki:organization: Example Bank", "pki:organization: Example Bank");
+        fs.mkdirSync(path.join(dir, "scripts"));
+        const head = path.join(dir, "scripts", "..", "stacks", "Pulumi.dev.yaml");
+        const { status, out, err } = await cli("diff", "--base", file, "--head", head, "--format", "json");
+        assert.deepStrictEqual([status, err], [0, ""]);
+        assert.deepStrictEqual((JSON.parse(out) as CertDiff).replaced, []);
+    });
+
+    it("more than --max-replaced names the key changed as written (pki:validityDays), not the one derived from it (pki:earlyRenewalDays)", async () => {
+        const head = stackVariant(tempDir("diff-leaf"), "dev", "leaf: 365", "leaf: 200");
+        const { status, out } = await cli(
+            "diff",
+            "--base",
+            path.join(ROOT, DEV),
+            "--head",
+            head,
+            "--format",
+            "json",
+            "--max-replaced",
+            "0",
+        );
+        assert.strictEqual(status, 0);
+        assert.deepStrictEqual(
+            (JSON.parse(out) as CertDiff).risks.map((r) => [r.key, r.change]),
+            [["pki:validityDays", "replaces 4 certificates in one update (more than 0)"]],
+        );
+    });
+});

@@ -5,7 +5,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { rawConfigFromStackFile } from "../config/load";
+import { OtherSetting, rawConfigFromStackFile, stackFileOtherSettings } from "../config/load";
 import { ConfigError } from "../config/validate";
 import { utf8Text } from "../files";
 import { isSecret, PlaceKind } from "../inventory/deliveries";
@@ -21,6 +21,7 @@ import {
     plural,
     RevocationChange,
     ServedCertificate,
+    settingChangeText,
 } from "../inventory/diff";
 import { trustPictureForDiff } from "../inventory/pictures";
 import { APIC_UI_DIR } from "../inventory/planned";
@@ -36,7 +37,9 @@ outside a staged rotation, hosts dropped, more than --max-replaced certificates 
 ${DEFAULT_MAX_REPLACED}); then what to do before and after pulumi up, every Kubernetes secret and APIC bundle
 created, updated or deleted and what changes in it, revocations, certificates added, removed and
 replaced with the reason, pinned APIC keys and routing; the front end's too (UI services' Secrets,
-APIC's UI-facing keystores and truststore, customer-facing hosts and their CSRs). --format mermaid
+APIC's UI-facing keystores and truststore, customer-facing hosts and their CSRs), and every change
+outside pki: (secretsprovider, encryptedkey and encryptionsalt, and kubernetes: provider settings
+are risks). --format mermaid
 prints the trust hierarchy after the change as Mermaid text (no Markdown around it), with what the
 change adds, replaces and removes highlighted, offline roots and CAs whose CSR waits for the
 ceremony marked (while a CSR waits: the stack once signed, no change highlighted). A --base that is not a file is read as a git ref:
@@ -96,8 +99,11 @@ class BothSidesRefused extends ConfigError {
     }
 }
 
-/** The base plan: a file, or the head file's path at a git ref; undefined when the file is new. */
-function loadBase(base: string, headFile: string): PkiPlan | undefined {
+/**
+ * The base plan and its stack file's settings outside pki: (stackFileOtherSettings): a file, or the
+ * head file's path at a git ref; undefined when the file is new.
+ */
+function loadBase(base: string, headFile: string): { plan: PkiPlan; others: Record<string, OtherSetting> } | undefined {
     const dir = path.dirname(headFile);
     if (fs.existsSync(base) && fs.statSync(base).isFile()) {
         // A file named like the ref would stand in for it: in CI the pull request decides which
@@ -108,7 +114,8 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
                 `--base ${base} is both a file and a git ref; give the file as ./${base.replace(/^\.\//, "")} or the ref as ${base}^{commit}`,
             );
         }
-        return planOf(`--base ${base}`, () => planFromRawConfig(rawConfigFromStackFile(base)));
+        const plan = planOf(`--base ${base}`, () => planFromRawConfig(rawConfigFromStackFile(base)));
+        return { plan, others: stackFileOtherSettings(base) };
     }
     try {
         git(["rev-parse", "--is-inside-work-tree"], dir);
@@ -141,10 +148,16 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
             `${base}:${linked} is a symbolic link; the diff compares stack files that are regular files of the repository at both revisions: compare against a revision where ${relative} is the file itself`,
         );
     }
+    // Paths as on disk (the loader resolves them), read at the revision: outside the work tree, nothing.
     const read = (file: string): string | undefined => {
+        const inTree = path.relative(top, file);
+        if (inTree === "" || inTree.startsWith("..") || path.isAbsolute(inTree)) return undefined;
         let bytes: Buffer;
         try {
-            bytes = execFileSync("git", ["show", `${base}:${file}`], { cwd: top, stdio: ["ignore", "pipe", "pipe"] });
+            bytes = execFileSync("git", ["show", `${base}:${inTree.split(path.sep).join("/")}`], {
+                cwd: top,
+                stdio: ["ignore", "pipe", "pipe"],
+            });
         } catch {
             return undefined;
         }
@@ -152,15 +165,18 @@ function loadBase(base: string, headFile: string): PkiPlan | undefined {
         try {
             return utf8Text(bytes);
         } catch (error) {
-            throw new Error(`cannot read ${base}:${file}: ${(error as Error).message}`);
+            throw new Error(`cannot read ${base}:${inTree}: ${(error as Error).message}`);
         }
     };
     // Absent at the base, and reached through no link there: a stack new in this change.
     if (!modes.has(relative)) return undefined;
     // The project file (Pulumi.yaml) is read at the same revision.
-    return planOf(`--base ${base} (${relative} at that revision)`, () =>
-        planFromRawConfig(rawConfigFromStackFile(relative, { read, label: `${base}:${relative}` })),
+    const source = { read, label: `${base}:${relative}` };
+    const file = path.join(top, ...parts);
+    const plan = planOf(`--base ${base} (${relative} at that revision)`, () =>
+        planFromRawConfig(rawConfigFromStackFile(file, source)),
     );
+    return { plan, others: stackFileOtherSettings(file, source) };
 }
 
 const identity = (c: CertChange): string => {
@@ -365,6 +381,14 @@ function markdownReport(diff: CertDiff, title: string): string {
               : `**${added.length} added, ${removed.length} removed, ${replaced.length} replaced, ${unchanged} unchanged` +
                 `${diff.csrs.length > 0 ? `, ${plural(diff.csrs.length, "CSR")} registered` : ""}.**\n`,
     );
+    const settings = diff.otherSettings ?? [];
+    if (settings.length > 0) {
+        parts.push(
+            "### Stack file settings outside pki:\n\n" +
+                settings.map((c) => `- **${c.key}:** ${settingChangeText(c)}.`).join("\n") +
+                "\n",
+        );
+    }
     const steps = [
         ...diff.steps.before.map((s) => `**Before pulumi up:** ${s}`),
         ...(certChanges + diff.places.length + diff.pins.length + diff.customerFacing.length > 0
@@ -468,9 +492,9 @@ export const diffCommand: Command = {
                     rerun: "diff",
                 }),
             );
-        let base: PkiPlan | undefined;
+        let loaded: ReturnType<typeof loadBase>;
         try {
-            base = loadBase(values.base, path.resolve(values.head));
+            loaded = loadBase(values.base, path.resolve(values.head));
         } catch (baseError) {
             // The head's own refusal first: a base this version refuses is no fault of the change.
             try {
@@ -484,8 +508,12 @@ export const diffCommand: Command = {
             }
             throw baseError;
         }
+        const base = loaded?.plan;
         const head = loadHead(base);
-        const diff = diffPlans(base, head, { maxReplaced });
+        const diff = diffPlans(base, head, {
+            maxReplaced,
+            otherSettings: { base: loaded?.others ?? {}, head: stackFileOtherSettings(headFile) },
+        });
         out(
             format === "json"
                 ? JSON.stringify(diff, null, 2) + "\n"

@@ -211,6 +211,55 @@ function readStackFile(
     return config;
 }
 
+/** A stack file's setting outside `pki:`: the text Pulumi reads; for a secret, its ciphertext, compared and never shown. */
+export interface OtherSetting {
+    readonly text: string;
+    readonly secret: boolean;
+}
+
+/** The top-level keys of a stack file that hold the stack's encrypted data key: compared, never shown. */
+const KEY_MATERIAL = new Set(["encryptedkey", "encryptionsalt"]);
+
+/**
+ * Everything in a stack file but its `pki:` keys, for diff: its top-level keys but `config:`, by
+ * name (`secretsprovider`), and its config keys of other namespaces as Pulumi names them
+ * (`kubernetes:kubeconfig`). Where the stack's secrets are encrypted and which cluster a provider
+ * writes to are set there, beside the CA keys' state: no change of them may pass unseen. Read once
+ * rawConfigFromStackFile has accepted the file.
+ */
+export function stackFileOtherSettings(
+    file: string,
+    { read = readFromDisk, label = file }: StackFileSource = {},
+): Record<string, OtherSetting> {
+    const text = read(file);
+    if (text === undefined) throw new Error(`cannot read stack file ${label}: no such file`);
+    const doc = document(text, `stack file ${label}`);
+    const settings: Record<string, OtherSetting> = {};
+    const add = (key: string, node: unknown, secret: boolean): void => {
+        // A value that is no plain text (a secret, a map holding one) is compared as YAML reads it.
+        const asRead = (): string => JSON.stringify(YAML.isNode(node) ? node.toJSON(doc) : node) ?? "";
+        try {
+            settings[key] = { text: stackValueText(toGoValue(node, doc, shownName(key)), shownName(key)), secret };
+        } catch (err) {
+            if (!(err instanceof SecureValue || err instanceof UnreadableYaml || err instanceof UnpassableValue)) {
+                throw err;
+            }
+            settings[key] = { text: asRead(), secret: secret || err instanceof SecureValue };
+        }
+    };
+    const root = asConfigError(() => members(doc.contents, `stack file ${label}`));
+    for (const [key, node] of root) if (key !== "config") add(key, node, KEY_MATERIAL.has(key));
+    const configNode = root.get("config");
+    const projectName = projectOf(file, read)?.name;
+    for (const pair of YAML.isMap(configNode) ? configNode.items : []) {
+        if (!YAML.isScalar(pair.key)) continue;
+        const written = String(pair.key.value);
+        const key = configKey(written, projectName) ?? written;
+        if (!key.startsWith(`${NAMESPACE}:`)) add(key, pair.value, false);
+    }
+    return settings;
+}
+
 interface Project {
     readonly name: string;
     /** Its `main` is this package's stack program (lib/program.ts), which reads pki: keys only. */
@@ -278,7 +327,9 @@ function asWritten(node: unknown, doc: YAML.Document): string {
  * `pulumi up` from the root read other config than this tool: refused.
  */
 function projectOf(file: string, read: ReadFile): Project | undefined {
-    const stackDir = path.dirname(file);
+    // Resolved, as pulumi walks real folders: `scripts/../stacks` would pass the root twice (its
+    // project counted as two), and a relative path would stop at the current folder.
+    const stackDir = path.dirname(path.resolve(file));
     const claims: { projectFile: string; doc: YAML.Document; root: Map<string, unknown>; dir: string }[] = [];
     let nearest = true;
     for (let dir = stackDir; ; dir = path.dirname(dir)) {

@@ -8,7 +8,8 @@
 import * as crypto from "crypto";
 import { ClusterConfig, PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
-import { DEFAULT_KEY_SECRET_NAMESPACES, endpointIdOf, ownMember } from "../config/values";
+import type { OtherSetting } from "../config/load";
+import { DEFAULT_KEY_SECRET_NAMESPACES, endpointIdOf, ownMember, show, shownName } from "../config/values";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
@@ -169,6 +170,20 @@ export interface CustomerFacingChange {
     request?: { newKey: boolean; why: string[] };
 }
 
+/**
+ * A change to a stack file outside its `pki:` keys: a top-level key (`secretsprovider`) or a config
+ * key of another namespace (`kubernetes:kubeconfig`). Values as messages show them (show); a
+ * secret's (`secure:`, `encryptedkey`, `encryptionsalt`) never.
+ */
+export interface OtherSettingChange {
+    key: string;
+    change: "added" | "removed" | "changed";
+    before?: string;
+    after?: string;
+    /** A secret on either side: no value shown. */
+    secret?: true;
+}
+
 export interface CertDiff {
     base: { environment: string; option: number };
     head: { environment: string; option: number };
@@ -195,6 +210,8 @@ export interface CertDiff {
     pins: PinChange[];
     /** Endpoints whose certificates stay but whose routed services change (e.g. Option 3 regrouping). */
     routing: RoutingChange[];
+    /** Changes to the stack file outside pki: (when the stack files were given: DiffOptions.otherSettings). */
+    otherSettings?: OtherSettingChange[];
     /**
      * What to do before and after `pulumi up`, in order; `notes`: what holds only in a case stack
      * files cannot show (no step to take otherwise).
@@ -205,6 +222,82 @@ export interface CertDiff {
 export interface DiffOptions {
     /** More replaced certificates than this is a risk. */
     maxReplaced?: number;
+    /** The stack files' settings outside pki: (stackFileOtherSettings), base ({} for a new stack) and head. */
+    otherSettings?: { base: Readonly<Record<string, OtherSetting>>; head: Readonly<Record<string, OtherSetting>> };
+}
+
+/** The changes of settings outside pki:, in the head's order, then those removed. */
+export function otherSettingChanges(
+    base: Readonly<Record<string, OtherSetting>>,
+    head: Readonly<Record<string, OtherSetting>>,
+): OtherSettingChange[] {
+    const keys = [...new Set([...Object.keys(head), ...Object.keys(base)])];
+    return keys.flatMap((key): OtherSettingChange[] => {
+        const [before, after] = [ownMember(base, key), ownMember(head, key)];
+        if (before?.text === after?.text && before?.secret === after?.secret) return [];
+        const shown = (s: OtherSetting | undefined) => (s === undefined || s.secret ? {} : { text: show(s.text) });
+        const change = before === undefined ? "added" : after === undefined ? "removed" : "changed";
+        return [
+            {
+                key: shownName(key),
+                change,
+                ...(shown(before).text !== undefined ? { before: shown(before).text } : {}),
+                ...(shown(after).text !== undefined ? { after: shown(after).text } : {}),
+                ...(before?.secret === true || after?.secret === true ? { secret: true as const } : {}),
+            },
+        ];
+    });
+}
+
+/** Settings that decide who can decrypt the stack's state, which holds every private key. */
+const ENCRYPTION_SETTINGS = new Set(["secretsprovider", "encryptedkey", "encryptionsalt"]);
+
+/** Settings that decide which cluster a Kubernetes provider writes Secrets to. */
+const redirectsSecrets = (key: string): boolean =>
+    key.startsWith("kubernetes:") || key === "pulumi:disable-default-providers";
+
+/** A change of a setting outside pki: as the report says it: the values when they may be shown. */
+export const settingChangeText = (c: OtherSettingChange): string =>
+    c.secret === true
+        ? `${c.change} (a secret: its value is not shown)`
+        : c.change === "changed"
+          ? `${c.before} -> ${c.after}`
+          : c.change === "added"
+            ? `added: ${c.after}`
+            : `removed (was ${c.before})`;
+
+/** The risks of changes outside pki: where the stack's private keys are encrypted, or written. */
+function otherSettingRisks(changes: readonly OtherSettingChange[]): Risk[] {
+    return changes.flatMap((c): Risk[] => {
+        if (ENCRYPTION_SETTINGS.has(c.key)) {
+            return [
+                {
+                    key: c.key,
+                    change: settingChangeText(c),
+                    breaks:
+                        "the stack's state holds every CA's and certificate's private key, encrypted under the secrets provider and data key these settings name: " +
+                        "from the next pulumi up whoever holds that provider's key can read them all, and a wrong one leaves the stack unable to decrypt its state",
+                    instead:
+                        "leave the secrets provider to the stack's owners, who change it with pulumi stack change-secrets-provider (which also writes encryptedkey and encryptionsalt) as a reviewed change of key custody; " +
+                        "undo this change if it was not meant",
+                },
+            ];
+        }
+        if (redirectsSecrets(c.key)) {
+            return [
+                {
+                    key: c.key,
+                    change: settingChangeText(c),
+                    breaks:
+                        "it decides which cluster, context or namespace a Kubernetes provider given none of its own writes to (the providers of pki:clusters take only a context): " +
+                        "Secrets with private keys in them could go to another cluster",
+                    instead:
+                        "choose clusters with pki:clusters (a context for each) and leave the kubernetes: provider settings out of the stack file; undo this change if it was not meant",
+                },
+            ];
+        }
+        return [];
+    });
 }
 
 export const DEFAULT_MAX_REPLACED = 10;
@@ -1039,7 +1132,7 @@ function caRisks(
     ].filter((p) => p !== "");
     const leaves = certs.replaced.filter((c) => !isCa(c) && c.reasons.some((r) => r.startsWith("issuer"))).length;
     risks.push({
-        key: causes.map((c) => c.key).join(", ") || changedKeys(base.config, head.config).join(", "),
+        key: causes.map((c) => c.key).join(", ") || changedKeys(base, head).join(", "),
         change:
             `re-issues ${list(what)} at once, outside a staged rotation (pki:caRotation)` +
             (leaves > 0 ? `, and with them ${plural(leaves, "leaf certificate")}` : ""),
@@ -1634,7 +1727,7 @@ function rekeyedClients(base: PkiPlan, head: PkiPlan): Risk[] {
     const algorithms = (plan: PkiPlan) => [...new Set(plan.endpoints.map((e) => describeKey(e.client.key)))].join(", ");
     return [
         {
-            key: changedKeys(base.config, head.config).join(", "),
+            key: changedKeys(base, head).join(", "),
             change: `gives the APIC ${rekeyed.length === 1 ? "client" : "clients"} of ${names(rekeyed.map((e) => e.id))} a new key under the same epoch (${algorithms(base)} -> ${algorithms(head)}), with no overlap: the gateway pins only the new ${rekeyed.length === 1 ? "key" : "keys"}`,
             breaks: `APIC's calls to ${names(rekeyed.map((e) => e.host))} are refused from this update on until each new keystore is uploaded: APIC still presents the old key`,
             instead:
@@ -1947,10 +2040,23 @@ function customerFacingRefusals(base: PkiPlan, head: PkiPlan): RefusedChange[] {
     });
 }
 
-/** The `pki:` keys whose value differs between two configs. */
-function changedKeys(base: PkiConfig, head: PkiConfig): string[] {
-    const keys = [...new Set([...Object.keys(base), ...Object.keys(head)])] as (keyof PkiConfig)[];
-    return keys.filter((k) => JSON.stringify(base[k]) !== JSON.stringify(head[k])).map((k) => `pki:${k}`);
+/**
+ * The `pki:` keys whose value differs between two plans, of those whose text differs as written
+ * when both plans know it (PkiPlan.written): a value derived from another (pki:earlyRenewalDays
+ * from pki:validityDays) is no change of the stack file's.
+ */
+function changedKeys(base: PkiPlan, head: PkiPlan): string[] {
+    const [from, to] = [base.config, head.config];
+    const keys = [...new Set([...Object.keys(from), ...Object.keys(to)])] as (keyof PkiConfig)[];
+    return keys
+        .filter((k) => JSON.stringify(from[k]) !== JSON.stringify(to[k]))
+        .filter(
+            (k) =>
+                base.written === undefined ||
+                head.written === undefined ||
+                ownMember(base.written, k) !== ownMember(head.written, k),
+        )
+        .map((k) => `pki:${k}`);
 }
 
 /** A stack file that does not exist in the base: every certificate is new. */
@@ -2343,6 +2449,10 @@ function baseWaits(base: PkiPlan): Risk {
 export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: DiffOptions = {}): CertDiff {
     const maxReplaced = options.maxReplaced ?? DEFAULT_MAX_REPLACED;
     const from = base ?? emptyPlan(head);
+    const otherSettings =
+        options.otherSettings === undefined
+            ? undefined
+            : otherSettingChanges(options.otherSettings.base, options.otherSettings.head);
     // A base whose CSRs waited for the ceremony: its update made only CAs (and the cacerts of the
     // mesh CAs signed). The rest deployed is what the last update that ran whole made, which no
     // stack file shows: compared as if nothing, each change beyond the CAs is one that "may" be.
@@ -2524,10 +2634,11 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
                   ...(base === undefined ? [] : pkcs12Risks(from, head)),
                   ...frontEndRisks(from, head, replaced),
                   ...(mayBe ? [baseWaits(from)] : []),
+                  ...otherSettingRisks(otherSettings ?? []),
                   ...(replaced.length > maxReplaced
                       ? [
                             {
-                                key: changedKeys(from.config, head.config).join(", "),
+                                key: changedKeys(from, head).join(", "),
                                 change: `replaces ${replaced.length} certificates in one update (more than ${maxReplaced})`,
                                 breaks: `every consumer must take the new material in the same window (${plural(places.filter((p) => p.change === "update").length, "secret or APIC bundle")} updated), and a mistake reaches every endpoint at once`,
                                 instead:
@@ -2565,6 +2676,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         customerFacing: headWaiting === undefined ? customerFacingChanges(from, head) : [],
         pins,
         routing: headWaiting === undefined ? routing(from, head) : [],
+        ...(otherSettings !== undefined ? { otherSettings } : {}),
     };
     if (headWaiting !== undefined) return { ...diff, steps: { before: [], after: [ceremonyWaits(head)] } };
     return { ...diff, steps: stepsFor(diff, from, head, keepsOld, unseenCrls) };

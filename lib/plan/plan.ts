@@ -282,6 +282,11 @@ export interface PkiPlan {
     readonly gateways: readonly GatewayPlan[];
     /** UI services calling APIC, and the customer-facing hosts. */
     readonly frontEnd: FrontEndPlan;
+    /**
+     * The text of each `pki:` key the stack file (or Pulumi.yaml) writes, without the prefix
+     * (planFromRawConfig): what a change names, where `config` also holds values derived from others.
+     */
+    readonly written?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -2359,5 +2364,5 @@ export function planFromRawConfig(raw: Readonly<Record<string, unknown>>, option
             .filter(([, value]) => value !== undefined)
             .map(([key, value]) => [key, javascriptValueText(value, `pki:${key}`)]),
     );
-    return planPki(config, { written: settingsWritten(texts), ...options });
+    return { ...planPki(config, { written: settingsWritten(texts), ...options }), written: texts };
 }
