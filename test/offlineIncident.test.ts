@@ -118,13 +118,19 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
      * the way an operator runs it; `now` by default deployClock() (a test that computes what the
      * render prints from its clock gives it).
      */
-    async function render(name: string, raw: Record<string, unknown>, now = deployClock(), state = stateFile) {
+    async function render(
+        name: string,
+        raw: Record<string, unknown>,
+        now = deployClock(),
+        state = stateFile,
+        ...flags: string[]
+    ) {
         const file = stackFile(name, raw);
         const out = path.join(dir, name);
         addSeededKeys(state);
         const result = await cli(
             "render",
-            ...["--config", file, "--out", out, "--state", state, "--now", now.toISOString()],
+            ...["--config", file, "--out", out, "--state", state, "--now", now.toISOString(), ...flags],
         );
         // What the consumers below read of a render: its plan (endpoints, clusters) and its files.
         const rendered = (): Rendered =>
@@ -178,6 +184,48 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         const first = await render("deployed", withRoot);
         assert.strictEqual(first.status, 0, first.err);
         deployed = first.rendered();
+    });
+
+    it("rehearses the ceremony in one output folder: the render with the signed CA is refused there without --force, and with a certificate beside its CSR even with --force; with --force it replaces the CSRs", async () => {
+        // A state of its own that holds the CA key the ceremony signed, so that firstCa certifies it.
+        const state = path.join(dir, "rehearsal.state.json");
+        fs.copyFileSync(stateFile, state);
+        const out = path.join(dir, "rehearsal");
+        const waiting = await render("rehearsal", { ...base, offlineRoots: offline({}) }, deployClock(), state);
+        assert.strictEqual(waiting.status, 1, waiting.err);
+        assert.deepStrictEqual(fs.readdirSync(out).sort(), ["csr"]);
+        assert.deepStrictEqual(fs.readdirSync(path.join(out, "csr")), ["apic-client-ca.csr"]);
+        const stateBefore = fs.readFileSync(state);
+
+        // What `ceremony sign --csr rehearsal/csr/apic-client-ca.csr` writes without --out.
+        const besideCsr = path.join(out, "csr", "apic-client-ca.crt");
+        fs.writeFileSync(besideCsr, firstCa);
+        const foreign = await render("rehearsal", withRoot, deployClock(), state, "--force");
+        assert.deepStrictEqual(
+            [foreign.status, foreign.err],
+            [
+                1,
+                `error: output folder ${out} holds files that are not a render's (csr/apic-client-ca.crt); --force only replaces an earlier render: choose another --out\n`,
+            ],
+        );
+        fs.rmSync(besideCsr);
+        const unforced = await render("rehearsal", withRoot, deployClock(), state);
+        assert.deepStrictEqual(
+            [unforced.status, unforced.err],
+            [
+                1,
+                `error: output folder ${out} holds an earlier render; pass --force to replace it, or choose another --out\n`,
+            ],
+        );
+        assert.ok(fs.readFileSync(state).equals(stateBefore), "a refused render leaves the state as it was");
+
+        const forced = await render("rehearsal", withRoot, deployClock(), state, "--force");
+        assert.strictEqual(forced.status, 0, forced.err);
+        assert.ok(!fs.existsSync(path.join(out, "csr")), "the first render's CSRs are replaced");
+        assert.ok(
+            forced.rendered().read("apic/ob/ca-chain.pem").includes(firstCa.trim()),
+            "the chain holds the signed CA",
+        );
     });
 
     let revokedConfig: Record<string, unknown>;
