@@ -75,8 +75,52 @@ describe("inventory", function () {
             goesTo: ["k8s/example/istio-system/secret-apic-mtls-ob (tls.crt, tls.key)"],
         });
         const table = (await cli("inventory", "--stack", "dev")).out.split("\n");
-        assert.match(table[0], /^role +certificate +hosts \/ identity +issuer +key +validity +renew after +goes to$/);
+        assert.match(
+            table[0],
+            /^role +certificate +hosts \/ identity +issuer +key +validity +renew after +epoch +goes to$/,
+        );
         assert.strictEqual(table.filter((l) => /^(gateway-server|apic-client) /.test(l)).length, 4);
+    });
+
+    it("shows each certificate's rotation epoch in the table and in Markdown, the epoch a revocation of it names", async () => {
+        const dir = tempDir("inventory-epoch");
+        const dev = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+        const file = path.join(dir, "Pulumi.dev.yaml");
+        fs.writeFileSync(
+            file,
+            `${dev}\n  pki:rotation: { leafEpoch: 1, endpoints: { ob: { clientEpoch: 2, clientPhase: switch } } }\n`,
+        );
+        const cell = (line: string, header: string, column: string): string => {
+            const at = header.indexOf(column);
+            return line.slice(at, line.indexOf("  ", at)).trim();
+        };
+        const [header, , ...rows] = (await cli("inventory", "--config", file)).out.split("\n");
+        const epochs = Object.fromEntries(
+            rows.filter((l) => l !== "").map((l) => [cell(l, header, "certificate"), cell(l, header, "epoch")]),
+        );
+        assert.deepStrictEqual(
+            [
+                epochs["client-root"],
+                epochs["apic-client-ca"],
+                epochs["dp/client"],
+                epochs["ob/server"],
+                epochs["ob/client"],
+            ],
+            ["0", "0", "1", "1", "3"],
+        );
+        const markdown = (await cli("inventory", "--config", file, "--format", "markdown")).out.split("\n");
+        assert.strictEqual(
+            markdown[0],
+            "| role | certificate | hosts / identity | issuer | key | validity | renew after | epoch | goes to |",
+        );
+        assert.match(
+            markdown.find((l) => l.startsWith("| apic-client | ob/client |")) ?? "",
+            /\| 365 d \| 244 d \| 3 \| /,
+        );
+        const json = JSON.parse((await cli("inventory", "--config", file, "--format", "json")).out) as {
+            certificates: { id: string; epoch: number }[];
+        };
+        assert.strictEqual(json.certificates.find((c) => c.id === "ob/client")?.epoch, 3);
     });
 
     it("is exported by the stack program as the output `inventory`, with what was issued", async () => {

@@ -9,12 +9,24 @@ import { Command, oneOf, parse, stackFilePath } from "./stackSource";
 const USAGE = `usage: inventory (--stack NAME | --config FILE) [--format table|markdown|json|mermaid]
 
 Lists every certificate the stack creates, from the plan alone (no cloud access): role, endpoint,
-hosts and identities, issuer, key, validity, renewal point and where it is delivered.
+hosts and identities, issuer, key, validity, renewal point, rotation epoch (what a revocation in
+pki:revocations names) and where it is delivered.
 --format mermaid prints two pictures as Markdown with Mermaid blocks (GitHub draws them): the
 trust hierarchy (who signs what, where each certificate goes, which root each side trusts) and
 the expiry and renewal timeline, as if issued today.`;
 
-const COLUMNS = ["role", "certificate", "hosts / identity", "issuer", "key", "validity", "renew after", "goes to"];
+// The epoch is what a revocation entry of pki:revocations names besides the serial.
+const COLUMNS = [
+    "role",
+    "certificate",
+    "hosts / identity",
+    "issuer",
+    "key",
+    "validity",
+    "renew after",
+    "epoch",
+    "goes to",
+];
 
 function row(c: PlannedCertificate): Row {
     return {
@@ -25,6 +37,7 @@ function row(c: PlannedCertificate): Row {
         key: c.key,
         validity: `${c.validityDays} d`,
         "renew after": `${c.renewAfterDays} d`,
+        epoch: String(c.epoch),
         "goes to":
             c.goesTo.length > 3
                 ? `${c.goesTo.slice(0, 2).join("; ")}; and ${c.goesTo.length - 2} more`
