@@ -1448,29 +1448,31 @@ const CASES: [string, Overrides, string[]][] = [
     [
         "revocations as text",
         { revocations: "ob" },
-        ['pki:revocations must be a list of { endpoint, serial, epoch, reason, revokedAt }; got "ob"'],
+        ['pki:revocations must be a list of { endpoint (or uiClient), serial, epoch, reason, revokedAt }; got "ob"'],
     ],
     [
         "revocations as a map",
         { revocations: "{ endpoint: ob }" },
-        ['pki:revocations must be a list of { endpoint, serial, epoch, reason, revokedAt }; got {"endpoint":"ob"}'],
+        [
+            'pki:revocations must be a list of { endpoint (or uiClient), serial, epoch, reason, revokedAt }; got {"endpoint":"ob"}',
+        ],
     ],
     [
         "revocations null",
         { revocations: "null" },
         [
-            'pki:revocations is empty (YAML null, ~ and "" all reach the program as ""); set it to a list of { endpoint, serial, epoch, reason, revokedAt }, or remove the line for none',
+            'pki:revocations is empty (YAML null, ~ and "" all reach the program as ""); set it to a list of { endpoint (or uiClient), serial, epoch, reason, revokedAt }, or remove the line for none',
         ],
     ],
     [
         "revocation as text",
         { revocations: "[ob]" },
-        ['pki:revocations[0] must be { endpoint, serial, epoch, reason, revokedAt }; got "ob"'],
+        ['pki:revocations[0] must be { endpoint (or uiClient), serial, epoch, reason, revokedAt }; got "ob"'],
     ],
     [
         "revocation null",
         { revocations: "[null]" },
-        ["pki:revocations[0] must be { endpoint, serial, epoch, reason, revokedAt }; got null"],
+        ["pki:revocations[0] must be { endpoint (or uiClient), serial, epoch, reason, revokedAt }; got null"],
     ],
     [
         "revocation without a serial",

@@ -6,6 +6,7 @@
 import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
+import * as YAML from "yaml";
 import { diffMarkdown } from "../lib/cli/diff";
 import { DEFAULTS } from "../lib/config/types";
 import { KNOWN_KEYS } from "../lib/config/validate";
@@ -61,6 +62,25 @@ describe("README against the code", () => {
 
     it("lists every stack config key the validation knows, and no other, in the configuration table", () => {
         assert.deepStrictEqual([...configRows.keys()].sort(), [...KNOWN_KEYS].sort());
+    });
+
+    it("shows pki:revocations entries the validation takes, of an APIC client and of a UI client", () => {
+        const examples = [...README.matchAll(/```yaml\n {2}pki:revocations:\n((?: {4}- .*\n)+)/g)].map(
+            (m) => YAML.parse(m[1].replace(/^ {4}/gm, "")) as Record<string, unknown>[],
+        );
+        assert.deepStrictEqual(
+            examples.map((entries) => entries.map((e) => ("uiClient" in e ? "uiClient" : "endpoint"))),
+            [["endpoint"], ["uiClient"]],
+        );
+        const stack = loadStackFileValues("examples/front-end/Pulumi.front-end.yaml");
+        const now = new Date("2026-12-01T00:00:00Z");
+        for (const revocations of examples) {
+            const plan = planFromRawConfig({ ...stack, revocations: JSON.stringify(revocations) }, { now });
+            assert.deepStrictEqual(
+                plan.config.revocations.map((r) => r.endpoint ?? r.uiClient),
+                revocations.map((r) => r.endpoint ?? r.uiClient),
+            );
+        }
     });
 
     it("gives in the configuration table the defaults the validation applies", () => {

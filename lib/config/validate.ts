@@ -174,7 +174,10 @@ const SETTING: Record<Key, { allowed: string; unset?: string }> = {
         allowed: "a map such as { apicClientCa: { generation: 1, phase: prepare } }",
         unset: "for generation 0",
     },
-    revocations: { allowed: "a list of { endpoint, serial, epoch, reason, revokedAt }", unset: "for none" },
+    revocations: {
+        allowed: "a list of { endpoint (or uiClient), serial, epoch, reason, revokedAt }",
+        unset: "for none",
+    },
     crlPeriodDays: { allowed: `a whole number of days from 1 to ${MAX_CRL_PERIOD_DAYS}`, unset: "for 7" },
     meshFinishAfterHours: { allowed: "a whole number of hours from 0 to 2160", unset: "for 24" },
     frontEnd: {
@@ -394,7 +397,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
         fail,
     );
     const revocationEntries = validateRevocations(
-        structured("revocations", "list", "a list of { endpoint, serial, epoch, reason, revokedAt }"),
+        structured("revocations", "list", "a list of { endpoint (or uiClient), serial, epoch, reason, revokedAt }"),
         now,
         fail,
     );
@@ -560,7 +563,7 @@ function validateRevocations(value: Json | undefined | null, now: Date, fail: Fa
     return value.map((entry, i): RevocationConfig | undefined => {
         const key = `pki:revocations[${i}]`;
         if (!isMap(entry)) {
-            fail(`${key} must be { endpoint, serial, epoch, reason, revokedAt }; got ${showJson(entry)}`);
+            fail(`${key} must be { endpoint (or uiClient), serial, epoch, reason, revokedAt }; got ${showJson(entry)}`);
             return undefined;
         }
         unknownMembers(
