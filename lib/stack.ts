@@ -651,7 +651,7 @@ export function pendingSignaturesMessage(plan: PkiPlan): string {
     return (
         `the offline roots have not signed ${where.join(", ")} yet: ` +
         `on the offline machine sign each CSR (pulumi stack output intermediateCsrs, or csr/<id>.csr of a render) with ` +
-        `"apic-istio-pki ceremony sign --root <that root's dir> --csr <id>.csr" and put each certificate where its name says`
+        `"npx apic-istio-pki ceremony sign --root <that root's dir> --csr <id>.csr" and put each certificate where its name says`
     );
 }
 
@@ -745,7 +745,7 @@ export function expiredOfflineMessage(plan: PkiPlan, now: Date): string | undefi
     if (expired.length === 0) return undefined;
     return (
         `${expired.join(", ")}: every chain through ${expired.length === 1 ? "it" : "them"} is refused, and only the ceremony can replace ${expired.length === 1 ? "it" : "them"}. ` +
-        "Rotate each CA (pki:caRotation: a new generation whose CSR the ceremony signs); for a root, hold a ceremony for a new one (apic-istio-pki ceremony init-root)"
+        "Rotate each CA (pki:caRotation: a new generation whose CSR the ceremony signs); for a root, hold a ceremony for a new one (npx apic-istio-pki ceremony init-root)"
     );
 }
 

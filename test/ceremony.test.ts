@@ -1183,14 +1183,14 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             "invalid stack configuration:\n" +
                 "  - pki:offlineRoots.serverRoot.certificate is the root of trust domain apic-client (its subject has OU=apic-istio-pki example apic-client), " +
                 "not of gateway-server, the domain of pki:offlineRoots.serverRoot; each trust domain needs its own root, or a CA of one could be made with another's key: " +
-                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain gateway-server" and set pki:offlineRoots.serverRoot to it',
+                'make one with "npx apic-istio-pki ceremony init-root --environment example --trust-domain gateway-server" and set pki:offlineRoots.serverRoot to it',
         );
         assert.strictEqual(
             problems({ root: { certificate: clientRootPem } }, { trustDomains: "shared" }),
             "invalid stack configuration:\n" +
                 "  - pki:offlineRoots.root.certificate is the root of trust domain apic-client (its subject has OU=apic-istio-pki example apic-client), " +
                 "not of shared, the domain of pki:offlineRoots.root; each trust domain needs its own root, or a CA of one could be made with another's key: " +
-                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain shared" and set pki:offlineRoots.root to it',
+                'make one with "npx apic-istio-pki ceremony init-root --environment example --trust-domain shared" and set pki:offlineRoots.root to it',
         );
         // A shared root signs every name: as the mesh root it would sign gateway server CAs too.
         const sharedPem = fs.readFileSync(path.join(await newRoot("shared-for-stack", "shared"), "root.crt"), "utf8");
@@ -1203,7 +1203,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             "invalid stack configuration:\n" +
                 '  - pki:offlineRoots.clientRoot.certificate is bound to environment "example" but to no trust domain (its subject has OU=apic-istio-pki example): ' +
                 "an earlier version of the ceremony made it, which signs a CA of any trust domain with it; " +
-                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain apic-client" and set pki:offlineRoots.clientRoot to it',
+                'make one with "npx apic-istio-pki ceremony init-root --environment example --trust-domain apic-client" and set pki:offlineRoots.clientRoot to it',
         );
         // An OU that looks like a binding but names no trust domain is refused, not guessed at.
         const oddPem = execFileSync(
@@ -1221,7 +1221,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             "invalid stack configuration:\n" +
                 "  - pki:offlineRoots.serverRoot.certificate has OU=apic-istio-pki example gateway, which is not a binding the ceremony writes " +
                 "(one OU=apic-istio-pki <environment> <trust domain>); " +
-                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain gateway-server" and set pki:offlineRoots.serverRoot to it',
+                'make one with "npx apic-istio-pki ceremony init-root --environment example --trust-domain gateway-server" and set pki:offlineRoots.serverRoot to it',
         );
     });
 
@@ -2484,7 +2484,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             now: at,
             required: [],
             why: "a test",
-            command: "apic-istio-pki ceremony crl ...",
+            command: "npx apic-istio-pki ceremony crl ...",
         });
         assert.ok("crl" in picked, JSON.stringify(picked));
         assert.deepStrictEqual([picked.crl.number, picked.crl.revokedSerials], [7, [serial]]);

@@ -9,7 +9,7 @@ export const PASSPHRASE = "test-only passphrase, never a real one";
 
 const MAIN = path.join(ROOT, "dist", "lib", "cli", "main.js");
 
-/** `apic-istio-pki ceremony ...` in-process, the passphrase given as a scripted rehearsal gives it (the environment). */
+/** `npx apic-istio-pki ceremony ...` in-process, the passphrase given as a scripted rehearsal gives it (the environment). */
 export async function ceremony(
     passphrase: string | undefined,
     ...argv: string[]

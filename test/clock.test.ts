@@ -81,7 +81,7 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
             now,
             required,
             why: "a test",
-            command: "apic-istio-pki ceremony crl ...",
+            command: "npx apic-istio-pki ceremony crl ...",
         });
 
     it("refuses every client once the published CRL starts after its clock", async () => {
@@ -183,7 +183,7 @@ describe("Clock skew: a node whose clock is a little behind the one that picked 
         const old = series.map((c) => c.pem); // valid until T + 3 days
         const later = new Date(T.getTime() + 2 * hour); // the offline machine's clock at the machine's T
         const run =
-            'on the offline machine run "apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes';
+            'on the offline machine run "npx apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes';
         const waits =
             "once that CRL is 5 minutes old (Envoy checks a CRL's thisUpdate against the node's clock with no allowance)";
         const afterOld = new Date(T.getTime() + 3 * 86_400_000 + hour); // an hour after the old series ended
@@ -683,7 +683,7 @@ describe("The time the components check against: the machine's, or the plan's in
         }
         const waiting =
             "PendingSignaturesError: the offline roots have not signed apic-client-ca (pki:offlineRoots.clientRoot.intermediates.apic-client-ca) yet: " +
-            'on the offline machine sign each CSR (pulumi stack output intermediateCsrs, or csr/<id>.csr of a render) with "apic-istio-pki ceremony sign --root <that root\'s dir> --csr <id>.csr" and put each certificate where its name says';
+            'on the offline machine sign each CSR (pulumi stack output intermediateCsrs, or csr/<id>.csr of a render) with "npx apic-istio-pki ceremony sign --root <that root\'s dir> --csr <id>.csr" and put each certificate where its name says';
         const made = [
             ["mesh-root", true],
             ["server-root", true],

@@ -1918,7 +1918,7 @@ const CASES: [string, Overrides, string[]][] = [
             caRotation: "{ clientRoot: { generation: 1, phase: prepare } }",
         },
         [
-            'pki:caRotation.clientRoot rotates a root kept offline (pki:offlineRoots.clientRoot); a new offline root comes from a new ceremony: create it with "apic-istio-pki ceremony init-root" and replace pki:offlineRoots.clientRoot in a reviewed change',
+            'pki:caRotation.clientRoot rotates a root kept offline (pki:offlineRoots.clientRoot); a new offline root comes from a new ceremony: create it with "npx apic-istio-pki ceremony init-root" and replace pki:offlineRoots.clientRoot in a reviewed change',
         ],
     ],
     [

@@ -1600,11 +1600,11 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         });
         assert.deepStrictEqual(decision.needsHuman, [
             "the offline root pki:offlineRoots.meshRoot is inside its renewal window since 2026-12-01 and expires on 2027-04-14: " +
-                'hold a ceremony for a new root ("apic-istio-pki ceremony init-root") and replace pki:offlineRoots.meshRoot in a reviewed change',
+                'hold a ceremony for a new root ("npx apic-istio-pki ceremony init-root") and replace pki:offlineRoots.meshRoot in a reviewed change',
             "the CRL series of the offline root pki:offlineRoots.meshRoot.crls ends on 2027-01-14: " +
-                'sign a new series on the offline machine ("apic-istio-pki ceremony crl") and replace pki:offlineRoots.meshRoot.crls before then',
+                'sign a new series on the offline machine ("npx apic-istio-pki ceremony crl") and replace pki:offlineRoots.meshRoot.crls before then',
             "the offline root has not signed mesh-ca-example yet: sign each CSR (pulumi stack output intermediateCsrs) " +
-                'with "apic-istio-pki ceremony sign" and put the certificates under pki:offlineRoots.<root>.intermediates',
+                'with "npx apic-istio-pki ceremony sign" and put the certificates under pki:offlineRoots.<root>.intermediates',
         ]);
         assert.deepStrictEqual(
             decision.proposals.filter((p) => p.subject.includes("meshRoot")),
@@ -1715,7 +1715,7 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             on(21).needsHuman.filter((n) => n.includes("mesh-root")),
             [
                 "the CRL of mesh-root passed its next update on 2027-01-18: every peer whose chain it covers is refused; " +
-                    'pki:offlineRoots.meshRoot.crls holds no later CRL valid now: sign a new series on the offline machine ("apic-istio-pki ceremony crl"), ' +
+                    'pki:offlineRoots.meshRoot.crls holds no later CRL valid now: sign a new series on the offline machine ("npx apic-istio-pki ceremony crl"), ' +
                     "replace pki:offlineRoots.meshRoot.crls with it and run pulumi up at once",
             ],
         );

@@ -161,7 +161,7 @@ describe("Offline roots: no root key enters the stack", function () {
         assert.ok(stage1Error instanceof PendingSignaturesError, String(stage1Error));
         assert.match(
             (stage1Error as Error).message,
-            /^the offline roots have not signed gateway-server-ca \(pki:offlineRoots\.serverRoot\.intermediates\.gateway-server-ca\), apic-client-ca \(pki:offlineRoots\.clientRoot\.intermediates\.apic-client-ca\), mesh-ca-example \(pki:offlineRoots\.meshRoot\.intermediates\.mesh-ca-example\) yet: on the offline machine sign each CSR .* with "apic-istio-pki ceremony sign --root <that root's dir> --csr <id>\.csr"/,
+            /^the offline roots have not signed gateway-server-ca \(pki:offlineRoots\.serverRoot\.intermediates\.gateway-server-ca\), apic-client-ca \(pki:offlineRoots\.clientRoot\.intermediates\.apic-client-ca\), mesh-ca-example \(pki:offlineRoots\.meshRoot\.intermediates\.mesh-ca-example\) yet: on the offline machine sign each CSR .* with "npx apic-istio-pki ceremony sign --root <that root's dir> --csr <id>\.csr"/,
         );
         for (const id of CA_IDS) assert.match(csrs[id], /^-----BEGIN CERTIFICATE REQUEST-----\n/);
         assert.deepStrictEqual(planFromRawConfig(base).pendingIntermediates, CA_IDS);
@@ -638,7 +638,7 @@ describe("Offline roots: no root key enters the stack", function () {
                 `pki:offlineRoots.clientRoot.intermediates.apic-client-ca (expired ${on("apic-client-ca")}), ` +
                 `pki:offlineRoots.meshRoot.intermediates.mesh-ca-example (expired ${on("mesh-ca-example")}): ` +
                 "every chain through them is refused, and only the ceremony can replace them. " +
-                "Rotate each CA (pki:caRotation: a new generation whose CSR the ceremony signs); for a root, hold a ceremony for a new one (apic-istio-pki ceremony init-root)",
+                "Rotate each CA (pki:caRotation: a new generation whose CSR the ceremony signs); for a root, hold a ceremony for a new one (npx apic-istio-pki ceremony init-root)",
         );
         // The roots' own end, once each: every generation of a root is its one certificate.
         const rootsEnd = new Date(
@@ -733,7 +733,7 @@ describe("Offline roots: no root key enters the stack", function () {
                 "pki:caRotation.meshCa",
                 `its CA (generation 0) is inside its renewal window since ${meshRenewAt.slice(0, 10)} and expires on ${meshNotAfter.toISOString().slice(0, 10)}`,
                 "the update stops after making the new CA's key and CSR: sign it at the ceremony " +
-                    '("apic-istio-pki ceremony sign") and put the certificate under pki:offlineRoots.<root>.intermediates',
+                    '("npx apic-istio-pki ceremony sign") and put the certificate under pki:offlineRoots.<root>.intermediates',
             ],
         ]);
     });
@@ -1143,7 +1143,7 @@ describe("Offline roots: no root key enters the stack", function () {
                 "",
                 `invalid stack configuration in --head ${headFile}:\n` +
                     `  - pki:offlineRoots.meshRoot.crls is needed: its retired CA mesh-ca-west (serial ${serial(rsa["mesh-ca-west"])}) must be revoked by this root; ` +
-                    `on the offline machine run "apic-istio-pki ceremony crl --root <the meshRoot folder> --period-days 7 --periods 13 ` +
+                    `on the offline machine run "npx apic-istio-pki ceremony crl --root <the meshRoot folder> --period-days 7 --periods 13 ` +
                     `--revoke ${serial(rsa["mesh-ca-west"])}:superseded:${diffRetiredAt} --out crls.pem" and set pki:offlineRoots.meshRoot.crls to the crls.pem it writes\n`,
             ],
         );
@@ -1196,7 +1196,7 @@ describe("Offline roots: no root key enters the stack", function () {
                 refused:
                     "invalid stack configuration:\n" +
                     `  - pki:offlineRoots.meshRoot.crls is needed: its retired CA mesh-ca-west (serial ${revoked[0].serialHex}) must be revoked by this root; ` +
-                    `on the offline machine run "apic-istio-pki ceremony crl --root <the meshRoot folder> --period-days 7 --periods 13 ` +
+                    `on the offline machine run "npx apic-istio-pki ceremony crl --root <the meshRoot folder> --period-days 7 --periods 13 ` +
                     `--revoke ${revoked[0].serialHex}:superseded:${retiredAt.toISOString()} --out crls.pem" and set pki:offlineRoots.meshRoot.crls to the crls.pem it writes`,
                 switched: serial(rsa["mesh-ca-east"]),
                 crlSigners: [
@@ -1268,7 +1268,7 @@ describe("Offline roots: no root key enters the stack", function () {
                 "what this diff calls created may exist already, and what those changes replace, delete or re-issue (a root made offline, an endpoint added, a CA rotation's phase) is not listed here: " +
                 "if they made a root offline, this update deletes the online root it replaces and re-issues the certificates under it, with APIC's uploads and istiod's restart that takes",
             instead:
-                "review their diff, and take its steps with this update's: apic-istio-pki diff --base <the commit, or a copy of the stack file, of the last update that ran whole> --head <this stack file> (npm run diff -- ... in this repository)",
+                "review their diff, and take its steps with this update's: npx apic-istio-pki diff --base <the commit, or a copy of the stack file, of the last update that ran whole> --head <this stack file> (npm run diff -- ... in this repository)",
         });
         assert.deepStrictEqual(
             bc.added.map((x) => [x.id, x.unlessDeployed]),

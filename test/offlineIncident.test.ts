@@ -53,7 +53,7 @@ const SERIES_KEY = "pki:offlineRoots.clientRoot.crls";
 
 /** pickSeriesCrl as these tests ask it: the client root's series, "a test" its reason, the ceremony's command elided. */
 const pickForTest = (args: Omit<Parameters<typeof pickSeriesCrl>[0], "key" | "why" | "command">) =>
-    pickSeriesCrl({ key: SERIES_KEY, why: "a test", command: "apic-istio-pki ceremony crl ...", ...args });
+    pickSeriesCrl({ key: SERIES_KEY, why: "a test", command: "npx apic-istio-pki ceremony crl ...", ...args });
 
 /**
  * A root of the tests (ECDSA, bound to apic-client) valid `validityDays`, and a signer of its weekly
@@ -151,7 +151,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
     };
     /** Runs the `ceremony crl` command a stack's message names, with the root folder and output filled in. */
     async function runNamedCommand(message: string, out: string): Promise<string> {
-        const command = /run "apic-istio-pki ceremony (crl [^"]+)"/.exec(message)?.[1];
+        const command = /run "npx apic-istio-pki ceremony (crl [^"]+)"/.exec(message)?.[1];
         assert.ok(command, message);
         const argv = command
             .replace("<the clientRoot folder>", clientRoot)
@@ -251,7 +251,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             "invalid stack configuration:\n" +
                 `  - pki:offlineRoots.clientRoot.crls is needed: pki:revocations revokes an APIC client (serial ${serial} of ob), ` +
                 "so the gateway's ca.crl must hold a CRL of every CA of a client's chain, this root's included; " +
-                'on the offline machine run "apic-istio-pki ceremony crl --root <the clientRoot folder> --period-days 7 --periods 13 --out crls.pem" ' +
+                'on the offline machine run "npx apic-istio-pki ceremony crl --root <the clientRoot folder> --period-days 7 --periods 13 --out crls.pem" ' +
                 "and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes\n",
         );
         firstSeries = await runNamedCommand(refused.err, path.join(dir, "crls-1.pem"));
@@ -449,7 +449,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
             decision.needsHuman.filter((need) => need.includes("CRL series")),
             [
                 `the CRL series of the offline root ${key} ends on ${ends.toISOString().slice(0, 10)}: ` +
-                    `sign a new series on the offline machine ("apic-istio-pki ceremony crl") and replace ${key} before then`,
+                    `sign a new series on the offline machine ("npx apic-istio-pki ceremony crl") and replace ${key} before then`,
             ],
         );
     });
@@ -511,7 +511,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                 `  - pki:offlineRoots.clientRoot.crls: the CRL valid now does not revoke ${oldSerial} (pki:revocations revokes an APIC client (serial ${serial} of ob), ` +
                 "so the gateway's ca.crl must hold a CRL of every CA of a client's chain, this root's included; " +
                 `its retired CA apic-client-ca (serial ${oldSerial}) must be revoked by this root); ` +
-                `on the offline machine run "apic-istio-pki ceremony crl --root <the clientRoot folder> --period-days 7 --periods 13 --revoke ${oldSerial}:superseded:${retiredAt} --out crls.pem" ` +
+                `on the offline machine run "npx apic-istio-pki ceremony crl --root <the clientRoot folder> --period-days 7 --periods 13 --revoke ${oldSerial}:superseded:${retiredAt} --out crls.pem" ` +
                 "and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes\n",
         );
         secondSeries = await runNamedCommand(refused.err, path.join(dir, "crls-2.pem"));
@@ -569,7 +569,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         ).toISOString();
         const crlsNeeded =
             `pki:offlineRoots.clientRoot.crls is needed: its retired CA apic-client-ca (serial ${oldSerial}) must be revoked by this root; ` +
-            `on the offline machine run "apic-istio-pki ceremony crl --root <the clientRoot folder> --period-days 7 --periods 13 --revoke ${oldSerial}:superseded:${retiredAt} --out crls.pem" ` +
+            `on the offline machine run "npx apic-istio-pki ceremony crl --root <the clientRoot folder> --period-days 7 --periods 13 --revoke ${oldSerial}:superseded:${retiredAt} --out crls.pem" ` +
             "and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes";
         const finish = at("diff-finish", "finish", { "apic-client-ca-g1": signedG1 });
         const kept = at("diff-finish-kept", "finish", { "apic-client-ca": firstCa, "apic-client-ca-g1": signedG1 });
@@ -682,7 +682,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
                 "invalid stack configuration:\n" +
                 '  - pki:offlineRoots.clientRoot.certificate is the root of environment "sit" (its subject has OU=apic-istio-pki sit apic-client), ' +
                 'not of this stack\'s pki:environment "example"; each environment needs its own root: ' +
-                'make one with "apic-istio-pki ceremony init-root --environment example --trust-domain apic-client" and set pki:offlineRoots.clientRoot to it',
+                'make one with "npx apic-istio-pki ceremony init-root --environment example --trust-domain apic-client" and set pki:offlineRoots.clientRoot to it',
         });
         const csr = csrOf("pending", "apic-client-ca");
         const refused = await ceremony(
@@ -809,7 +809,7 @@ describe("The stack's pick from a ceremony's CRL series", () => {
             });
         assert.deepStrictEqual(pick(["0ABC"]), {
             problem:
-                'pki:offlineRoots.clientRoot.crls: the CRL valid now does not revoke 0ABC (a test); on the offline machine run "apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes',
+                'pki:offlineRoots.clientRoot.crls: the CRL valid now does not revoke 0ABC (a test); on the offline machine run "npx apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes',
         });
         assert.deepStrictEqual(pick([]), { crl: { ...parseCrl(series[0].pem), pem: series[0].pem } });
     });
@@ -934,7 +934,7 @@ describe("The stack's pick from a ceremony's CRL series", () => {
             [
                 [9, ["0ABC"]],
                 `pki:offlineRoots.clientRoot.crls has no CRL valid at ${ends.toISOString()}: every CRL of the series has passed its next update, and a test; ` +
-                    'on the offline machine run "apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes',
+                    'on the offline machine run "npx apic-istio-pki ceremony crl ..." and set pki:offlineRoots.clientRoot.crls to the crls.pem it writes',
             ],
         );
         // A deployment that published CRL 2 (dated later than CRL 7) re-publishes: CRL 7 is due.
@@ -983,7 +983,7 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         const refused = (when: Date, back: number) =>
             `${key} has no CRL to publish at ${when.toISOString()}: CRL 15 of the series, in effect since ${new Date(at(27).getTime() + CLOCK_SKEW_MS).toISOString()}, ` +
             `passed its next update on ${ends.toISOString()}, and the stack never goes back to a lower number (CRL ${back}): it may lack a revocation made since ` +
-            `(a key revoked for keyCompromise with "ceremony crl --revoke"); a test; on the offline machine run "apic-istio-pki ceremony crl ..." and set ${key} to the crls.pem it writes`;
+            `(a key revoked for keyCompromise with "ceremony crl --revoke"); a test; on the offline machine run "npx apic-istio-pki ceremony crl ..." and set ${key} to the crls.pem it writes`;
         assert.deepStrictEqual(
             [pick(at(30)), pick(new Date(ends.getTime() - 1000)), pick(at(41)), pick(at(60))],
             [[15, ["0ABC"]], [15, ["0ABC"]], refused(at(41), 6), refused(at(60), 9)],
@@ -1035,7 +1035,7 @@ describe("The stack's pick from a ceremony's CRL series", () => {
         const series = [...old, ...short];
         const required = ["0A1B2C3D"];
         const key = SERIES_KEY;
-        const run = `on the offline machine run "apic-istio-pki ceremony crl ..." and set ${key} to the crls.pem it writes`;
+        const run = `on the offline machine run "npx apic-istio-pki ceremony crl ..." and set ${key} to the crls.pem it writes`;
         const pick = (pems: string[], when: Date, published?: string) => {
             const picked = pickForTest({
                 series: pems,

@@ -151,7 +151,7 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
                 "  - pki:offlineRoots.serverRoot.intermediates.gateway-server-ca is a CA generation this stack no longer has (the finish of its rotation retired it): " +
                 "remove it from pki:offlineRoots.serverRoot.intermediates; this root's CAs are gateway-server-ca-g1\n" +
                 `  - pki:offlineRoots.serverRoot.crls is needed: its retired CA gateway-server-ca (serial ${old.serialNumber}) must be revoked by this root; ` +
-                `on the offline machine run "apic-istio-pki ceremony crl --root <the serverRoot folder> --period-days 7 --periods 13 ` +
+                `on the offline machine run "npx apic-istio-pki ceremony crl --root <the serverRoot folder> --period-days 7 --periods 13 ` +
                 `--revoke ${old.serialNumber}:superseded:${retiredAt} --out crls.pem" ` +
                 "and set pki:offlineRoots.serverRoot.crls to the crls.pem it writes",
         );
@@ -297,7 +297,7 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
                         "pki:offlineRoots.serverRoot.intermediates.gateway-server-ca is a CA generation this stack no longer has (the finish of its rotation retired it): " +
                         "remove it from pki:offlineRoots.serverRoot.intermediates; this root's CAs are gateway-server-ca-g1; " +
                         `pki:offlineRoots.serverRoot.crls is needed: its retired CA gateway-server-ca (serial ${old.serialNumber}) must be revoked by this root; ` +
-                        `on the offline machine run "apic-istio-pki ceremony crl --root <the serverRoot folder> --period-days 7 --periods 13 ` +
+                        `on the offline machine run "npx apic-istio-pki ceremony crl --root <the serverRoot folder> --period-days 7 --periods 13 ` +
                         `--revoke ${old.serialNumber}:superseded:${retiredAt} --out crls.pem" ` +
                         "and set pki:offlineRoots.serverRoot.crls to the crls.pem it writes",
                 ],
@@ -335,7 +335,7 @@ describe("Staged rotation of the gateway-server CA under an offline server root,
         const end = series[series.length - 1].nextUpdate;
         const ask =
             `the CRL series of the offline root pki:offlineRoots.serverRoot.crls ends on ${day(end)}: ` +
-            `sign a new series on the offline machine ("apic-istio-pki ceremony crl") and replace pki:offlineRoots.serverRoot.crls before then`;
+            `sign a new series on the offline machine ("npx apic-istio-pki ceremony crl") and replace pki:offlineRoots.serverRoot.crls before then`;
         // Asked on the deployed record (the finish's), on the day the lead time begins.
         const leadBegins = new Date(end.getTime() - HUMAN_LEAD_DAYS * DAY_MS);
         assert.ok(!at(new Date(leadBegins.getTime() - DAY_MS)).needsHuman.includes(ask));

@@ -37,6 +37,11 @@ describe("README against the command line", () => {
     it("runs the command line as it can be found: apic-istio-pki is on no PATH, npx finds it in this repository and in a project", () => {
         const bare = shellLines().filter((line) => /^\s*apic-istio-pki\b/.test(line));
         assert.deepStrictEqual(bare, []);
+        // Nor in the text: a command in backquotes, or one the tools print (quoted in examples).
+        const inText = README.match(
+            /(?<!npx |[\w/-])apic-istio-pki (?:render|inventory|diff|expiry|lifecycle|ceremony)\b/g,
+        );
+        assert.deepStrictEqual(inText, null);
     });
 
     it("has diff --help name the report's parts in the order it prints them: refused changes, then risks", async () => {

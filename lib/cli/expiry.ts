@@ -51,7 +51,7 @@ missed re-publications (14 days ahead with 7-day periods; 10.5 to 14 for one sig
 for a revocation, valid less), one valid as long as its CA (roots' and mesh CAs') when that CA's certificate is.
 With --dir, also the CRL series of each offline root that the render recorded in inventory.json: due
 within --warn-days of its end, as a certificate, since past it the stack has no CRL of that root to
-publish: a ceremony must sign a new series ("apic-istio-pki ceremony crl").
+publish: a ceremony must sign a new series ("npx apic-istio-pki ceremony crl").
 The roots of pki:frontEnd.publicRoots, which render writes to front-end/public-roots.pem, are
 named "public root (pki:frontEnd.publicRoots)": once one has expired, the stack refuses updates.
 --now judges at another time (a rehearsal). --format json prints { healthy, due, rows }.

@@ -461,7 +461,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
     for (const slot of rotated.filter((s) => isRootSlot(s) && s in offlineRoots)) {
         fail(
             `pki:caRotation.${slot} rotates a root kept offline (pki:offlineRoots.${slot}); a new offline root comes from a new ceremony: ` +
-                `create it with "apic-istio-pki ceremony init-root" and replace pki:offlineRoots.${slot} in a reviewed change`,
+                `create it with "npx apic-istio-pki ceremony init-root" and replace pki:offlineRoots.${slot} in a reviewed change`,
         );
     }
     const rotatedIntermediates = rotated.filter((slot) => !isRootSlot(slot));

@@ -70,7 +70,7 @@ function slotBindingProblem(
     if (binding === undefined) return undefined;
     const key = `${rootKey}.certificate`;
     const domain = ROOT_TRUST_DOMAINS[slot];
-    const make = `make one with "apic-istio-pki ceremony init-root --environment ${environment ?? "<pki:environment>"} --trust-domain ${domain}" and set ${rootKey} to it`;
+    const make = `make one with "npx apic-istio-pki ceremony init-root --environment ${environment ?? "<pki:environment>"} --trust-domain ${domain}" and set ${rootKey} to it`;
     if (binding.kind === "unreadable") {
         return `${key} has OU=${binding.unit}, which is not a binding the ceremony writes (one OU=apic-istio-pki <environment> <trust domain>); ${make}`;
     }

@@ -2441,7 +2441,7 @@ function baseWaits(base: PkiPlan): Risk {
         change: `the base waits for the ceremony (CSR ${names([...base.pendingIntermediates])}): this update also deploys what the changes since the last update that ran whole made, their risks included, which two stack files cannot show`,
         breaks: "what this diff calls created may exist already, and what those changes replace, delete or re-issue (a root made offline, an endpoint added, a CA rotation's phase) is not listed here: if they made a root offline, this update deletes the online root it replaces and re-issues the certificates under it, with APIC's uploads and istiod's restart that takes",
         instead:
-            "review their diff, and take its steps with this update's: apic-istio-pki diff --base <the commit, or a copy of the stack file, of the last update that ran whole> --head <this stack file> " +
+            "review their diff, and take its steps with this update's: npx apic-istio-pki diff --base <the commit, or a copy of the stack file, of the last update that ran whole> --head <this stack file> " +
             "(npm run diff -- ... in this repository)",
     };
 }

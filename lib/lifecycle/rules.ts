@@ -239,7 +239,7 @@ function expired(
                 const { slot } = offline;
                 return (
                     `${lapsed}; pki:offlineRoots.${slot}.crls holds no later CRL valid now: sign a new series on the offline machine ` +
-                    `("apic-istio-pki ceremony crl"), replace pki:offlineRoots.${slot}.crls with it and run pulumi up at once`
+                    `("npx apic-istio-pki ceremony crl"), replace pki:offlineRoots.${slot}.crls with it and run pulumi up at once`
                 );
             }
             return `${lapsed}; run pulumi up now`;
@@ -689,7 +689,7 @@ function offlineRootNeeds(plan: PkiPlan, deployed: Deployed, now: Date): string[
         if (row !== undefined && row.renewAt.getTime() <= now.getTime()) {
             needs.push(
                 `the offline root pki:offlineRoots.${slot} is inside its renewal window since ${day(row.renewAt)} and expires on ${day(row.notAfter)}: ` +
-                    `hold a ceremony for a new root ("apic-istio-pki ceremony init-root") and replace pki:offlineRoots.${slot} in a reviewed change`,
+                    `hold a ceremony for a new root ("npx apic-istio-pki ceremony init-root") and replace pki:offlineRoots.${slot} in a reviewed change`,
             );
         }
         if (plan.crls.offlineRootCrls[ROOT_IDS[slot]] === undefined) continue;
@@ -698,14 +698,14 @@ function offlineRootNeeds(plan: PkiPlan, deployed: Deployed, now: Date): string[
         if (last <= horizon) {
             needs.push(
                 `the CRL series of the offline root pki:offlineRoots.${slot}.crls ends on ${day(new Date(last))}: ` +
-                    `sign a new series on the offline machine ("apic-istio-pki ceremony crl") and replace pki:offlineRoots.${slot}.crls before then`,
+                    `sign a new series on the offline machine ("npx apic-istio-pki ceremony crl") and replace pki:offlineRoots.${slot}.crls before then`,
             );
         }
     }
     if (plan.pendingIntermediates.length > 0) {
         needs.push(
             `the offline root has not signed ${plan.pendingIntermediates.join(", ")} yet: sign each CSR (pulumi stack output intermediateCsrs) ` +
-                `with "apic-istio-pki ceremony sign" and put the certificates under pki:offlineRoots.<root>.intermediates`,
+                `with "npx apic-istio-pki ceremony sign" and put the certificates under pki:offlineRoots.<root>.intermediates`,
         );
     }
     return needs;
@@ -964,7 +964,7 @@ function caProposals(
                 ? {
                       afterDeploy:
                           "the update stops after making the new CA's key and CSR: sign it at the ceremony " +
-                          '("apic-istio-pki ceremony sign") and put the certificate under pki:offlineRoots.<root>.intermediates',
+                          '("npx apic-istio-pki ceremony sign") and put the certificate under pki:offlineRoots.<root>.intermediates',
                   }
                 : {}),
         });

@@ -1843,7 +1843,7 @@ function planCrls(
         if (root === undefined || series === undefined) continue;
         const required = retiredBy(retired, root.id);
         const command = [
-            `apic-istio-pki ceremony crl --root <the ${slot} folder> --period-days ${config.crlPeriodDays}`,
+            `npx apic-istio-pki ceremony crl --root <the ${slot} folder> --period-days ${config.crlPeriodDays}`,
             `--periods ${Math.ceil(91 / config.crlPeriodDays)}`,
             ...required.map((r) => `--revoke ${r.serialHex}:${RETIRED_REASON}:${r.revokedAt}`),
             "--out crls.pem",
