@@ -1985,6 +1985,33 @@ const CASES: [string, Overrides, string[]][] = [
         ["pki:frontEnd.services[0].port is not a known key; a UI service has name, namespace and labels"],
     ],
     [
+        "frontEnd.namespace istio-system for a caller",
+        {
+            frontEnd:
+                "{ namespace: istio-system, services: [a-ui], callers: [a-ui], apicHosts: [apic.example.api.bank.example] }",
+        },
+        [
+            'pki:frontEnd.namespace "istio-system" puts the caller "a-ui" in the namespace of istiod\'s plug-in CA key (the Secret cacerts) and the ingress gateway\'s server keys (pki:gatewayNamespace): ' +
+                "a calling UI service's account must be allowed to list the Secrets of its namespace (its sidecar reads its client Secret there; RBAC cannot narrow that to one Secret), so it could read them. Set pki:frontEnd.namespace to a namespace of the UI services' own (default ui)",
+        ],
+    ],
+    [
+        "frontEnd.services namespace that is pki:gatewayNamespace, for two callers of pki:frontEnd.namespace and one of its own",
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd:
+                "{ namespace: istio-ingress, services: [a-ui, b-ui, { name: c-ui, namespace: istio-ingress }, { name: d-ui, namespace: kube-system }, e-ui], callers: [a-ui, b-ui, c-ui, d-ui], apicHosts: [apic.example.api.bank.example] }",
+        },
+        [
+            'pki:frontEnd.namespace "istio-ingress" puts the callers "a-ui", "b-ui" in the namespace of the ingress gateway\'s server keys (pki:gatewayNamespace): ' +
+                "a calling UI service's account must be allowed to list the Secrets of its namespace (its sidecar reads its client Secret there; RBAC cannot narrow that to one Secret), so they could read them. Set pki:frontEnd.namespace to a namespace of the UI services' own (default ui)",
+            'pki:frontEnd.services[2].namespace "istio-ingress" puts the caller "c-ui" in the namespace of the ingress gateway\'s server keys (pki:gatewayNamespace): ' +
+                "a calling UI service's account must be allowed to list the Secrets of its namespace (its sidecar reads its client Secret there; RBAC cannot narrow that to one Secret), so it could read them. Give c-ui a namespace of its own",
+            'pki:frontEnd.services[3].namespace "kube-system" puts the caller "d-ui" in the namespace of the cluster\'s own credentials: ' +
+                "a calling UI service's account must be allowed to list the Secrets of its namespace (its sidecar reads its client Secret there; RBAC cannot narrow that to one Secret), so it could read them. Give d-ui a namespace of its own",
+        ],
+    ],
+    [
         "frontEnd.services labels as a list",
         { frontEnd: "{ services: [{ name: sample-app, labels: [app] }] }" },
         [

@@ -354,6 +354,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
     const trustDomains = validateTrustDomains(trustSetting, DEFAULTS.trustDomains, fail);
     const frontEnd = validateFrontEnd(
         structured("frontEnd", "map", "a map such as { services: [...], callers: [], apicHosts: [...] }"),
+        gatewayNamespace,
         fail,
         now,
     );

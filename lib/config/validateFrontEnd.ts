@@ -21,6 +21,7 @@ import {
     MAX_KUBERNETES_NAME_LENGTH,
     MAX_LABEL_LENGTH,
     memberPath,
+    MESH_CA_SECRET,
     namespaceName,
     NUMBER_LIKE_NAME,
     quoteNumberHint,
@@ -454,13 +455,69 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
     return hosts;
 }
 
+/** Namespaces whose Secrets hold keys no UI service may read: a namespace and what of it is at stake. */
+function guardedNamespaces(gatewayNamespace: string): Map<string, string[]> {
+    const guarded = new Map<string, string[]>();
+    const add = (namespace: string, holds: string): void => {
+        guarded.set(namespace, [...(guarded.get(namespace) ?? []), holds]);
+    };
+    add(MESH_CA_SECRET.namespace, `istiod's plug-in CA key (the Secret ${MESH_CA_SECRET.name})`);
+    add(gatewayNamespace, "the ingress gateway's server keys (pki:gatewayNamespace)");
+    add("kube-system", "the cluster's own credentials");
+    return guarded;
+}
+
+/**
+ * A caller's sidecar reads its client Secret from its namespace, so its account must be allowed to
+ * list that namespace's Secrets, which RBAC cannot narrow to one Secret: in a namespace of keys
+ * (istiod's cacerts, a gateway's server keys, the cluster's own) that grant would hand them to the
+ * UI service.
+ */
+function callerNamespaceProblems(
+    listed: readonly UiServiceConfig[],
+    chosen: readonly string[],
+    entries: Json | undefined,
+    guarded: ReadonlyMap<string, readonly string[]>,
+    fail: Fail,
+): void {
+    // Grouped by the key that named the namespace: a service's own, or pki:frontEnd.namespace.
+    const byKey = new Map<string, { namespace: string; names: string[]; own: boolean }>();
+    for (const caller of listed.filter((s) => chosen.includes(s.kubernetesName))) {
+        if (!guarded.has(caller.namespace)) continue;
+        const i = serviceIndex(entries, caller.name);
+        const entry = Array.isArray(entries) ? entries[i] : undefined;
+        const own = isMap(entry) && entry.namespace !== undefined;
+        const key = own ? `${KEY}.services[${i}].namespace` : `${KEY}.namespace`;
+        const group = byKey.get(key) ?? { namespace: caller.namespace, names: [], own };
+        group.names.push(caller.name);
+        byKey.set(key, group);
+    }
+    for (const [key, { namespace, names, own }] of byKey) {
+        const one = names.length === 1;
+        const quoted = names.map((n) => `"${n}"`).join(", ");
+        fail(
+            `${key} "${namespace}" puts the caller${one ? "" : "s"} ${quoted} in the namespace of ${guarded.get(namespace)?.join(" and ")}: ` +
+                `a calling UI service's account must be allowed to list the Secrets of its namespace (its sidecar reads its client Secret there; RBAC cannot narrow that to one Secret), so ${one ? "it" : "they"} could read them. ` +
+                (own
+                    ? `Give ${names[0]} a namespace of its own`
+                    : `Set ${KEY}.namespace to a namespace of the UI services' own (default ${DEFAULTS.frontEndNamespace})`),
+        );
+    }
+}
+
 /** `pki:frontEnd` at `now`; unset: no UI services, no customer-facing hosts. */
-export function validateFrontEnd(value: Json | undefined | null, fail: Fail, now: Date): FrontEndConfig {
+export function validateFrontEnd(
+    value: Json | undefined | null,
+    gatewayNamespace: string,
+    fail: Fail,
+    now: Date,
+): FrontEndConfig {
     if (value === undefined || value === null || !isMap(value)) return DEFAULTS.frontEnd;
     unknownMembers(value, KEY, MEMBERS, `known keys are ${MEMBERS.join(", ")}`, fail);
     const namespace = namespaceName(value.namespace, `${KEY}.namespace`, DEFAULTS.frontEndNamespace, fail);
     const listed = services(value.services, namespace, fail);
     const chosen = callers(value.callers, listed, fail);
+    callerNamespaceProblems(listed, chosen, value.services, guardedNamespaces(gatewayNamespace), fail);
     overlappingSelectors(listed, chosen, value.services, fail);
     callerSecretProblems(listed, chosen, value.services, fail);
     const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail);
