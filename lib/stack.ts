@@ -1142,8 +1142,10 @@ function buildFrontEnd(
                           ...(c.certificate !== undefined ? { certificatePem: c.certificate } : {}),
                           secretName: c.secret.name,
                       })),
-                      namespace: config.gatewayNamespace,
+                      // The customer-facing gateway's pods: Istio reads the Secrets in their namespace.
+                      namespace: frontEnd.gatewayNamespace,
                       gatewayName: frontEnd.gatewayName,
+                      selector: { ...frontEnd.gatewaySelector },
                       keyAlgorithm: config.keyAlgorithm,
                       organization: config.organization,
                       // The plan's roots: the component ends each chain where the plan's check did.

@@ -560,7 +560,7 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
             // The pack cannot see a stack's config: a gateway moved out of istio-system is known by its Secrets alone.
             report(
                 `${name}: ${key} in namespace ${namespace}; ${belong}. Move it there, or, if a gateway or sidecar must read it in ${namespace} ` +
-                    `(a stack's pki:gatewayNamespace or front-end UI namespace, or such a namespace of your program's), add ${namespace} to keySecretNamespaces`,
+                    `(a stack's pki:gatewayNamespace, pki:frontEnd.customerFacingGateway.namespace or front-end UI namespace, or such a namespace of your program's), add ${namespace} to keySecretNamespaces`,
             );
         }
         // A patch that leaves out the type keeps the Secret's own, which the preview cannot see.

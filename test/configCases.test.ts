@@ -1939,7 +1939,7 @@ const CASES: [string, Overrides, string[]][] = [
         "frontEnd with an unknown member",
         { frontEnd: "{ uis: [x] }" },
         [
-            "pki:frontEnd.uis is not a known key; known keys are namespace, services, callers, apicHosts, apicServerCa, customerFacing, publicRoots",
+            "pki:frontEnd.uis is not a known key; known keys are namespace, services, callers, apicHosts, apicServerCa, customerFacing, customerFacingGateway, publicRoots",
         ],
     ],
     [
@@ -2009,6 +2009,57 @@ const CASES: [string, Overrides, string[]][] = [
                 "a calling UI service's account must be allowed to list the Secrets of its namespace (its sidecar reads its client Secret there; RBAC cannot narrow that to one Secret), so it could read them. Give c-ui a namespace of its own",
             'pki:frontEnd.services[3].namespace "kube-system" puts the caller "d-ui" in the namespace of the cluster\'s own credentials: ' +
                 "a calling UI service's account must be allowed to list the Secrets of its namespace (its sidecar reads its client Secret there; RBAC cannot narrow that to one Secret), so it could read them. Give d-ui a namespace of its own",
+        ],
+    ],
+    [
+        "frontEnd caller in the customer-facing gateway's namespace",
+        {
+            frontEnd:
+                "{ services: [{ name: a-ui, namespace: public-gw }], callers: [a-ui], apicHosts: [apic.example.api.bank.example], customerFacingGateway: { namespace: public-gw, selector: { istio: public-ingressgateway } } }",
+        },
+        [
+            'pki:frontEnd.services[0].namespace "public-gw" puts the caller "a-ui" in the namespace of the customer-facing hosts\' keys (pki:frontEnd.customerFacingGateway.namespace): ' +
+                "a calling UI service's account must be allowed to list the Secrets of its namespace (its sidecar reads its client Secret there; RBAC cannot narrow that to one Secret), so it could read them. Give a-ui a namespace of its own",
+        ],
+    ],
+    [
+        "frontEnd.customerFacingGateway not a map",
+        { frontEnd: "{ customerFacingGateway: public-gw }" },
+        [
+            'pki:frontEnd.customerFacingGateway must be { namespace, selector }: the namespace and pod labels of the ingress gateway that serves the customer-facing hosts; got "public-gw"',
+        ],
+    ],
+    [
+        "frontEnd.customerFacingGateway with a bad namespace, an unknown member and no selector",
+        { frontEnd: "{ customerFacingGateway: { namespace: Public_GW, labels: { a: b } } }" },
+        [
+            "pki:frontEnd.customerFacingGateway.labels is not a known key; the customer-facing gateway has namespace and selector",
+            "pki:frontEnd.customerFacingGateway.namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got \"Public_GW\"",
+            "pki:frontEnd.customerFacingGateway.selector is required: the pod labels of the ingress gateway that serves the customer-facing hosts, e.g. { istio: public-ingressgateway }",
+        ],
+    ],
+    [
+        "frontEnd.customerFacingGateway selector empty",
+        { frontEnd: "{ customerFacingGateway: { namespace: public-gw, selector: {} } }" },
+        [
+            "pki:frontEnd.customerFacingGateway.selector must be a non-empty map of the gateway's pod labels, e.g. { istio: public-ingressgateway }; got {}",
+        ],
+    ],
+    [
+        "frontEnd.customerFacingGateway selector with a label that is no text",
+        { frontEnd: "{ customerFacingGateway: { namespace: public-gw, selector: { istio: [a] } } }" },
+        ['pki:frontEnd.customerFacingGateway.selector.istio must be a Kubernetes label with a text value; got ["a"]'],
+    ],
+    [
+        "frontEnd.customerFacingGateway in its own namespace with the backend gateway's labels",
+        {
+            frontEnd:
+                "{ customerFacingGateway: { namespace: public-gw, selector: { istio: ingressgateway, tier: public } } }",
+        },
+        [
+            'pki:frontEnd.customerFacingGateway.selector {"istio":"ingressgateway","tier":"public"} holds the backend gateway\'s labels (istio: ingressgateway), which the APIC Gateways select: ' +
+                "Istio applies a Gateway's selector to gateway pods in every namespace (unless istiod runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE), so the customer-facing gateway's pods would serve the APIC hosts too. " +
+                "Give the customer-facing gateway's pods labels of their own, e.g. { istio: public-ingressgateway }, or leave pki:frontEnd.customerFacingGateway out for one gateway",
         ],
     ],
     [

@@ -2391,6 +2391,35 @@ describe("diff of the front end (examples/front-end)", function () {
             );
         });
 
+        it("moved to its own gateway (pki:frontEnd.customerFacingGateway): a risk of that key, the gateway's pods checked there first; the APIC gateway stays", () => {
+            const own = { namespace: "public-gateway", selector: { istio: "public-ingressgateway" } };
+            const d = diffPlans(
+                plan(host({ certificate: first })),
+                plan({
+                    ...host({ certificate: first }),
+                    frontEnd: { ...host({ certificate: first }).frontEnd, customerFacingGateway: own },
+                }),
+            );
+            assert.deepStrictEqual(d.risks, [
+                {
+                    key: "pki:frontEnd.customerFacingGateway.namespace",
+                    change: "moves the customer-facing gateway's Secrets and Gateway from namespace istio-system to public-gateway: Pulumi creates them in public-gateway and deletes them from istio-system",
+                    breaks: `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in public-gateway, it loses every server certificate with this update, and ${CUSTOMER_HOST} gets no TLS from then on; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds public-gateway`,
+                    instead:
+                        "keep pki:frontEnd.customerFacingGateway.namespace istio-system; to move the gateway, run the ingress gateway's pods in public-gateway first (the Gateway selects istio: public-ingressgateway), add public-gateway to keySecretNamespaces, then change it",
+                    hosts: [CUSTOMER_HOST],
+                },
+            ]);
+            assert.deepStrictEqual(d.steps.before, [
+                "Check that the ingress gateway's pods run in public-gateway (kubectl -n public-gateway get pods -l istio=public-ingressgateway) and that the policy pack's keySecretNamespaces holds public-gateway: this change creates the gateway's Secrets and Gateways there and deletes them from istio-system.",
+            ]);
+            assert.deepStrictEqual(places(d), [
+                "create k8s/example/public-gateway/secret-public-tls-www-example-bank-example: tls.crt: new; tls.key: new",
+                `delete ${PUBLIC_SECRET}: `,
+            ]);
+            assert.deepStrictEqual([d.added, d.removed, d.replaced], [[], [], []], "the certificate stays");
+        });
+
         it("its epoch raised: a new key and CSR for the public CA, the current certificate served until certificateEpoch catches up", () => {
             const d = diffPlans(
                 plan(host({ certificate: first })),

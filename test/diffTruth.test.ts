@@ -1120,6 +1120,21 @@ const ROWS: readonly Row[] = [
         risky: true,
     },
     {
+        name: "customer-facing: moved to its own gateway (pki:frontEnd.customerFacingGateway)",
+        from: "customer-facing: its certificate given",
+        head: (b) =>
+            with_(b.raw, {
+                frontEnd: {
+                    ...(b.raw.frontEnd as Raw),
+                    customerFacingGateway: {
+                        namespace: "public-gateway",
+                        selector: { istio: "public-ingressgateway" },
+                    },
+                },
+            }),
+        risky: true,
+    },
+    {
         name: "customer-facing: the host removed",
         from: "customer-facing: its certificate given",
         head: () => customerFacing({}),

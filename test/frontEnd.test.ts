@@ -79,6 +79,7 @@ interface KubeObject {
         workloadSelector: { matchLabels: Record<string, string> };
         trafficPolicy: { portLevelSettings: { tls: { mode: string; credentialName: string } }[] };
         servers: unknown[];
+        selector: Record<string, string>;
     };
 }
 
@@ -957,6 +958,68 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 );
             },
         );
+    });
+
+    it("serves the customer-facing hosts from the gateway pki:frontEnd.customerFacingGateway names: its Gateway and Secret in that gateway's namespace, selecting its pods, the APIC Gateways left on the backend gateway", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const config = withCertificate((await sign(csr)) + publicCa.certPem);
+        const frontEnd = {
+            ...(config.frontEnd as Record<string, unknown>),
+            customerFacingGateway: { namespace: "public-gateway", selector: { istio: "public-ingressgateway" } },
+        };
+        const signed = await renderNext({ ...config, frontEnd }, "customer-own-gateway", new Map(state));
+        const { metadata: gatewayMetadata, spec } = object(
+            signed,
+            "k8s/example/public-gateway/gateway-customer-facing.yaml",
+        );
+        assert.deepStrictEqual(
+            [gatewayMetadata, spec],
+            [
+                { name: "customer-facing", namespace: "public-gateway" },
+                {
+                    selector: { istio: "public-ingressgateway" },
+                    servers: [
+                        {
+                            port: { number: 443, name: "https-www-example-bank-example", protocol: "HTTPS" },
+                            hosts: [CUSTOMER_HOST],
+                            tls: {
+                                mode: "SIMPLE",
+                                credentialName: "public-tls-www-example-bank-example",
+                                minProtocolVersion: "TLSV1_2",
+                            },
+                        },
+                    ],
+                },
+            ],
+        );
+        const secret = object(signed, "k8s/example/public-gateway/secret-public-tls-www-example-bank-example.yaml");
+        assert.deepStrictEqual(
+            [secret.metadata, secret.type, Object.keys(secret.stringData)],
+            [
+                { name: "public-tls-www-example-bank-example", namespace: "public-gateway" },
+                "kubernetes.io/tls",
+                ["tls.crt", "tls.key"],
+            ],
+        );
+        // Nothing of the customer-facing hosts stays on the backend gateway, whose Gateways keep its pods.
+        assert.deepStrictEqual(
+            signed.files.filter((f) => f.startsWith("k8s/example/") && /(secret|gateway)-/.test(f)).sort(),
+            [
+                "k8s/example/istio-system/gateway-apic-mtls-ob.yaml",
+                "k8s/example/istio-system/secret-apic-mtls-ob.yaml",
+                "k8s/example/istio-system/secret-cacerts.yaml",
+                "k8s/example/ob-ui/secret-apic-client-authentication-ui.yaml",
+                "k8s/example/ob-ui/secret-apic-client-consumer-dashboard.yaml",
+                "k8s/example/public-gateway/gateway-customer-facing.yaml",
+                "k8s/example/public-gateway/secret-public-tls-www-example-bank-example.yaml",
+            ],
+        );
+        assert.deepStrictEqual(object(signed, "k8s/example/istio-system/gateway-apic-mtls-ob.yaml").spec.selector, {
+            istio: "ingressgateway",
+        });
+        assert.deepStrictEqual(signed.inventory.find((c) => c.id === `public/${CUSTOMER_HOST}`)?.goesTo, [
+            "k8s/example/public-gateway/secret-public-tls-www-example-bank-example (tls.crt, tls.key)",
+        ]);
     });
 
     it("writes the public roots to front-end/public-roots.pem, certificates only, for expiry to name one before its end refuses the update", async () => {

@@ -546,7 +546,7 @@ describe("Policy pack", function () {
     /** private-key-secrets' refusal of a key in a namespace outside keySecretNamespaces (default istio-system). */
     const outsideNamespaces = (secret: string, entries: string, namespace: string, namespaces = "istio-system") =>
         `${secret}: a private key (${entries}) in namespace ${namespace}; keys belong only in ${namespaces} (the pack's keySecretNamespaces). ` +
-        `Move it there, or, if a gateway or sidecar must read it in ${namespace} (a stack's pki:gatewayNamespace or front-end UI namespace, ` +
+        `Move it there, or, if a gateway or sidecar must read it in ${namespace} (a stack's pki:gatewayNamespace, pki:frontEnd.customerFacingGateway.namespace or front-end UI namespace, ` +
         `or such a namespace of your program's), add ${namespace} to keySecretNamespaces`;
 
     /** separate-trust-domains' refusal of one root (or a CA given as PEM, the top the stack shows) signing for several domains. */
@@ -2537,7 +2537,7 @@ describe("Policy pack", function () {
                 [`app-tls: ${opaque}`],
                 [
                     "app-tls: a private key (tls.key) in namespace ob; keys belong only in istio-system (the pack's keySecretNamespaces). " +
-                        "Move it there, or, if a gateway or sidecar must read it in ob (a stack's pki:gatewayNamespace or front-end UI namespace, " +
+                        "Move it there, or, if a gateway or sidecar must read it in ob (a stack's pki:gatewayNamespace, pki:frontEnd.customerFacingGateway.namespace or front-end UI namespace, " +
                         "or such a namespace of your program's), add ob to keySecretNamespaces",
                     `app-tls: ${opaque}`,
                 ],

@@ -139,6 +139,16 @@ export interface FrontEndConfig {
     readonly customerFacing: Readonly<Record<string, CustomerFacingConfig>>;
     /** Roots a customer-facing chain may end at besides the Mozilla store bundled with Node (PEM). */
     readonly publicRoots?: string;
+    /** The ingress gateway that serves the customer-facing hosts; unset: the backend's (pki:gatewayNamespace, istio: ingressgateway). */
+    readonly customerFacingGateway?: CustomerFacingGatewayConfig;
+}
+
+/** pki:frontEnd.customerFacingGateway: where the internet-facing gateway's pods run, and their labels. */
+export interface CustomerFacingGatewayConfig {
+    /** The gateway pods' namespace: its Gateway and Secrets go there (Istio reads credentialName there). */
+    readonly namespace: string;
+    /** The gateway pods' labels, the Gateway's selector. */
+    readonly selector: Readonly<Record<string, string>>;
 }
 
 export interface PkiConfig {

@@ -3,7 +3,7 @@
  * the APIC host(s) they call, and the customer-facing hosts whose certificates a public CA signs.
  */
 import * as crypto from "crypto";
-import { CustomerFacingConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
+import { CustomerFacingConfig, CustomerFacingGatewayConfig, DEFAULTS, FrontEndConfig, UiServiceConfig } from "./types";
 import { pastedPrivateKey, pemBlocks, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import { NO_CERTIFICATE, publicChainOf, publicRootDateProblem } from "../pki/publicCert";
 import { trustBundleProblem } from "../pki/trustBundle";
@@ -13,6 +13,7 @@ import {
     customerFacingSecretName,
     dnsNameProblems,
     Fail,
+    GATEWAY_SELECTOR,
     isMap,
     Json,
     JsonMap,
@@ -33,7 +34,16 @@ import {
 } from "./values";
 
 const KEY = "pki:frontEnd";
-const MEMBERS = ["namespace", "services", "callers", "apicHosts", "apicServerCa", "customerFacing", "publicRoots"];
+const MEMBERS = [
+    "namespace",
+    "services",
+    "callers",
+    "apicHosts",
+    "apicServerCa",
+    "customerFacing",
+    "customerFacingGateway",
+    "publicRoots",
+];
 const MAX_EPOCH = 9_999;
 
 function certificates(pem: string): crypto.X509Certificate[] | undefined {
@@ -456,13 +466,18 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
 }
 
 /** Namespaces whose Secrets hold keys no UI service may read: a namespace and what of it is at stake. */
-function guardedNamespaces(gatewayNamespace: string): Map<string, string[]> {
+function guardedNamespaces(
+    gatewayNamespace: string,
+    gateway: CustomerFacingGatewayConfig | undefined,
+): Map<string, string[]> {
     const guarded = new Map<string, string[]>();
     const add = (namespace: string, holds: string): void => {
         guarded.set(namespace, [...(guarded.get(namespace) ?? []), holds]);
     };
     add(MESH_CA_SECRET.namespace, `istiod's plug-in CA key (the Secret ${MESH_CA_SECRET.name})`);
     add(gatewayNamespace, "the ingress gateway's server keys (pki:gatewayNamespace)");
+    if (gateway !== undefined && gateway.namespace !== gatewayNamespace)
+        add(gateway.namespace, `the customer-facing hosts' keys (${KEY}.customerFacingGateway.namespace)`);
     add("kube-system", "the cluster's own credentials");
     return guarded;
 }
@@ -505,6 +520,80 @@ function callerNamespaceProblems(
     }
 }
 
+/**
+ * pki:frontEnd.customerFacingGateway: the internet-facing ingress gateway, when it is not the
+ * backend's. Istio applies a Gateway's selector to gateway pods of every namespace (unless istiod
+ * runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE), so pods carrying the backend's labels would serve
+ * the APIC hosts on the internet: such a selector is refused, but for the one gateway of the
+ * default (the backend's namespace and labels).
+ */
+function customerFacingGateway(
+    value: Json | undefined,
+    gatewayNamespace: string,
+    fail: Fail,
+): CustomerFacingGatewayConfig | undefined {
+    const key = `${KEY}.customerFacingGateway`;
+    if (value === undefined) return undefined;
+    if (!isMap(value)) {
+        fail(
+            `${key} must be { namespace, selector }: the namespace and pod labels of the ingress gateway that serves the customer-facing hosts; got ${showJson(value)}`,
+        );
+        return undefined;
+    }
+    unknownMembers(
+        value,
+        key,
+        ["namespace", "selector"],
+        "the customer-facing gateway has namespace and selector",
+        fail,
+    );
+    const namespace = namespaceName(value.namespace, `${key}.namespace`, gatewayNamespace, fail);
+    const given = value.selector;
+    if (given === undefined) {
+        fail(
+            `${key}.selector is required: the pod labels of the ingress gateway that serves the customer-facing hosts, e.g. { istio: public-ingressgateway }`,
+        );
+        return undefined;
+    }
+    if (!isMap(given) || Object.keys(given).length === 0) {
+        fail(
+            `${key}.selector must be a non-empty map of the gateway's pod labels, e.g. { istio: public-ingressgateway }; got ${showJson(given)}`,
+        );
+        return undefined;
+    }
+    const selector: Record<string, string> = {};
+    let bad = false;
+    for (const [k, v] of Object.entries(given)) {
+        const keyProblem = labelKeyProblem(k);
+        if (keyProblem !== undefined) {
+            fail(`${key}.selector: the key ${showJson(k)} ${keyProblem}`);
+            bad = true;
+        } else if (typeof v !== "string" || !LABEL_VALUE.test(v)) {
+            fail(
+                `${memberPath(`${key}.selector`, k)} must be a Kubernetes label with a text value; got ${showJson(v)}`,
+            );
+            bad = true;
+        } else {
+            selector[k] = v;
+        }
+    }
+    if (bad) return undefined;
+    const backend = Object.entries(GATEWAY_SELECTOR);
+    const sameGateway =
+        namespace === gatewayNamespace &&
+        Object.keys(selector).length === backend.length &&
+        backend.every(([k, v]) => selector[k] === v);
+    if (!sameGateway && backend.every(([k, v]) => selector[k] === v)) {
+        fail(
+            `${key}.selector ${showJson(selector)} holds the backend gateway's labels (${backend.map(([k, v]) => `${k}: ${v}`).join(", ")}), which the APIC Gateways select: ` +
+                `Istio applies a Gateway's selector to gateway pods in every namespace (unless istiod runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE), so the customer-facing gateway's pods would serve the APIC hosts too. ` +
+                `Give the customer-facing gateway's pods labels of their own, e.g. { istio: public-ingressgateway }, or leave ${key} out for one gateway`,
+        );
+        return undefined;
+    }
+    return { namespace, selector };
+}
+
 /** `pki:frontEnd` at `now`; unset: no UI services, no customer-facing hosts. */
 export function validateFrontEnd(
     value: Json | undefined | null,
@@ -517,7 +606,8 @@ export function validateFrontEnd(
     const namespace = namespaceName(value.namespace, `${KEY}.namespace`, DEFAULTS.frontEndNamespace, fail);
     const listed = services(value.services, namespace, fail);
     const chosen = callers(value.callers, listed, fail);
-    callerNamespaceProblems(listed, chosen, value.services, guardedNamespaces(gatewayNamespace), fail);
+    const gateway = customerFacingGateway(value.customerFacingGateway, gatewayNamespace, fail);
+    callerNamespaceProblems(listed, chosen, value.services, guardedNamespaces(gatewayNamespace, gateway), fail);
     overlappingSelectors(listed, chosen, value.services, fail);
     callerSecretProblems(listed, chosen, value.services, fail);
     const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail);
@@ -551,5 +641,6 @@ export function validateFrontEnd(
         ...(apicServerCa !== undefined ? { apicServerCa } : {}),
         customerFacing: customerFacing(value.customerFacing, fail),
         ...(publicRoots !== undefined ? { publicRoots } : {}),
+        ...(gateway !== undefined ? { customerFacingGateway: gateway } : {}),
     };
 }

@@ -247,6 +247,8 @@ export const ISTIO_CA_SECRET_SUFFIX = "-cacert";
 
 /** Istio reads its plug-in CA from this secret at start-up. */
 export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as const;
+/** The backend ingress gateway's pod labels: the selector of the APIC Gateways (and, by default, the customer-facing one). */
+export const GATEWAY_SELECTOR = { istio: "ingressgateway" } as const;
 
 /**
  * The namespaces where the policy pack admits Secrets with private keys unless told otherwise

@@ -9,7 +9,14 @@ import * as crypto from "crypto";
 import { ClusterConfig, PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
 import type { OtherSetting } from "../config/load";
-import { DEFAULT_KEY_SECRET_NAMESPACES, endpointIdOf, ownMember, show, shownName } from "../config/values";
+import {
+    DEFAULT_KEY_SECRET_NAMESPACES,
+    endpointIdOf,
+    GATEWAY_SELECTOR,
+    ownMember,
+    show,
+    shownName,
+} from "../config/values";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
 import {
@@ -1645,51 +1652,104 @@ function clusterRisks(base: PkiPlan, head: PkiPlan): Risk[] {
     return risks;
 }
 
-/** The hosts the gateway serves from its Secrets: every APIC host, and each customer-facing host with a certificate. */
-const gatewayHosts = (plan: PkiPlan): string[] => [
-    ...plan.endpoints.map((e) => e.host),
-    ...plan.frontEnd.customerFacing.filter((c) => c.certificate !== undefined).map((c) => c.host),
-];
+/** The hosts the backend gateway serves from its Secrets: every APIC host. */
+const backendHosts = (plan: PkiPlan): string[] => plan.endpoints.map((e) => e.host);
+/** The hosts the customer-facing gateway serves from its Secrets: each customer-facing host with a certificate. */
+const customerHosts = (plan: PkiPlan): string[] =>
+    plan.frontEnd.customerFacing.filter((c) => c.certificate !== undefined).map((c) => c.host);
 
 /**
  * The namespaces, of those a change puts key Secrets in, that the policy pack's keySecretNamespaces
- * may not hold yet: not its default, and holding none of the base's key Secrets (the gateway's, the
+ * may not hold yet: not its default, and holding none of the base's key Secrets (the gateways', the
  * UI services'), which the pack admitted.
  */
 function newKeySecretNamespaces(base: PkiPlan, namespaces: readonly string[]): string[] {
     const admitted = [
         ...DEFAULT_KEY_SECRET_NAMESPACES,
-        ...(gatewayHosts(base).length > 0 ? [base.config.gatewayNamespace] : []),
+        ...(backendHosts(base).length > 0 ? [base.config.gatewayNamespace] : []),
+        ...(customerHosts(base).length > 0 ? [base.frontEnd.gatewayNamespace] : []),
         ...base.frontEnd.uiClients.map((c) => c.namespace),
     ];
     return [...new Set(namespaces)].filter((ns) => !admitted.includes(ns));
 }
 
+/** A gateway's Secrets and Gateways moved to another namespace: by the key that moved them, to the pods of `selector`. */
+interface GatewayMove {
+    readonly key: string;
+    readonly from: string;
+    readonly to: string;
+    readonly selector: Readonly<Record<string, string>>;
+    /** The hosts it serves in the head. */
+    readonly hosts: string[];
+}
+
 /**
- * pki:gatewayNamespace changed: every gateway Secret and Gateway is created in the new namespace
- * and deleted from the old. Istio reads a Gateway's credentialName in the namespace of the
- * ingress gateway's pods, not the Gateway's, so the Secrets only serve where those pods run.
+ * The gateways whose namespace a change moves: the backend's (pki:gatewayNamespace) and the
+ * customer-facing one's (pki:frontEnd.customerFacingGateway, else with the backend's), one move
+ * when both go together, each only while it serves a host before and after.
  */
-function gatewayNamespaceRisks(base: PkiPlan, head: PkiPlan): Risk[] {
-    const [from, to] = [base.config.gatewayNamespace, head.config.gatewayNamespace];
-    // Every host the head serves goes through the moved Secrets, also one new in this change.
-    const hosts = gatewayHosts(head);
-    if (from === to || hosts.length === 0 || gatewayHosts(base).length === 0) return [];
-    const unlisted = newKeySecretNamespaces(base, [to]).length > 0;
-    return [
+function gatewayMoves(base: PkiPlan, head: PkiPlan): GatewayMove[] {
+    const ownGateway =
+        base.config.frontEnd.customerFacingGateway !== undefined ||
+        head.config.frontEnd.customerFacingGateway !== undefined;
+    const moves = [
         {
             key: "pki:gatewayNamespace",
-            change: `moves every gateway Secret and Gateway from namespace ${from} to ${to}: Pulumi creates them in ${to} and deletes them from ${from}`,
+            from: base.config.gatewayNamespace,
+            to: head.config.gatewayNamespace,
+            selector: GATEWAY_SELECTOR,
+            served: backendHosts(base).length > 0,
+            hosts: backendHosts(head),
+        },
+        {
+            key: ownGateway ? "pki:frontEnd.customerFacingGateway.namespace" : "pki:gatewayNamespace",
+            from: base.frontEnd.gatewayNamespace,
+            to: head.frontEnd.gatewayNamespace,
+            selector: head.frontEnd.gatewaySelector,
+            served: customerHosts(base).length > 0,
+            hosts: customerHosts(head),
+        },
+    ].filter((m) => m.from !== m.to && m.served && m.hosts.length > 0);
+    const same = (a: (typeof moves)[number], b: (typeof moves)[number]): boolean =>
+        a.key === b.key && a.from === b.from && a.to === b.to;
+    return moves.flatMap(({ served: _served, ...m }, i): GatewayMove[] =>
+        moves.findIndex((o) => same(o, moves[i])) < i
+            ? []
+            : [{ ...m, hosts: moves.filter((o) => same(o, moves[i])).flatMap((o) => o.hosts) }],
+    );
+}
+
+const selectorText = (selector: Readonly<Record<string, string>>): string =>
+    Object.entries(selector)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join(", ");
+const selectorFlag = (selector: Readonly<Record<string, string>>): string =>
+    Object.entries(selector)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",");
+
+/**
+ * A gateway's namespace changed: its Secrets and Gateways are created in the new namespace and
+ * deleted from the old. Istio reads a Gateway's credentialName in the namespace of the gateway's
+ * pods, not the Gateway's, so the Secrets only serve where those pods run.
+ */
+function gatewayNamespaceRisks(base: PkiPlan, head: PkiPlan): Risk[] {
+    return gatewayMoves(base, head).map(({ key, from, to, selector, hosts }) => {
+        const unlisted = newKeySecretNamespaces(base, [to]).length > 0;
+        const customer = key !== "pki:gatewayNamespace";
+        return {
+            key,
+            change: `moves ${customer ? "the customer-facing gateway's Secrets and Gateway" : "every gateway Secret and Gateway"} from namespace ${from} to ${to}: Pulumi creates them in ${to} and deletes them from ${from}`,
             breaks:
                 `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in ${to}, it loses every server certificate with this update, ` +
                 `and ${names(hosts)} ${hosts.length === 1 ? "gets" : "get"} no TLS from then on` +
                 (unlisted
                     ? `; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds ${to}`
                     : ""),
-            instead: `keep pki:gatewayNamespace ${from}; to move the gateway, run the ingress gateway's pods in ${to} first (the Gateways select istio: ingressgateway), ${unlisted ? `add ${to} to keySecretNamespaces, ` : ""}then change it`,
+            instead: `keep ${key} ${from}; to move the gateway, run the ingress gateway's pods in ${to} first (the ${customer ? "Gateway selects" : "Gateways select"} ${selectorText(selector)}), ${unlisted ? `add ${to} to keySecretNamespaces, ` : ""}then change it`,
             hosts,
-        },
-    ];
+        };
+    });
 }
 
 /** A cluster's objects as a reviewer knows them: the gateway's are in the first cluster only (lib/stack.ts). */
@@ -2071,7 +2131,7 @@ function emptyPlan(head: PkiPlan): PkiPlan {
         gateways: [],
         pendingIntermediates: [],
         crls: { gateway: false, apicTruststore: false, mesh: false, apicUiTruststore: false, offlineRootCrls: {} },
-        frontEnd: { uiClients: [], apicServers: [], customerFacing: [], gatewayName: head.frontEnd.gatewayName },
+        frontEnd: { ...head.frontEnd, uiClients: [], apicServers: [], customerFacing: [] },
     };
 }
 
@@ -2236,15 +2296,14 @@ function stepsFor(
                 "fail from this update on, and their new hosts come with it. Check that the new hosts resolve to the ingress gateway.",
         );
     }
-    const [gatewayFrom, gatewayTo] = [base.config.gatewayNamespace, head.config.gatewayNamespace];
-    if (!diff.newStack && gatewayFrom !== gatewayTo && gatewayHosts(base).length > 0 && gatewayHosts(head).length > 0) {
+    for (const { to, from, selector } of diff.newStack ? [] : gatewayMoves(base, head)) {
         before.push(
-            `Check that the ingress gateway's pods run in ${gatewayTo} (kubectl -n ${gatewayTo} get pods -l istio=ingressgateway)` +
-                (newKeySecretNamespaces(base, [gatewayTo]).length > 0
-                    ? ` and that the policy pack's keySecretNamespaces holds ${gatewayTo}`
+            `Check that the ingress gateway's pods run in ${to} (kubectl -n ${to} get pods -l ${selectorFlag(selector)})` +
+                (newKeySecretNamespaces(base, [to]).length > 0
+                    ? ` and that the policy pack's keySecretNamespaces holds ${to}`
                     : "") +
                 ": " +
-                `this change creates the gateway's Secrets and Gateways there and deletes them from ${gatewayFrom}.`,
+                `this change creates the gateway's Secrets and Gateways there and deletes them from ${from}.`,
         );
     }
     const frontEnd = frontEndSteps(diff, base, head);

@@ -11,6 +11,7 @@ import {
     caSecretProblem,
     customerFacingSecretName,
     firstCharacters,
+    GATEWAY_SELECTOR,
     memberPath,
     ownMember,
     showJson,
@@ -249,9 +250,17 @@ export interface FrontEndPlan {
     readonly customerFacing: readonly CustomerFacingPlan[];
     /** The Istio Gateway of the customer-facing hosts (mode SIMPLE). */
     readonly gatewayName: string;
+    /**
+     * Its namespace and its Secrets': the customer-facing gateway's pods' (Istio reads a
+     * credentialName in the gateway workload's namespace). pki:frontEnd.customerFacingGateway, else
+     * pki:gatewayNamespace.
+     */
+    readonly gatewayNamespace: string;
+    /** Its selector: the customer-facing gateway's pod labels; by default the backend gateway's. */
+    readonly gatewaySelector: Readonly<Record<string, string>>;
 }
 
-export { MESH_CA_SECRET } from "../config/values";
+export { GATEWAY_SELECTOR, MESH_CA_SECRET } from "../config/values";
 
 export interface PkiPlan {
     readonly config: PkiConfig;
@@ -296,7 +305,6 @@ export interface PkiPlan {
 export const APIC_UI_DIR = "apic/ui";
 
 export const HTTPS_PORT = 443;
-export const GATEWAY_SELECTOR = { istio: "ingressgateway" } as const;
 /** X.509 upper bound for a common name (RFC 5280 ub-common-name). */
 const MAX_COMMON_NAME = 64;
 
@@ -1585,6 +1593,10 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
                       ...leafOptions,
                   }),
               }));
+    const gateway = frontEnd.customerFacingGateway ?? {
+        namespace: config.gatewayNamespace,
+        selector: GATEWAY_SELECTOR,
+    };
     const customerFacing = Object.entries(frontEnd.customerFacing).map(([host, c]): CustomerFacingPlan => ({
         host,
         id: hostId(host),
@@ -1597,9 +1609,16 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
         ),
         // A public CA takes RSA 2048 and ECDSA P-256 alike; the stack's leaf algorithm decides.
         key: leafKey(config.keyAlgorithm),
-        secret: { namespace: config.gatewayNamespace, name: customerFacingSecretName(hostId(host)) },
+        secret: { namespace: gateway.namespace, name: customerFacingSecretName(hostId(host)) },
     }));
-    return { uiClients, apicServers, customerFacing, gatewayName: CUSTOMER_FACING_GATEWAY };
+    return {
+        uiClients,
+        apicServers,
+        customerFacing,
+        gatewayName: CUSTOMER_FACING_GATEWAY,
+        gatewayNamespace: gateway.namespace,
+        gatewaySelector: gateway.selector,
+    };
 }
 
 /**
