@@ -6,13 +6,14 @@ import * as YAML from "yaml";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { crlsPublished } from "../lib/inventory/deliveries";
 import { diffMarkdown } from "../lib/cli/diff";
+import { withoutPrivateKeys } from "../lib/config/values";
 import { CertDiff, diffPlans } from "../lib/inventory/diff";
 import { trustPictureForDiff } from "../lib/inventory/pictures";
 import { INITIAL_RECORD, INITIAL_ROTATION, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { DEFAULTS as POLICY_DEFAULTS } from "../policy/policies";
 import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_LEAF_KEY_PEM } from "./fixtures/testOnlyPki";
-import { cli, loadStackFileValues, OPTION_FILES, ROOT, tempDir } from "./helpers";
+import { cli, gitRepo, loadStackFileValues, OPTION_FILES, ROOT, tempDir } from "./helpers";
 import { ceremony, PASSPHRASE } from "./ceremonyTools";
 
 const DEV = "stacks/Pulumi.dev.yaml";
@@ -2709,11 +2710,11 @@ describe("diff of a stack file's settings outside pki:", function () {
         assert.deepStrictEqual(
             d.risks.map((r) => `${r.key}: ${r.change}`),
             [
-                'secretsprovider: "passphrase" -> "hashivault://attacker.example.com/key"',
+                "secretsprovider: changed (the values are under the stack file settings outside pki:)",
                 "encryptionsalt: changed (a secret: its value is not shown)",
                 "encryptedkey: added (a secret: its value is not shown)",
-                'kubernetes:cluster: "dev-east" -> "evil"',
-                'pulumi:disable-default-providers: added: ["kubernetes"]',
+                "kubernetes:cluster: changed (the values are under the stack file settings outside pki:)",
+                "pulumi:disable-default-providers: added (the values are under the stack file settings outside pki:)",
             ],
         );
         assert.doesNotMatch(json.out, /v1:(old|new|before|after)|AAAA/);
@@ -2736,7 +2737,7 @@ describe("diff of a stack file's settings outside pki:", function () {
         );
         assert.ok(
             md.out.includes(
-                '### Risks\n\n- **secretsprovider: "passphrase" -> "hashivault://attacker.example.com/key".**\n' +
+                "### Risks\n\n- **secretsprovider: changed (the values are under the stack file settings outside pki:).**\n" +
                     "  Breaks: the stack's state holds every CA's and certificate's private key",
             ),
         );
@@ -2794,6 +2795,185 @@ describe("diff of a stack file's settings outside pki:", function () {
         assert.deepStrictEqual(
             (JSON.parse(out) as CertDiff).risks.map((r) => [r.key, r.change]),
             [["pki:validityDays", "replaces 4 certificates in one update (more than 0)"]],
+        );
+    });
+
+    /** A git repository holding the project file and the dev stack file (edited), committed. */
+    const committedStack = (prefix: string, edits: [string, string][] = []) => {
+        const repo = gitRepo(prefix);
+        stackEdited(repo.dir, "dev", edits);
+        repo.git("add", ".");
+        repo.git("commit", "-q", "-m", "base");
+        return { ...repo, file: path.join(repo.dir, DEV), project: path.join(repo.dir, "Pulumi.yaml") };
+    };
+
+    it("a Kubernetes provider setting an attacker writes in Pulumi.yaml's config (value:) is a risk, and one moved there from the stack file with a new value is changed, not removed", async () => {
+        const repo = committedStack("diff-project-settings", [
+            [
+                "  pki:environment: dev\n",
+                "  pki:environment: dev\n  kubernetes:context: dev-east\n  kubernetes:namespace: pki\n",
+            ],
+        ]);
+        // The stack file loses both; the project file gives one back unchanged and the other re-pointed.
+        fs.writeFileSync(
+            repo.file,
+            fs
+                .readFileSync(repo.file, "utf8")
+                .replace("  kubernetes:context: dev-east\n  kubernetes:namespace: pki\n", ""),
+        );
+        fs.appendFileSync(
+            repo.project,
+            'config:\n  kubernetes:context:\n    value: attacker-cluster\n  kubernetes:namespace: pki\n  pulumi:disable-default-providers: ["kubernetes"]\n',
+        );
+        const json = await cli("diff", "--base", "HEAD", "--head", repo.file, "--format", "json", "--fail-on", "risky");
+        assert.strictEqual(json.status, 1, json.err);
+        const d = JSON.parse(json.out) as CertDiff;
+        assert.deepStrictEqual(d.otherSettings, [
+            {
+                key: "kubernetes:context",
+                change: "changed",
+                before: '"dev-east"',
+                after: '"attacker-cluster"',
+                afterFrom: "Pulumi.yaml",
+            },
+            {
+                key: "pulumi:disable-default-providers",
+                change: "added",
+                after: '["kubernetes"]',
+                afterFrom: "Pulumi.yaml",
+            },
+        ]);
+        assert.deepStrictEqual(
+            d.risks.map((r) => `${r.key}: ${r.change}`),
+            [
+                "kubernetes:context: changed (the values are under the stack file settings outside pki:)",
+                "pulumi:disable-default-providers: added (the values are under the stack file settings outside pki:)",
+            ],
+        );
+        const md = await cli("diff", "--base", "HEAD", "--head", repo.file);
+        assert.ok(
+            md.out.includes(
+                "### Stack file settings outside pki:\n\n" +
+                    '- **kubernetes:context:** "dev-east" -> "attacker-cluster" from Pulumi.yaml.\n' +
+                    '- **pulumi:disable-default-providers:** added: ["kubernetes"] from Pulumi.yaml.\n',
+            ),
+            md.out,
+        );
+    });
+
+    it("a new stack lists its settings outside pki: for review, worded for a new stack, and its secrets provider, data key and kubernetes: settings are no risk", async () => {
+        const repo = committedStack("diff-new-settings");
+        const file = stackEdited(repo.dir, "fresh", [
+            ["# dev:", "secretsprovider: awskms://alias/pki-fresh\nencryptedkey: AAAA\n# dev:"],
+            [
+                "  pki:environment: dev\n",
+                "  pki:environment: dev\n  kubernetes:context: fresh-east\n  other:note: hi\n",
+            ],
+        ]);
+        const json = await cli("diff", "--base", "HEAD", "--head", file, "--format", "json", "--fail-on", "risky");
+        assert.strictEqual(json.status, 0, json.err);
+        const d = JSON.parse(json.out) as CertDiff;
+        assert.deepStrictEqual(
+            [d.newStack, d.risks, d.otherSettings],
+            [
+                true,
+                [],
+                [
+                    { key: "secretsprovider", change: "added", after: '"awskms://alias/pki-fresh"' },
+                    { key: "encryptedkey", change: "added", secret: true },
+                    { key: "kubernetes:context", change: "added", after: '"fresh-east"' },
+                    { key: "other:note", change: "added", after: '"hi"' },
+                ],
+            ],
+        );
+        const md = await cli("diff", "--base", "HEAD", "--head", file);
+        assert.ok(
+            md.out.includes(
+                "### Stack file settings outside pki:\n\n" +
+                    "The new stack's, to review with it (a new stack's are no risk: every one has a secrets provider and data key):\n\n" +
+                    '- **secretsprovider:** "awskms://alias/pki-fresh": who can decrypt the new stack\'s state (which holds every private key); check it is the secrets provider its owners chose.\n' +
+                    "- **encryptedkey:** set (a secret: its value is not shown): who can decrypt the new stack's state (which holds every private key); check it is the secrets provider its owners chose.\n" +
+                    '- **kubernetes:context:** "fresh-east": which cluster a Kubernetes provider given none of its own writes Secrets to; check it is the new stack\'s.\n' +
+                    '- **other:note:** "hi".\n',
+            ),
+            md.out,
+        );
+        assert.doesNotMatch(md.out, /### Risks|next pulumi up|undo this change/);
+    });
+
+    it("a plain kubeconfig with a client key and a token is shown only by its length and hash, once, and a long value is cut to that too", async () => {
+        const keyData = Buffer.from(TEST_ONLY_LEAF_KEY_PEM).toString("base64");
+        const token = `eyJhbGciOiJSUzI1NiJ9.${"eyJzdWIiOiJhdHRhY2tlciJ9".repeat(3)}.c2ln`;
+        const kubeconfig = `apiVersion: v1\nusers:\n- name: u\n  user:\n    client-key-data: ${keyData}\n    token: ${token}\n`;
+        const long = "x".repeat(20_000);
+        const head = withSettings(
+            tempDir("diff-kubeconfig"),
+            "",
+            `  kubernetes:kubeconfig: ${JSON.stringify(kubeconfig)}\n  other:long: ${long}\n`,
+        );
+        const sha = (text: string) => crypto.createHash("sha256").update(text).digest("hex").slice(0, 12);
+        const json = await cli("diff", "--base", path.join(ROOT, DEV), "--head", head, "--format", "json");
+        assert.strictEqual(json.status, 0, json.err);
+        assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, [
+            {
+                key: "kubernetes:kubeconfig",
+                change: "added",
+                after: `(${[...kubeconfig].length} characters, SHA-256 ${sha(kubeconfig)}, not shown)`,
+            },
+            { key: "other:long", change: "added", after: `(20000 characters, SHA-256 ${sha(long)}, not shown)` },
+        ]);
+        const md = await cli("diff", "--base", path.join(ROOT, DEV), "--head", head);
+        for (const out of [json.out, md.out]) {
+            assert.ok(!out.includes(keyData.slice(0, 40)) && !out.includes("eyJ") && !out.includes("xxxxxxxxxx"));
+        }
+        assert.strictEqual(md.out.split(sha(kubeconfig)).length, 2, "the value is shown once, under the settings");
+        assert.ok(
+            md.out.includes(
+                "- **kubernetes:kubeconfig: added (the values are under the stack file settings outside pki:).**",
+            ),
+        );
+        assert.ok(md.out.length < 10_000, `${md.out.length} characters`);
+        // A PEM key encoded again in base64, as client-key-data holds it, is no more shown than the key.
+        assert.strictEqual(
+            withoutPrivateKeys(`    client-key-data: ${keyData}\n    token: t`),
+            "    client-key-data: (a private key, not shown)\n    token: t",
+        );
+    });
+
+    it("a secure: ciphertext under an unknown top-level key that is no plain value (NaN, !!binary beside it) is compared, never shown", async () => {
+        const base = withSettings(
+            tempDir("diff-secure-base"),
+            "extra: {b: .nan, a: {secure: v1:CIPHERBEFORE}}\nbinary: {a: !!binary aGk=, b: {secure: v1:CIPHERB1}}\n",
+            "",
+        );
+        const head = withSettings(
+            tempDir("diff-secure-head"),
+            "extra: {b: .nan, a: {secure: v1:CIPHERAFTER}}\nbinary: {a: !!binary aGk=, b: {secure: v1:CIPHERB2}}\n",
+            "",
+        );
+        const json = await cli("diff", "--base", base, "--head", head, "--format", "json");
+        assert.strictEqual(json.status, 0, json.err);
+        assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, [
+            { key: "extra", change: "changed", secret: true },
+            { key: "binary", change: "changed", secret: true },
+        ]);
+        const md = await cli("diff", "--base", base, "--head", head);
+        assert.doesNotMatch(json.out + md.out, /CIPHER/);
+    });
+
+    it("a --head through a symbolic link and .. is the file the disk reads, its base and project read beside it, not beside the path as written", async () => {
+        // The disk reads tools/../stacks in the linked folder's parent, another repository.
+        const other = committedStack("diff-link-other", [["leaf: 365", "leaf: 200"]]);
+        fs.mkdirSync(path.join(other.dir, "real"));
+        const repo = committedStack("diff-link-repo");
+        fs.symlinkSync(path.join(other.dir, "real"), path.join(repo.dir, "tools"));
+        const head = `${repo.dir}/tools/../stacks/Pulumi.dev.yaml`;
+        const { status, out, err } = await cli("diff", "--base", "HEAD", "--head", head, "--format", "json");
+        assert.deepStrictEqual([status, err], [0, ""]);
+        assert.deepStrictEqual(
+            (JSON.parse(out) as CertDiff).replaced,
+            [],
+            "the other repository's file against its own HEAD",
         );
     });
 });

@@ -38,8 +38,8 @@ ${DEFAULT_MAX_REPLACED}); then what to do before and after pulumi up, every Kube
 created, updated or deleted and what changes in it, revocations, certificates added, removed and
 replaced with the reason, pinned APIC keys and routing; the front end's too (UI services' Secrets,
 APIC's UI-facing keystores and truststore, customer-facing hosts and their CSRs), and every change
-outside pki: (secretsprovider, encryptedkey and encryptionsalt, and kubernetes: provider settings
-are risks). --format mermaid
+outside pki:, Pulumi.yaml's config: included (secretsprovider, encryptedkey and encryptionsalt, and
+kubernetes: provider settings are risks; a new stack's are listed, no risk). --format mermaid
 prints the trust hierarchy after the change as Mermaid text (no Markdown around it), with what the
 change adds, replaces and removes highlighted, offline roots and CAs whose CSR waits for the
 ceremony marked (while a CSR waits: the stack once signed, no change highlighted). A --base that is not a file is read as a git ref:
@@ -67,6 +67,24 @@ function pathInWorkTree(file: string, top: string): string | undefined {
     names.unshift(path.basename(folder));
     const relative = names.join("/");
     return fs.realpathSync(file) === path.join(top, ...names) ? relative : undefined;
+}
+
+/**
+ * `file` with each `..` resolved as the disk does: past a symbolic link (`tools/..` with `tools` a
+ * link) it is the parent of the link's target, where path.resolve would only drop `tools`, so the
+ * base and the project would be read beside another file than the one the head is read from.
+ * Links elsewhere on the way are kept, for pathInWorkTree to refuse.
+ */
+function physicalPath(file: string): string {
+    // Split as written: path.join and path.normalize would drop each `..` as text.
+    const absolute = path.isAbsolute(file) ? file : `${process.cwd()}${path.sep}${file}`;
+    const root = path.parse(absolute).root;
+    let resolved = root;
+    for (const part of absolute.slice(root.length).split(path.sep === "\\" ? /[\\/]/ : "/")) {
+        if (part === "" || part === ".") continue;
+        resolved = part === ".." ? path.dirname(fs.realpathSync(resolved)) : path.join(resolved, part);
+    }
+    return resolved;
 }
 
 /** Whether `ref` names a commit in the git work tree of `dir` (false outside one). */
@@ -385,7 +403,10 @@ function markdownReport(diff: CertDiff, title: string): string {
     if (settings.length > 0) {
         parts.push(
             "### Stack file settings outside pki:\n\n" +
-                settings.map((c) => `- **${c.key}:** ${settingChangeText(c)}.`).join("\n") +
+                (diff.newStack
+                    ? "The new stack's, to review with it (a new stack's are no risk: every one has a secrets provider and data key):\n\n"
+                    : "") +
+                settings.map((c) => `- **${c.key}:** ${settingChangeText(c, diff.newStack)}.`).join("\n") +
                 "\n",
         );
     }
@@ -481,20 +502,21 @@ export const diffCommand: Command = {
             );
         }
         const maxReplaced = Number(values["max-replaced"] ?? DEFAULT_MAX_REPLACED);
-        const headFile = values.head;
+        // The file the disk reads: the base and the project are read beside it.
+        const headFile = physicalPath(values.head);
         // With what the base shows of its deployment (ceremonyRecord): a finish under an offline
         // root is refused, as pulumi up refuses it, until the root's CRL series revokes the old CA.
         // A CRL series not old enough to publish yet: diff, which has no clock to set, says to run diff again.
         const loadHead = (base?: PkiPlan): PkiPlan =>
-            planOf(`--head ${headFile}`, () =>
-                planFromRawConfig(rawConfigFromStackFile(headFile), {
+            planOf(`--head ${values.head}`, () =>
+                planFromRawConfig(rawConfigFromStackFile(headFile, { label: values.head }), {
                     before: base && ceremonyRecord(base),
                     rerun: "diff",
                 }),
             );
         let loaded: ReturnType<typeof loadBase>;
         try {
-            loaded = loadBase(values.base, path.resolve(values.head));
+            loaded = loadBase(values.base, headFile);
         } catch (baseError) {
             // The head's own refusal first: a base this version refuses is no fault of the change.
             try {
@@ -512,7 +534,10 @@ export const diffCommand: Command = {
         const head = loadHead(base);
         const diff = diffPlans(base, head, {
             maxReplaced,
-            otherSettings: { base: loaded?.others ?? {}, head: stackFileOtherSettings(headFile) },
+            otherSettings: {
+                base: loaded?.others ?? {},
+                head: stackFileOtherSettings(headFile, { label: values.head }),
+            },
         });
         out(
             format === "json"

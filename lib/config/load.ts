@@ -215,7 +215,31 @@ function readStackFile(
 export interface OtherSetting {
     readonly text: string;
     readonly secret: boolean;
+    /** The project file (`Pulumi.yaml`) it comes from, when the stack file does not set it. */
+    readonly from?: string;
 }
+
+/**
+ * Whether YAML's reading of a value holds a `secure` member anywhere: a value that is no plain
+ * text (NaN, !!binary beside the secret) is compared as YAML reads it, and its ciphertext must
+ * not be shown as text.
+ */
+function holdsSecure(value: unknown): boolean {
+    if (Array.isArray(value)) return value.some(holdsSecure);
+    if (value instanceof Map) return [...value].some(([k, v]) => k === "secure" || holdsSecure(v));
+    if (typeof value !== "object" || value === null || ArrayBuffer.isView(value)) return false;
+    return Object.entries(value).some(([k, v]) => k === "secure" || holdsSecure(v));
+}
+
+/** A value Pulumi's text cannot be made of, as YAML reads it: a secret when a `secure` member is in it. */
+function asRead(node: unknown, doc: YAML.Document, secret: boolean): OtherSetting {
+    const value: unknown = YAML.isNode(node) ? node.toJSON(doc) : node;
+    return { text: JSON.stringify(value) ?? "", secret: secret || holdsSecure(value) };
+}
+
+/** Whether `err` is a value's fault that otherSetting falls back on YAML's reading for. */
+const unreadable = (err: unknown): boolean =>
+    err instanceof SecureValue || err instanceof UnreadableYaml || err instanceof UnpassableValue;
 
 /** The top-level keys of a stack file that hold the stack's encrypted data key: compared, never shown. */
 const KEY_MATERIAL = new Set(["encryptedkey", "encryptionsalt"]);
@@ -236,26 +260,28 @@ export function stackFileOtherSettings(
     const doc = document(text, `stack file ${label}`);
     const settings: Record<string, OtherSetting> = {};
     const add = (key: string, node: unknown, secret: boolean): void => {
-        // A value that is no plain text (a secret, a map holding one) is compared as YAML reads it.
-        const asRead = (): string => JSON.stringify(YAML.isNode(node) ? node.toJSON(doc) : node) ?? "";
         try {
             settings[key] = { text: stackValueText(toGoValue(node, doc, shownName(key)), shownName(key)), secret };
         } catch (err) {
-            if (!(err instanceof SecureValue || err instanceof UnreadableYaml || err instanceof UnpassableValue)) {
-                throw err;
-            }
-            settings[key] = { text: asRead(), secret: secret || err instanceof SecureValue };
+            // A value that is no plain text (a secret, a map holding one) is compared as YAML reads it.
+            if (!unreadable(err)) throw err;
+            settings[key] = asRead(node, doc, secret || err instanceof SecureValue);
         }
     };
     const root = asConfigError(() => members(doc.contents, `stack file ${label}`));
     for (const [key, node] of root) if (key !== "config") add(key, node, KEY_MATERIAL.has(key));
     const configNode = root.get("config");
-    const projectName = projectOf(file, read)?.name;
+    const project = projectOf(file, read);
     for (const pair of YAML.isMap(configNode) ? configNode.items : []) {
         if (!YAML.isScalar(pair.key)) continue;
         const written = String(pair.key.value);
-        const key = configKey(written, projectName) ?? written;
+        const key = configKey(written, project?.name) ?? written;
         if (!key.startsWith(`${NAMESPACE}:`)) add(key, pair.value, false);
+    }
+    // Pulumi gives a key the stack file does not set the project's value (mergeConfig): a
+    // kubernetes:context in Pulumi.yaml points the provider as surely as one in the stack file.
+    for (const [key, setting] of project?.others ?? []) {
+        if (!Object.hasOwn(settings, key)) settings[key] = setting;
     }
     return settings;
 }
@@ -268,6 +294,8 @@ interface Project {
     readonly config: ReadonlyMap<string, string>;
     /** Its keys meant for this program that the program would not read (strayKeys), as problems naming the project file. */
     readonly stray: readonly string[];
+    /** `<namespace>:<name>` -> the value a stack that does not set it gets, the keys of other namespaces. */
+    readonly others: ReadonlyMap<string, OtherSetting>;
 }
 
 function document(text: string, source: string): YAML.Document {
@@ -327,8 +355,10 @@ function asWritten(node: unknown, doc: YAML.Document): string {
  * `pulumi up` from the root read other config than this tool: refused.
  */
 function projectOf(file: string, read: ReadFile): Project | undefined {
-    // Resolved, as pulumi walks real folders: `scripts/../stacks` would pass the root twice (its
-    // project counted as two), and a relative path would stop at the current folder.
+    // Absolute, or the walk would stop at the current folder; and with `..` removed, or
+    // `scripts/../stacks` would pass the root twice (its project counted as two). path.resolve
+    // removes `..` as text, not as the disk does past a symbolic link (`link/..` is the parent of
+    // the link's target): diff hands in --head with its `..` resolved on disk (physicalPath).
     const stackDir = path.dirname(path.resolve(file));
     const claims: { projectFile: string; doc: YAML.Document; root: Map<string, unknown>; dir: string }[] = [];
     let nearest = true;
@@ -463,6 +493,7 @@ function projectConfig(
     const nameNode = root.get("name");
     const name = YAML.isScalar(nameNode) ? String(nameNode.value) : "";
     const config = new Map<string, string>();
+    const others = new Map<string, OtherSetting>();
     const stray: string[] = [];
     const problems: string[] = [];
     const configNode = root.get("config");
@@ -478,6 +509,10 @@ function projectConfig(
         if (key === undefined || key === null) continue;
         if (!key.startsWith(`${NAMESPACE}:`)) {
             stray.push(...strayKeys([key], runsStackProgram ? name : undefined).map((p) => `${source}: ${p}`));
+            others.set(key, {
+                ...otherProjectValue(pair.value, doc, key, key.startsWith(`${name}:`)),
+                from: path.basename(source),
+            });
             continue;
         }
         const where = `${source} config ${shownName(key)}`;
@@ -503,7 +538,22 @@ function projectConfig(
         }
     }
     if (problems.length > 0) throw new ConfigError(problems);
-    return { name, config, stray };
+    return { name, config, stray, others };
+}
+
+/**
+ * A project entry of another namespace as stackFileOtherSettings compares it: the text Pulumi
+ * passes, or, for an entry it could not pass (not this program's to refuse), as YAML reads it.
+ */
+function otherProjectValue(node: unknown, doc: YAML.Document, key: string, ownNamespace: boolean): OtherSetting {
+    try {
+        const value = projectValue(node, doc, shownName(key), ownNamespace);
+        if (typeof value !== "string") return { text: projectValueText(value.value, shownName(key)), secret: false };
+    } catch (err) {
+        if (!unreadable(err)) throw err;
+        return asRead(node, doc, err instanceof SecureValue);
+    }
+    return asRead(node, doc, false);
 }
 
 /**

@@ -100,11 +100,25 @@ export const isMap = (v: Json | undefined): v is JsonMap => typeof v === "object
 const PRIVATE_KEY_BLOCK =
     /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:[^]*?-----END \1PRIVATE KEY-----|[^]*$)|(?<![A-Za-z0-9+/=\s])[A-Za-z0-9+/=\s]*-----END [A-Z0-9 ]*PRIVATE KEY-----/g;
 
-/** Text with every private key, as a PEM block or as its bare base64, replaced by a note that one was there. */
+/**
+ * A base64 run at a word start whose text begins "-----BEGIN" (a PEM block encoded again, as a
+ * kubeconfig's client-key-data holds its key), across line breaks.
+ */
+const BASE64_PEM_RUN = /(?<![A-Za-z0-9+/=])LS0tLS1CRUdJT[A-Za-z0-9+/=]*(?:\r?\n[A-Za-z0-9+/=]+)*/g;
+
+/** Whether base64 decodes to text holding a private key's BEGIN line. */
+const isEncodedPemKey = (run: string): boolean =>
+    /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(Buffer.from(run.replace(/\s/g, ""), "base64").toString("latin1"));
+
+/**
+ * Text with every private key, as a PEM block, as its bare base64 or as a PEM block in base64,
+ * replaced by a note that one was there.
+ */
 export const withoutPrivateKeys = (text: string): string =>
     text
         .replace(PRIVATE_KEY_BLOCK, "(a private key, not shown)")
-        .replace(BASE64_RUN, (run) => (isBareKey(run) ? "(a private key, not shown)" : run));
+        .replace(BASE64_RUN, (run) => (isBareKey(run) ? "(a private key, not shown)" : run))
+        .replace(BASE64_PEM_RUN, (run) => (isEncodedPemKey(run) ? "(a private key, not shown)" : run));
 
 /** A character as JSON escapes it: each UTF-16 unit, as JSON writes a character beyond U+FFFF. */
 const unitEscapes = (c: string): string =>

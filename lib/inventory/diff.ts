@@ -10,6 +10,7 @@ import { ClusterConfig, PkiConfig, RevocationConfig } from "../config/types";
 import { EPOCHS } from "../config/validate";
 import type { OtherSetting } from "../config/load";
 import {
+    characterCount,
     DEFAULT_KEY_SECRET_NAMESPACES,
     endpointIdOf,
     GATEWAY_SELECTOR,
@@ -185,8 +186,15 @@ export interface CustomerFacingChange {
 export interface OtherSettingChange {
     key: string;
     change: "added" | "removed" | "changed";
+    /**
+     * The values as messages show them (show), private keys left out; kubernetes:kubeconfig's, and
+     * a value longer than SHOWN_CHARACTERS, only by its length and a SHA-256 prefix (describedValue).
+     */
     before?: string;
     after?: string;
+    /** The project file (Pulumi.yaml) the value before or after comes from, the stack file not setting it. */
+    beforeFrom?: string;
+    afterFrom?: string;
     /** A secret on either side: no value shown. */
     secret?: true;
 }
@@ -233,7 +241,24 @@ export interface DiffOptions {
     otherSettings?: { base: Readonly<Record<string, OtherSetting>>; head: Readonly<Record<string, OtherSetting>> };
 }
 
-/** The changes of settings outside pki:, in the head's order, then those removed. */
+/** The longest value the report shows (in characters): a longer one would crowd out the rest of it. */
+export const SHOWN_CHARACTERS = 200;
+
+/** A value not shown, by its length and the start of its SHA-256 (enough to tell two apart). */
+const describedValue = (text: string): string =>
+    `(${plural(characterCount(text), "character")}, SHA-256 ${crypto.createHash("sha256").update(text).digest("hex").slice(0, 12)}, not shown)`;
+
+/**
+ * A setting's value as the report shows it: a kubeconfig (client keys, tokens) never, nor one too
+ * long to read, the rest as messages show config text (show: private keys left out).
+ */
+const shownValue = (key: string, text: string): string =>
+    key === "kubernetes:kubeconfig" || characterCount(text) > SHOWN_CHARACTERS ? describedValue(text) : show(text);
+
+/**
+ * The changes of settings outside pki:, in the head's order, then those removed: of the value
+ * Pulumi uses, the stack file's, else its project's (a value moved between them unchanged is none).
+ */
 export function otherSettingChanges(
     base: Readonly<Record<string, OtherSetting>>,
     head: Readonly<Record<string, OtherSetting>>,
@@ -242,15 +267,17 @@ export function otherSettingChanges(
     return keys.flatMap((key): OtherSettingChange[] => {
         const [before, after] = [ownMember(base, key), ownMember(head, key)];
         if (before?.text === after?.text && before?.secret === after?.secret) return [];
-        const shown = (s: OtherSetting | undefined) => (s === undefined || s.secret ? {} : { text: show(s.text) });
+        const secret = before?.secret === true || after?.secret === true;
         const change = before === undefined ? "added" : after === undefined ? "removed" : "changed";
         return [
             {
                 key: shownName(key),
                 change,
-                ...(shown(before).text !== undefined ? { before: shown(before).text } : {}),
-                ...(shown(after).text !== undefined ? { after: shown(after).text } : {}),
-                ...(before?.secret === true || after?.secret === true ? { secret: true as const } : {}),
+                ...(before !== undefined && !secret ? { before: shownValue(key, before.text) } : {}),
+                ...(after !== undefined && !secret ? { after: shownValue(key, after.text) } : {}),
+                ...(before?.from !== undefined ? { beforeFrom: before.from } : {}),
+                ...(after?.from !== undefined ? { afterFrom: after.from } : {}),
+                ...(secret ? { secret: true as const } : {}),
             },
         ];
     });
@@ -263,24 +290,49 @@ const ENCRYPTION_SETTINGS = new Set(["secretsprovider", "encryptedkey", "encrypt
 const redirectsSecrets = (key: string): boolean =>
     key.startsWith("kubernetes:") || key === "pulumi:disable-default-providers";
 
-/** A change of a setting outside pki: as the report says it: the values when they may be shown. */
-export const settingChangeText = (c: OtherSettingChange): string =>
-    c.secret === true
+/** A value and, when Pulumi takes it from the project file, that file. */
+const valueFrom = (value: string | undefined, from: string | undefined): string =>
+    from === undefined ? `${value}` : `${value} from ${from}`;
+
+/**
+ * A change of a setting outside pki: as the report says it: the values when they may be shown.
+ * In a new stack (`newStack`), each setting as set, with what to check of it.
+ */
+export function settingChangeText(c: OtherSettingChange, newStack = false): string {
+    if (newStack) {
+        const value = c.secret === true ? "set (a secret: its value is not shown)" : valueFrom(c.after, c.afterFrom);
+        return ENCRYPTION_SETTINGS.has(c.key)
+            ? `${value}: who can decrypt the new stack's state (which holds every private key); check it is the secrets provider its owners chose`
+            : redirectsSecrets(c.key)
+              ? `${value}: which cluster a Kubernetes provider given none of its own writes Secrets to; check it is the new stack's`
+              : value;
+    }
+    return c.secret === true
         ? `${c.change} (a secret: its value is not shown)`
         : c.change === "changed"
-          ? `${c.before} -> ${c.after}`
+          ? `${valueFrom(c.before, c.beforeFrom)} -> ${valueFrom(c.after, c.afterFrom)}`
           : c.change === "added"
-            ? `added: ${c.after}`
-            : `removed (was ${c.before})`;
+            ? `added: ${valueFrom(c.after, c.afterFrom)}`
+            : `removed (was ${valueFrom(c.before, c.beforeFrom)})`;
+}
 
-/** The risks of changes outside pki: where the stack's private keys are encrypted, or written. */
+/**
+ * The risks of changes outside pki: where the stack's private keys are encrypted, or written. The
+ * values are shown once, under the settings (otherSettings). A new stack has none: it is reviewed
+ * whole (its outcome in the pull-request check is "new"), and every new stack has a secrets
+ * provider and data key.
+ */
 function otherSettingRisks(changes: readonly OtherSettingChange[]): Risk[] {
+    const change = (c: OtherSettingChange): string =>
+        c.secret === true
+            ? `${c.change} (a secret: its value is not shown)`
+            : `${c.change} (the values are under the stack file settings outside pki:)`;
     return changes.flatMap((c): Risk[] => {
         if (ENCRYPTION_SETTINGS.has(c.key)) {
             return [
                 {
                     key: c.key,
-                    change: settingChangeText(c),
+                    change: change(c),
                     breaks:
                         "the stack's state holds every CA's and certificate's private key, encrypted under the secrets provider and data key these settings name: " +
                         "from the next pulumi up whoever holds that provider's key can read them all, and a wrong one leaves the stack unable to decrypt its state",
@@ -294,12 +346,12 @@ function otherSettingRisks(changes: readonly OtherSettingChange[]): Risk[] {
             return [
                 {
                     key: c.key,
-                    change: settingChangeText(c),
+                    change: change(c),
                     breaks:
                         "it decides which cluster, context or namespace a Kubernetes provider given none of its own writes to (the providers of pki:clusters take only a context): " +
                         "Secrets with private keys in them could go to another cluster",
                     instead:
-                        "choose clusters with pki:clusters (a context for each) and leave the kubernetes: provider settings out of the stack file; undo this change if it was not meant",
+                        "choose clusters with pki:clusters (a context for each) and leave the kubernetes: provider settings out of the stack file and Pulumi.yaml; undo this change if it was not meant",
                 },
             ];
         }
@@ -2693,7 +2745,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
                   ...(base === undefined ? [] : pkcs12Risks(from, head)),
                   ...frontEndRisks(from, head, replaced),
                   ...(mayBe ? [baseWaits(from)] : []),
-                  ...otherSettingRisks(otherSettings ?? []),
+                  ...(base === undefined ? [] : otherSettingRisks(otherSettings ?? [])),
                   ...(replaced.length > maxReplaced
                       ? [
                             {
