@@ -40,6 +40,12 @@ const BASE: Record<string, string> = {
 type Overrides = Record<string, string | null>;
 
 const a = (n: number): string => "a".repeat(n);
+
+/** Why a customer-facing gateway's namespace is refused, and the fix, with the namespaces refused. */
+const gatewayNamespaceWhy = (refused: string): string =>
+    "an ingress gateway's account reads every Secret of its namespace (it serves its credentialName Secrets from there), " +
+    `so the internet-facing gateway could read them. Give the customer-facing gateway a namespace of its own (not ${refused}), e.g. istio-ingress-public, ` +
+    "or leave pki:frontEnd.customerFacingGateway out to serve the customer-facing hosts from the backend gateway";
 /** A DNS name of `length` (201 to 253) characters: three 63-character labels, one more and "example". */
 const longHost = (length: number): string => `${a(63)}.${a(63)}.${a(63)}.${a(length - 200)}.example`;
 
@@ -2036,6 +2042,63 @@ const CASES: [string, Overrides, string[]][] = [
             "pki:frontEnd.customerFacingGateway.labels is not a known key; the customer-facing gateway has namespace and selector",
             "pki:frontEnd.customerFacingGateway.namespace must be a Kubernetes namespace name (lower-case letters, digits and '-', at most 63); got \"Public_GW\"",
             "pki:frontEnd.customerFacingGateway.selector is required: the pod labels of the ingress gateway that serves the customer-facing hosts, e.g. { istio: public-ingressgateway }",
+        ],
+    ],
+    [
+        "frontEnd.customerFacingGateway without a namespace (the backend gateway's)",
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: "{ customerFacingGateway: { selector: { istio: public-ingressgateway } } }",
+        },
+        [
+            "pki:frontEnd.customerFacingGateway.namespace is required: the namespace where the internet-facing gateway's pods run, one of its own (not istio-system, istio-ingress or kube-system), e.g. istio-ingress-public; " +
+                "or leave pki:frontEnd.customerFacingGateway out to serve the customer-facing hosts from the backend gateway",
+        ],
+    ],
+    [
+        "frontEnd.customerFacingGateway in pki:gatewayNamespace",
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd:
+                "{ customerFacingGateway: { namespace: istio-ingress, selector: { istio: public-ingressgateway } } }",
+        },
+        [
+            'pki:frontEnd.customerFacingGateway.namespace "istio-ingress" is the namespace of the ingress gateway\'s server keys (pki:gatewayNamespace): ' +
+                gatewayNamespaceWhy("istio-system, istio-ingress or kube-system"),
+        ],
+    ],
+    [
+        "frontEnd.customerFacingGateway in istio-system, the gateway namespace elsewhere",
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd:
+                "{ customerFacingGateway: { namespace: istio-system, selector: { istio: public-ingressgateway } } }",
+        },
+        [
+            'pki:frontEnd.customerFacingGateway.namespace "istio-system" is the namespace of istiod\'s plug-in CA key (the Secret cacerts): ' +
+                gatewayNamespaceWhy("istio-system, istio-ingress or kube-system"),
+        ],
+    ],
+    [
+        "frontEnd.customerFacingGateway in istio-system, the gateway namespace too",
+        {
+            frontEnd:
+                "{ customerFacingGateway: { namespace: istio-system, selector: { istio: public-ingressgateway } } }",
+        },
+        [
+            "pki:frontEnd.customerFacingGateway.namespace \"istio-system\" is the namespace of istiod's plug-in CA key (the Secret cacerts) and the ingress gateway's server keys (pki:gatewayNamespace): " +
+                gatewayNamespaceWhy("istio-system or kube-system"),
+        ],
+    ],
+    [
+        "frontEnd.customerFacingGateway in kube-system",
+        {
+            frontEnd:
+                "{ customerFacingGateway: { namespace: kube-system, selector: { istio: public-ingressgateway } } }",
+        },
+        [
+            'pki:frontEnd.customerFacingGateway.namespace "kube-system" is the namespace of the cluster\'s own credentials: ' +
+                gatewayNamespaceWhy("istio-system or kube-system"),
         ],
     ],
     [

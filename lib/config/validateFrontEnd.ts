@@ -476,7 +476,7 @@ function guardedNamespaces(
     };
     add(MESH_CA_SECRET.namespace, `istiod's plug-in CA key (the Secret ${MESH_CA_SECRET.name})`);
     add(gatewayNamespace, "the ingress gateway's server keys (pki:gatewayNamespace)");
-    if (gateway !== undefined && gateway.namespace !== gatewayNamespace)
+    if (gateway !== undefined)
         add(gateway.namespace, `the customer-facing hosts' keys (${KEY}.customerFacingGateway.namespace)`);
     add("kube-system", "the cluster's own credentials");
     return guarded;
@@ -522,10 +522,12 @@ function callerNamespaceProblems(
 
 /**
  * pki:frontEnd.customerFacingGateway: the internet-facing ingress gateway, when it is not the
- * backend's. Istio applies a Gateway's selector to gateway pods of every namespace (unless istiod
- * runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE), so pods carrying the backend's labels would serve
- * the APIC hosts on the internet: such a selector is refused, but for the one gateway of the
- * default (the backend's namespace and labels).
+ * backend's. Its namespace is its own: the gateway's account reads every Secret of its namespace
+ * (it serves the credentialName Secrets from there), so beside the backend gateway, istiod or the
+ * cluster's credentials the internet-facing pods could read their keys. Istio applies a Gateway's
+ * selector to gateway pods of every namespace (unless istiod runs with
+ * PILOT_SCOPE_GATEWAY_TO_NAMESPACE), so pods carrying the backend's labels would serve the APIC
+ * hosts on the internet: such a selector is refused too.
  */
 function customerFacingGateway(
     value: Json | undefined,
@@ -547,7 +549,26 @@ function customerFacingGateway(
         "the customer-facing gateway has namespace and selector",
         fail,
     );
-    const namespace = namespaceName(value.namespace, `${key}.namespace`, gatewayNamespace, fail);
+    // A namespace of its own is required: the one-gateway default is the key left out.
+    const guarded = guardedNamespaces(gatewayNamespace, undefined);
+    const refused = [...guarded.keys()];
+    const ownNamespace = `of its own (not ${refused.slice(0, -1).join(", ")} or ${refused[refused.length - 1]}), e.g. istio-ingress-public`;
+    const namespace =
+        value.namespace === undefined ? undefined : namespaceName(value.namespace, `${key}.namespace`, "", fail);
+    let bad = namespace === undefined || namespace === "";
+    if (namespace === undefined) {
+        fail(
+            `${key}.namespace is required: the namespace where the internet-facing gateway's pods run, one ${ownNamespace}; or leave ${key} out to serve the customer-facing hosts from the backend gateway`,
+        );
+    }
+    const holds = namespace === undefined ? undefined : guarded.get(namespace);
+    if (holds !== undefined) {
+        fail(
+            `${key}.namespace "${namespace}" is the namespace of ${holds.join(" and ")}: an ingress gateway's account reads every Secret of its namespace (it serves its credentialName Secrets from there), ` +
+                `so the internet-facing gateway could read them. Give the customer-facing gateway a namespace ${ownNamespace}, or leave ${key} out to serve the customer-facing hosts from the backend gateway`,
+        );
+        bad = true;
+    }
     const given = value.selector;
     if (given === undefined) {
         fail(
@@ -562,7 +583,6 @@ function customerFacingGateway(
         return undefined;
     }
     const selector: Record<string, string> = {};
-    let bad = false;
     for (const [k, v] of Object.entries(given)) {
         const keyProblem = labelKeyProblem(k);
         if (keyProblem !== undefined) {
@@ -577,13 +597,8 @@ function customerFacingGateway(
             selector[k] = v;
         }
     }
-    if (bad) return undefined;
     const backend = Object.entries(GATEWAY_SELECTOR);
-    const sameGateway =
-        namespace === gatewayNamespace &&
-        Object.keys(selector).length === backend.length &&
-        backend.every(([k, v]) => selector[k] === v);
-    if (!sameGateway && backend.every(([k, v]) => selector[k] === v)) {
+    if (backend.every(([k, v]) => selector[k] === v)) {
         fail(
             `${key}.selector ${showJson(selector)} holds the backend gateway's labels (${backend.map(([k, v]) => `${k}: ${v}`).join(", ")}), which the APIC Gateways select: ` +
                 `Istio applies a Gateway's selector to gateway pods in every namespace (unless istiod runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE), so the customer-facing gateway's pods would serve the APIC hosts too. ` +
@@ -591,7 +606,7 @@ function customerFacingGateway(
         );
         return undefined;
     }
-    return { namespace, selector };
+    return bad || namespace === undefined ? undefined : { namespace, selector };
 }
 
 /** `pki:frontEnd` at `now`; unset: no UI services, no customer-facing hosts. */
