@@ -1540,7 +1540,7 @@ describe("diff risks", function () {
             {
                 key: "pki:gatewayNamespace",
                 change: "moves every gateway Secret and Gateway from namespace istio-system to istio-ingress: Pulumi creates them in istio-ingress and deletes them from istio-system",
-                breaks: "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-ingress, it loses every server certificate with this update, and dp.dev.api.bank.example and ob.dev.api.bank.example get no TLS from then on; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds istio-ingress",
+                breaks: "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-ingress, dp.dev.api.bank.example and ob.dev.api.bank.example get no TLS from this update on; VirtualServices that bind istio-system/apic-mtls-dp and istio-system/apic-mtls-ob stop routing when Pulumi deletes them, and DNS or the load balancer for dp.dev.api.bank.example and ob.dev.api.bank.example must point at the new gateway's Service; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds istio-ingress",
                 instead:
                     "keep pki:gatewayNamespace istio-system; to move the gateway, run the ingress gateway's pods in istio-ingress first (the Gateways select istio: ingressgateway), add istio-ingress to keySecretNamespaces, then change it",
                 hosts: ["dp.dev.api.bank.example", "ob.dev.api.bank.example"],
@@ -1549,6 +1549,8 @@ describe("diff risks", function () {
         assert.deepStrictEqual(d.steps, {
             before: [
                 "Check that the ingress gateway's pods run in istio-ingress (kubectl -n istio-ingress get pods -l istio=ingressgateway) and that the policy pack's keySecretNamespaces holds istio-ingress: this change creates the gateway's Secrets and Gateways there and deletes them from istio-system.",
+                "Point DNS or the load balancer for dp.dev.api.bank.example and ob.dev.api.bank.example at the Service of the gateway pods labelled istio: ingressgateway in istio-ingress: the gateway in istio-system loses their certificates with this update.",
+                "Update the VirtualServices that bind the Gateways istio-system/apic-mtls-dp and istio-system/apic-mtls-ob to bind istio-ingress/apic-mtls-dp and istio-ingress/apic-mtls-ob: this change re-creates them in istio-ingress and deletes them from istio-system, and Istio routes a host only through the Gateways its VirtualService binds.",
             ],
             after: [],
         });
@@ -1575,7 +1577,7 @@ describe("diff risks", function () {
         );
         assert.strictEqual(
             d.risks[1].breaks,
-            "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-ingress, it loses every server certificate with this update, and dp.dev2.api.bank.example and ob.dev2.api.bank.example get no TLS from then on; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds istio-ingress",
+            "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-ingress, dp.dev2.api.bank.example and ob.dev2.api.bank.example get no TLS from this update on; VirtualServices that bind istio-system/apic-mtls-dp and istio-system/apic-mtls-ob stop routing when Pulumi deletes them, and DNS or the load balancer for dp.dev2.api.bank.example and ob.dev2.api.bank.example must point at the new gateway's Service; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds istio-ingress",
         );
         assert.strictEqual(
             d.steps.before[1],
@@ -1594,13 +1596,15 @@ describe("diff risks", function () {
             d.risks.map((r) => [r.breaks, r.instead]),
             [
                 [
-                    "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-system, it loses every server certificate with this update, and dp.dev.api.bank.example and ob.dev.api.bank.example get no TLS from then on",
+                    "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-system, dp.dev.api.bank.example and ob.dev.api.bank.example get no TLS from this update on; VirtualServices that bind istio-ingress/apic-mtls-dp and istio-ingress/apic-mtls-ob stop routing when Pulumi deletes them, and DNS or the load balancer for dp.dev.api.bank.example and ob.dev.api.bank.example must point at the new gateway's Service",
                     "keep pki:gatewayNamespace istio-ingress; to move the gateway, run the ingress gateway's pods in istio-system first (the Gateways select istio: ingressgateway), then change it",
                 ],
             ],
         );
         assert.deepStrictEqual(d.steps.before, [
             "Check that the ingress gateway's pods run in istio-system (kubectl -n istio-system get pods -l istio=ingressgateway): this change creates the gateway's Secrets and Gateways there and deletes them from istio-ingress.",
+            "Point DNS or the load balancer for dp.dev.api.bank.example and ob.dev.api.bank.example at the Service of the gateway pods labelled istio: ingressgateway in istio-system: the gateway in istio-ingress loses their certificates with this update.",
+            "Update the VirtualServices that bind the Gateways istio-ingress/apic-mtls-dp and istio-ingress/apic-mtls-ob to bind istio-system/apic-mtls-dp and istio-system/apic-mtls-ob: this change re-creates them in istio-system and deletes them from istio-ingress, and Istio routes a host only through the Gateways its VirtualService binds.",
         ]);
     });
 
@@ -2405,7 +2409,7 @@ describe("diff of the front end (examples/front-end)", function () {
                 {
                     key: "pki:frontEnd.customerFacingGateway.namespace",
                     change: "moves the customer-facing gateway's Secrets and Gateway from namespace istio-system to public-gateway: Pulumi creates them in public-gateway and deletes them from istio-system",
-                    breaks: `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in public-gateway, it loses every server certificate with this update, and ${CUSTOMER_HOST} gets no TLS from then on; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds public-gateway`,
+                    breaks: `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in public-gateway, ${CUSTOMER_HOST} gets no TLS from this update on (the APIC hosts stay on the backend gateway); VirtualServices that bind istio-system/customer-facing stop routing when Pulumi deletes it, and DNS or the load balancer for ${CUSTOMER_HOST} must point at the new gateway's Service; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds public-gateway`,
                     instead:
                         "keep pki:frontEnd.customerFacingGateway.namespace istio-system; to move the gateway, run the ingress gateway's pods in public-gateway first (the Gateway selects istio: public-ingressgateway), add public-gateway to keySecretNamespaces, then change it",
                     hosts: [CUSTOMER_HOST],
@@ -2413,12 +2417,39 @@ describe("diff of the front end (examples/front-end)", function () {
             ]);
             assert.deepStrictEqual(d.steps.before, [
                 "Check that the ingress gateway's pods run in public-gateway (kubectl -n public-gateway get pods -l istio=public-ingressgateway) and that the policy pack's keySecretNamespaces holds public-gateway: this change creates the gateway's Secrets and Gateways there and deletes them from istio-system.",
+                `Point DNS or the load balancer for ${CUSTOMER_HOST} at the Service of the gateway pods labelled istio: public-ingressgateway in public-gateway: the gateway in istio-system loses their certificates with this update.`,
+                "Update the VirtualServices that bind the Gateway istio-system/customer-facing to bind public-gateway/customer-facing: this change re-creates it in public-gateway and deletes it from istio-system, and Istio routes a host only through the Gateways its VirtualService binds.",
             ]);
             assert.deepStrictEqual(places(d), [
                 "create k8s/example/public-gateway/secret-public-tls-www-example-bank-example: tls.crt: new; tls.key: new",
                 `delete ${PUBLIC_SECRET}: `,
             ]);
             assert.deepStrictEqual([d.added, d.removed, d.replaced], [[], [], []], "the certificate stays");
+        });
+
+        it("its gateway's selector changed in the same namespace: a risk of that key, the new pods checked and the hosts' traffic pointed at them first", () => {
+            const own = (istio: string) => ({
+                ...host({ certificate: first }),
+                frontEnd: {
+                    ...host({ certificate: first }).frontEnd,
+                    customerFacingGateway: { namespace: "public-gateway", selector: { istio } },
+                },
+            });
+            const d = diffPlans(plan(own("public-ingressgateway")), plan(own("edge-ingressgateway")));
+            assert.deepStrictEqual(d.risks, [
+                {
+                    key: "pki:frontEnd.customerFacingGateway.selector",
+                    change: "points the Gateway public-gateway/customer-facing at the pods labelled istio: edge-ingressgateway instead of istio: public-ingressgateway",
+                    breaks: `the pods labelled istio: public-ingressgateway stop serving ${CUSTOMER_HOST} with this update: unless pods labelled istio: edge-ingressgateway run in public-gateway and DNS or the load balancer for ${CUSTOMER_HOST} points at their Service, ${CUSTOMER_HOST} gets no TLS from then on`,
+                    instead: `keep pki:frontEnd.customerFacingGateway.selector { istio: public-ingressgateway }; to change it, run the new gateway's pods in public-gateway first, labelled istio: edge-ingressgateway, point DNS or the load balancer for ${CUSTOMER_HOST} at their Service, then change it`,
+                    hosts: [CUSTOMER_HOST],
+                },
+            ]);
+            assert.deepStrictEqual(d.steps.before, [
+                "Check that the gateway's pods labelled istio: edge-ingressgateway run in public-gateway (kubectl -n public-gateway get pods -l istio=edge-ingressgateway): this change points the Gateway public-gateway/customer-facing at them instead of the pods labelled istio: public-ingressgateway.",
+                `Point DNS or the load balancer for ${CUSTOMER_HOST} at the Service of the gateway pods labelled istio: edge-ingressgateway in public-gateway: the pods labelled istio: public-ingressgateway stop serving them with this update.`,
+            ]);
+            assert.deepStrictEqual([d.places, d.added, d.removed, d.replaced], [[], [], [], []], "the Secret stays");
         });
 
         it("its epoch raised: a new key and CSR for the public CA, the current certificate served until certificateEpoch catches up", () => {

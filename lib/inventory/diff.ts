@@ -1725,50 +1725,70 @@ function newKeySecretNamespaces(base: PkiPlan, namespaces: readonly string[]): s
     return [...new Set(namespaces)].filter((ns) => !admitted.includes(ns));
 }
 
-/** A gateway's Secrets and Gateways moved to another namespace: by the key that moved them, to the pods of `selector`. */
+/**
+ * A gateway moved: its Secrets and Gateways to another namespace, or (the customer-facing one) its
+ * Gateway to other pods of its namespace; by the key that moved it, to the pods of `selector`.
+ */
 interface GatewayMove {
     readonly key: string;
     readonly from: string;
     readonly to: string;
+    /** The pods' labels before and after. */
+    readonly selectorBefore: Readonly<Record<string, string>>;
     readonly selector: Readonly<Record<string, string>>;
     /** The hosts it serves in the head. */
     readonly hosts: string[];
+    /** Its Gateways' names: the bank's VirtualServices bind each as <namespace>/<name>. */
+    readonly gateways: string[];
 }
 
+const sameSelector = (a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean =>
+    Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+
 /**
- * The gateways whose namespace a change moves: the backend's (pki:gatewayNamespace) and the
- * customer-facing one's (pki:frontEnd.customerFacingGateway, else with the backend's), one move
- * when both go together, each only while it serves a host before and after.
+ * The gateways a change moves: the backend's when pki:gatewayNamespace changes, the customer-facing
+ * one's when its namespace or selector does (pki:frontEnd.customerFacingGateway, else with the
+ * backend's); one move when both go together, each only while it serves a host before and after.
  */
 function gatewayMoves(base: PkiPlan, head: PkiPlan): GatewayMove[] {
     const ownGateway =
         base.config.frontEnd.customerFacingGateway !== undefined ||
         head.config.frontEnd.customerFacingGateway !== undefined;
+    const [customerFrom, customerTo] = [base.frontEnd.gatewayNamespace, head.frontEnd.gatewayNamespace];
     const moves = [
         {
             key: "pki:gatewayNamespace",
             from: base.config.gatewayNamespace,
             to: head.config.gatewayNamespace,
+            selectorBefore: GATEWAY_SELECTOR,
             selector: GATEWAY_SELECTOR,
             served: backendHosts(base).length > 0,
             hosts: backendHosts(head),
+            gateways: head.gateways.map((g) => g.name),
         },
         {
-            key: ownGateway ? "pki:frontEnd.customerFacingGateway.namespace" : "pki:gatewayNamespace",
-            from: base.frontEnd.gatewayNamespace,
-            to: head.frontEnd.gatewayNamespace,
+            key: !ownGateway
+                ? "pki:gatewayNamespace"
+                : customerFrom !== customerTo
+                  ? "pki:frontEnd.customerFacingGateway.namespace"
+                  : "pki:frontEnd.customerFacingGateway.selector",
+            from: customerFrom,
+            to: customerTo,
+            selectorBefore: base.frontEnd.gatewaySelector,
             selector: head.frontEnd.gatewaySelector,
             served: customerHosts(base).length > 0,
             hosts: customerHosts(head),
+            gateways: [head.frontEnd.gatewayName],
         },
-    ].filter((m) => m.from !== m.to && m.served && m.hosts.length > 0);
+    ].filter((m) => (m.from !== m.to || !sameSelector(m.selectorBefore, m.selector)) && m.served && m.hosts.length > 0);
     const same = (a: (typeof moves)[number], b: (typeof moves)[number]): boolean =>
         a.key === b.key && a.from === b.from && a.to === b.to;
-    return moves.flatMap(({ served: _served, ...m }, i): GatewayMove[] =>
-        moves.findIndex((o) => same(o, moves[i])) < i
+    return moves.flatMap(({ served: _served, ...m }, i): GatewayMove[] => {
+        const together = moves.filter((o) => same(o, moves[i]));
+        return moves.findIndex((o) => same(o, moves[i])) < i
             ? []
-            : [{ ...m, hosts: moves.filter((o) => same(o, moves[i])).flatMap((o) => o.hosts) }],
-    );
+            : [{ ...m, hosts: together.flatMap((o) => o.hosts), gateways: together.flatMap((o) => o.gateways) }];
+    });
 }
 
 const selectorText = (selector: Readonly<Record<string, string>>): string =>
@@ -1779,28 +1799,69 @@ const selectorFlag = (selector: Readonly<Record<string, string>>): string =>
     Object.entries(selector)
         .map(([k, v]) => `${k}=${v}`)
         .join(",");
+const getsNoTls = (hosts: readonly string[]): string => `${names(hosts)} ${hosts.length === 1 ? "gets" : "get"} no TLS`;
 
 /**
- * A gateway's namespace changed: its Secrets and Gateways are created in the new namespace and
- * deleted from the old. Istio reads a Gateway's credentialName in the namespace of the gateway's
- * pods, not the Gateway's, so the Secrets only serve where those pods run.
+ * A gateway moved (gatewayMoves). To another namespace: its Secrets and Gateways are created in
+ * the new namespace and deleted from the old; Istio reads a Gateway's credentialName in the
+ * namespace of the gateway's pods, not the Gateway's, so the Secrets only serve where those pods
+ * run; the Gateways are new objects, which the bank's VirtualServices must bind anew. To other
+ * pods: they serve the hosts from this update on. Either way the hosts' traffic must reach the new
+ * pods' Service.
  */
 function gatewayNamespaceRisks(base: PkiPlan, head: PkiPlan): Risk[] {
-    return gatewayMoves(base, head).map(({ key, from, to, selector, hosts }) => {
+    return gatewayMoves(base, head).map(({ key, from, to, selectorBefore, selector, hosts, gateways }): Risk => {
+        const dns = `DNS or the load balancer for ${names(hosts)}`;
+        if (from === to) {
+            return {
+                key,
+                change: `points the Gateway ${to}/${gateways.join(`, ${to}/`)} at the pods labelled ${selectorText(selector)} instead of ${selectorText(selectorBefore)}`,
+                breaks: `the pods labelled ${selectorText(selectorBefore)} stop serving ${names(hosts)} with this update: unless pods labelled ${selectorText(selector)} run in ${to} and ${dns} points at their Service, ${getsNoTls(hosts)} from then on`,
+                instead: `keep ${key} { ${selectorText(selectorBefore)} }; to change it, run the new gateway's pods in ${to} first, labelled ${selectorText(selector)}, point ${dns} at their Service, then change it`,
+                hosts,
+            };
+        }
         const unlisted = newKeySecretNamespaces(base, [to]).length > 0;
         const customer = key !== "pki:gatewayNamespace";
+        const bound = gateways.map((g) => `${from}/${g}`);
         return {
             key,
             change: `moves ${customer ? "the customer-facing gateway's Secrets and Gateway" : "every gateway Secret and Gateway"} from namespace ${from} to ${to}: Pulumi creates them in ${to} and deletes them from ${from}`,
             breaks:
-                `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in ${to}, it loses every server certificate with this update, ` +
-                `and ${names(hosts)} ${hosts.length === 1 ? "gets" : "get"} no TLS from then on` +
+                `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in ${to}, ${getsNoTls(hosts)} from this update on` +
+                (customer ? " (the APIC hosts stay on the backend gateway)" : "") +
+                `; VirtualServices that bind ${names(bound)} stop routing when Pulumi deletes ${bound.length === 1 ? "it" : "them"}, and ${dns} must point at the new gateway's Service` +
                 (unlisted
                     ? `; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds ${to}`
                     : ""),
             instead: `keep ${key} ${from}; to move the gateway, run the ingress gateway's pods in ${to} first (the ${customer ? "Gateway selects" : "Gateways select"} ${selectorText(selector)}), ${unlisted ? `add ${to} to keySecretNamespaces, ` : ""}then change it`,
             hosts,
         };
+    });
+}
+
+/** The steps before `pulumi up` of a gateway's move (gatewayMoves): its pods, its traffic, the VirtualServices that bind it. */
+function gatewayMoveSteps(base: PkiPlan, head: PkiPlan): string[] {
+    return gatewayMoves(base, head).flatMap(({ from, to, selectorBefore, selector, hosts, gateways }) => {
+        const pods = `kubectl -n ${to} get pods -l ${selectorFlag(selector)}`;
+        const traffic = `Point DNS or the load balancer for ${names(hosts)} at the Service of the gateway pods labelled ${selectorText(selector)} in ${to}`;
+        if (from === to) {
+            return [
+                `Check that the gateway's pods labelled ${selectorText(selector)} run in ${to} (${pods}): this change points the Gateway ${to}/${gateways.join(`, ${to}/`)} at them instead of the pods labelled ${selectorText(selectorBefore)}.`,
+                `${traffic}: the pods labelled ${selectorText(selectorBefore)} stop serving them with this update.`,
+            ];
+        }
+        const one = gateways.length === 1;
+        return [
+            `Check that the ingress gateway's pods run in ${to} (${pods})` +
+                (newKeySecretNamespaces(base, [to]).length > 0
+                    ? ` and that the policy pack's keySecretNamespaces holds ${to}`
+                    : "") +
+                ": " +
+                `this change creates the gateway's Secrets and Gateways there and deletes them from ${from}.`,
+            `${traffic}: the gateway in ${from} loses their certificates with this update.`,
+            `Update the VirtualServices that bind the Gateway${one ? "" : "s"} ${names(gateways.map((g) => `${from}/${g}`))} to bind ${names(gateways.map((g) => `${to}/${g}`))}: this change re-creates ${one ? "it" : "them"} in ${to} and deletes ${one ? "it" : "them"} from ${from}, and Istio routes a host only through the Gateways its VirtualService binds.`,
+        ];
     });
 }
 
@@ -2348,16 +2409,7 @@ function stepsFor(
                 "fail from this update on, and their new hosts come with it. Check that the new hosts resolve to the ingress gateway.",
         );
     }
-    for (const { to, from, selector } of diff.newStack ? [] : gatewayMoves(base, head)) {
-        before.push(
-            `Check that the ingress gateway's pods run in ${to} (kubectl -n ${to} get pods -l ${selectorFlag(selector)})` +
-                (newKeySecretNamespaces(base, [to]).length > 0
-                    ? ` and that the policy pack's keySecretNamespaces holds ${to}`
-                    : "") +
-                ": " +
-                `this change creates the gateway's Secrets and Gateways there and deletes them from ${from}.`,
-        );
-    }
+    if (!diff.newStack) before.push(...gatewayMoveSteps(base, head));
     const frontEnd = frontEndSteps(diff, base, head);
     before.push(...frontEnd.before);
     for (const t of diff.caRotation.filter((t) => t.refused === undefined)) {
