@@ -2114,6 +2114,18 @@ const CASES: [string, Overrides, string[]][] = [
         ['pki:frontEnd.customerFacingGateway.selector.istio must be a Kubernetes label with a text value; got ["a"]'],
     ],
     [
+        "frontEnd.customerFacingGateway selector values too long, with a trailing space, a leading '-' and a '/'",
+        {
+            frontEnd: `{ customerFacingGateway: { namespace: public-gw, selector: { istio: ${a(64)}, tier: "public ", app: -gw, zone: a/b } } }`,
+        },
+        [
+            `pki:frontEnd.customerFacingGateway.selector.app "-gw" starts with "-"; a Kubernetes label value starts and ends with a letter or digit`,
+            `pki:frontEnd.customerFacingGateway.selector.istio "${a(64)}" is 64 characters; a Kubernetes label value has at most 63`,
+            `pki:frontEnd.customerFacingGateway.selector.tier "public " ends with " "; a Kubernetes label value starts and ends with a letter or digit`,
+            `pki:frontEnd.customerFacingGateway.selector.zone "a/b" holds "/"; a Kubernetes label value has only letters, digits, '-', '_' and '.'`,
+        ],
+    ],
+    [
         "frontEnd.customerFacingGateway in its own namespace with the backend gateway's labels",
         {
             frontEnd:
@@ -2143,7 +2155,7 @@ const CASES: [string, Overrides, string[]][] = [
             `pki:frontEnd.services[0].labels: the key "${a(250)}.example/name" has a prefix (before '/') of 258 characters; a label key's prefix has at most 253`,
             `pki:frontEnd.services[0].labels: the key "bank.example/" has the name ""; a label key's name (after any prefix/) is letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
             `pki:frontEnd.services[0].labels: the key "bank.example/${a(64)}" has a name (after any prefix/) of 64 characters; a label key's name has at most 63`,
-            'pki:frontEnd.services[0].labels.tier must be a Kubernetes label with a text value; got "x y"',
+            `pki:frontEnd.services[0].labels.tier "x y" holds " "; a Kubernetes label value has only letters, digits, '-', '_' and '.'`,
         ],
     ],
     [

@@ -18,7 +18,7 @@ import {
     Json,
     JsonMap,
     labelKeyProblem,
-    LABEL_VALUE,
+    labelValueProblem,
     MAX_KUBERNETES_NAME_LENGTH,
     MAX_LABEL_LENGTH,
     memberPath,
@@ -152,12 +152,10 @@ function services(value: Json | undefined, namespace: string, fail: Fail): UiSer
                     const keyProblem = labelKeyProblem(k);
                     if (keyProblem !== undefined) {
                         fail(`${key}.labels: the key ${showJson(k)} ${keyProblem}`);
-                    } else if (typeof v !== "string" || !LABEL_VALUE.test(v)) {
-                        fail(
-                            `${memberPath(`${key}.labels`, k)} must be a Kubernetes label with a text value; got ${showJson(v)}`,
-                        );
-                    } else {
+                    } else if (typeof v === "string" && labelValueProblem(v) === undefined) {
                         labels[k] = v;
+                    } else {
+                        fail(`${memberPath(`${key}.labels`, k)} ${labelValueProblem(v)}`);
                     }
                 }
             }
@@ -588,13 +586,11 @@ function customerFacingGateway(
         if (keyProblem !== undefined) {
             fail(`${key}.selector: the key ${showJson(k)} ${keyProblem}`);
             bad = true;
-        } else if (typeof v !== "string" || !LABEL_VALUE.test(v)) {
-            fail(
-                `${memberPath(`${key}.selector`, k)} must be a Kubernetes label with a text value; got ${showJson(v)}`,
-            );
-            bad = true;
-        } else {
+        } else if (typeof v === "string" && labelValueProblem(v) === undefined) {
             selector[k] = v;
+        } else {
+            fail(`${memberPath(`${key}.selector`, k)} ${labelValueProblem(v)}`);
+            bad = true;
         }
     }
     const backend = Object.entries(GATEWAY_SELECTOR);

@@ -318,6 +318,27 @@ export function labelKeyProblem(key: string): string | undefined {
     return undefined;
 }
 
+/**
+ * Why `value` is no Kubernetes label value, as the end of a sentence that starts with its key, or
+ * undefined when it is one: text of at most 63 letters, digits, '-', '_' and '.', starting and
+ * ending with a letter or digit, or empty (apimachinery IsValidLabelValue).
+ */
+export function labelValueProblem(value: Json): string | undefined {
+    if (typeof value !== "string") return `must be a Kubernetes label with a text value; got ${showJson(value)}`;
+    if (LABEL_VALUE.test(value)) return undefined;
+    if (value.length > MAX_LABEL_LENGTH) {
+        return `${json(value)} is ${value.length} characters; a Kubernetes label value has at most ${MAX_LABEL_LENGTH}`;
+    }
+    const alphanumeric = /^[A-Za-z0-9]$/;
+    const [first, last] = [value[0], value[value.length - 1]];
+    if (!alphanumeric.test(first) || !alphanumeric.test(last)) {
+        const edge = !alphanumeric.test(first) ? `starts with ${json(first)}` : `ends with ${json(last)}`;
+        return `${json(value)} ${edge}; a Kubernetes label value starts and ends with a letter or digit`;
+    }
+    const inside = [...value].find((c) => !/^[-A-Za-z0-9_.]$/.test(c)) ?? "";
+    return `${json(value)} holds ${json(inside)}; a Kubernetes label value has only letters, digits, '-', '_' and '.'`;
+}
+
 /** Problems with a DNS name, or [] when it is valid. */
 export function dnsNameProblems(name: string): string[] {
     const problems: string[] = [];
