@@ -28,7 +28,7 @@ import { buildPkcs12 } from "../lib/pki/pkcs12";
 import { planCas, planFromRawConfig } from "../lib/plan/plan";
 import { buildPki } from "../lib/stack";
 import { cli, emptyCrlOf, tempDir } from "./helpers";
-import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
+import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 
 /** A valid stack; each case changes some keys (a YAML value, or null to leave the key out). */
 const BASE: Record<string, string> = {
@@ -2902,6 +2902,43 @@ describe("Invalid stack files are refused with every problem named, before anyth
             keys.map(found),
             keys.map(() => ["its base64 without the BEGIN and END lines", true]),
         );
+    });
+
+    it("hides a key's PEM in base64 after a certificate's, after openssl pkcs12's Bag Attributes, wrapped and indented, or encoded twice, and shows the certificate's", async () => {
+        // Whoever reads the CI log or the pull-request comment holds nothing of the key afterwards.
+        const b64 = (text: string) => Buffer.from(text).toString("base64");
+        const [cert, key] = [b64(TEST_ONLY_CA_CERT_PEM), b64(TEST_ONLY_CA_KEY_PEM)];
+        assert.ok(cert.endsWith("="), "the certificate's base64 ends in padding, where one decoding stops");
+        const HIDDEN = "(a private key, not shown)";
+        const bag = b64(
+            `Bag Attributes\n    localKeyID: 01 02\nKey Attributes: <No Attributes>\n${TEST_ONLY_CA_KEY_PEM}`,
+        );
+        const wrapped = (text: string) => (text.match(/.{1,76}/g) ?? []).join("\n      ");
+        const cases: [string, string][] = [
+            [`    ${cert}\n    ${key}\n`, `    ${cert}\n    ${HIDDEN}\n`],
+            [`${cert}${key}`, `${cert}${HIDDEN}`],
+            [`\n${bag}`, `\n${HIDDEN}`],
+            [`pem: |\n      ${wrapped(key)}\nnext: 1`, `pem: |\n      ${HIDDEN}\nnext: 1`],
+            [`x: ${b64(key)}`, `x: ${HIDDEN}`],
+            [`x: ${b64(wrapped(key))}`, `x: ${HIDDEN}`],
+            [`    ${cert}\n    ${wrapped(cert)}`, `    ${cert}\n    ${wrapped(cert)}`],
+        ];
+        assert.deepStrictEqual(
+            cases.map(([text]) => withoutPrivateKeys(text)),
+            cases.map(([, shown]) => shown),
+        );
+        // The message of a stack file whose pki:environment holds them, as inventory and diff print it.
+        const dir = tempDir("key-after-cert");
+        const file = path.join(dir, "Pulumi.dev.yaml");
+        fs.writeFileSync(file, `config:\n  pki:environment: |\n    ${cert}\n    ${key}\n`);
+        const { status, err } = await cli("inventory", "--config", file);
+        assert.strictEqual(status, 1);
+        assert.ok(err.includes(HIDDEN), err);
+        assert.ok(!err.includes(key.slice(200, 240)) && !err.includes(TEST_ONLY_CA_KEY_PEM.split("\n")[2]), err);
+        // Linear: 15 MB of base64 in about a second at most.
+        const start = Date.now();
+        withoutPrivateKeys(cert.repeat(15_000_000 / cert.length));
+        assert.ok(Date.now() - start < 3_000, `${Date.now() - start} ms`);
     });
 
     it("refuses YAML that is not one document with unique keys, naming the file and the place, never quoting it", async () => {

@@ -101,24 +101,63 @@ const PRIVATE_KEY_BLOCK =
     /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:[^]*?-----END \1PRIVATE KEY-----|[^]*$)|(?<![A-Za-z0-9+/=\s])[A-Za-z0-9+/=\s]*-----END [A-Z0-9 ]*PRIVATE KEY-----/g;
 
 /**
- * A base64 run at a word start whose text begins "-----BEGIN" (a PEM block encoded again, as a
- * kubeconfig's client-key-data holds its key), across line breaks.
+ * A base64 run at a word start, over line breaks with indentation (a wrapped or indented block),
+ * each further line base64 to its end: a key encoded again (a kubeconfig's client-key-data), a
+ * PKCS#12's text export or a key pasted after a certificate.
  */
-const BASE64_PEM_RUN = /(?<![A-Za-z0-9+/=])LS0tLS1CRUdJT[A-Za-z0-9+/=]*(?:\r?\n[A-Za-z0-9+/=]+)*/g;
+const BASE64_LINES =
+    /(?<![A-Za-z0-9+/=])[A-Za-z0-9+/][A-Za-z0-9+/=]{15}[A-Za-z0-9+/=]*(?:\r?\n[ \t]*[A-Za-z0-9+/=]+(?=\r?\n|$))*/g;
 
-/** Whether base64 decodes to text holding a private key's BEGIN line. */
-const isEncodedPemKey = (run: string): boolean =>
-    /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(Buffer.from(run.replace(/\s/g, ""), "base64").toString("latin1"));
+/** The shortest base64 decoded: a private key's is far longer, a word is not decoded. */
+const DECODED_FROM = 100;
+
+/** A private key's BEGIN or END line, anywhere in decoded text ("Bag Attributes" may come first). */
+const KEY_LINE = /-----(?:BEGIN|END) [A-Z0-9 ]*PRIVATE KEY-----/;
 
 /**
- * Text with every private key, as a PEM block, as its bare base64 or as a PEM block in base64,
- * replaced by a note that one was there.
+ * The pieces of a base64 run that decode on their own: each ends at its `=` padding (a second
+ * encoding pasted after the first, on the same line or the next), with its leading white space.
+ */
+const encodings = (run: string): string[] => run.split(/(?<==)(?=\s*[A-Za-z0-9+/])/);
+
+/**
+ * Whether base64 decodes to a private key: whole, line by line (lines encoded apart), or, with
+ * `depth`, encoded twice.
+ */
+function decodesToKey(base64: string, depth: number): boolean {
+    const lines = base64.split(/\r?\n/).map((line) => line.trim());
+    return [lines.join(""), ...(lines.length > 1 ? lines : [])].some((piece) => {
+        if (piece.length < DECODED_FROM) return false;
+        const text = Buffer.from(piece, "base64").toString("latin1");
+        if (KEY_LINE.test(text)) return true;
+        if (depth === 0) return false;
+        return (text.match(BASE64_LINES) ?? []).some(
+            (run) => isBareKey(run) || encodings(run).some((encoding) => decodesToKey(encoding, depth - 1)),
+        );
+    });
+}
+
+/** A base64 run with each encoding in it that decodes to a private key (decodesToKey) replaced by a note. */
+const withoutEncodedKeys = (run: string): string =>
+    run.length < DECODED_FROM
+        ? run
+        : encodings(run)
+              .map((encoding) =>
+                  decodesToKey(encoding, 1)
+                      ? `${/^\s*/.exec(encoding)?.[0] ?? ""}(a private key, not shown)`
+                      : encoding,
+              )
+              .join("");
+
+/**
+ * Text with every private key, as a PEM block, as its bare base64 or encoded in base64 (once or
+ * twice; decodesToKey), replaced by a note that one was there.
  */
 export const withoutPrivateKeys = (text: string): string =>
     text
         .replace(PRIVATE_KEY_BLOCK, "(a private key, not shown)")
         .replace(BASE64_RUN, (run) => (isBareKey(run) ? "(a private key, not shown)" : run))
-        .replace(BASE64_PEM_RUN, (run) => (isEncodedPemKey(run) ? "(a private key, not shown)" : run));
+        .replace(BASE64_LINES, withoutEncodedKeys);
 
 /** A character as JSON escapes it: each UTF-16 unit, as JSON writes a character beyond U+FFFF. */
 const unitEscapes = (c: string): string =>
