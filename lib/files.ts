@@ -320,6 +320,35 @@ export function gitWorkTreeOf(target: string): string | undefined {
 }
 
 /**
+ * `file` (relative to `cwd`) with each `..` resolved as the disk does: past a symbolic link
+ * (`tools/..` with `tools` a link) it is the parent of the link's target, where path.resolve would
+ * only drop `tools`, so that a project file or a base would be read beside another file than the
+ * one the disk reads. Links elsewhere on the way are kept (callers may refuse them); a folder that
+ * does not exist is dropped as text, the disk finding nothing there either.
+ */
+export function physicalPath(file: string, cwd: string = process.cwd()): string {
+    // Split as written: path.join and path.normalize would drop each `..` as text.
+    const absolute = path.isAbsolute(file) ? file : `${cwd}${path.sep}${file}`;
+    const root = path.parse(absolute).root;
+    let resolved = root;
+    for (const part of absolute.slice(root.length).split(path.sep === "\\" ? /[\\/]/ : "/")) {
+        if (part === "" || part === ".") continue;
+        if (part !== "..") {
+            resolved = path.join(resolved, part);
+            continue;
+        }
+        let real = resolved;
+        try {
+            real = fs.realpathSync(resolved);
+        } catch {
+            // Absent (or unreadable): nothing to follow.
+        }
+        resolved = path.dirname(real);
+    }
+    return resolved;
+}
+
+/**
  * The text of a file the user named (links followed), refusing anything but a regular file: it is
  * opened non-blocking, so that a FIFO at the path cannot hang the command the way a plain read
  * would, and a folder is named as such rather than as EISDIR. Its bytes must be UTF-8 (utf8Text).

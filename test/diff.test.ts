@@ -6,6 +6,7 @@ import * as YAML from "yaml";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { crlsPublished } from "../lib/inventory/deliveries";
 import { diffMarkdown } from "../lib/cli/diff";
+import { stackFilePath } from "../lib/cli/stackSource";
 import { withoutPrivateKeys } from "../lib/config/values";
 import { CertDiff, diffPlans } from "../lib/inventory/diff";
 import { trustPictureForDiff } from "../lib/inventory/pictures";
@@ -2898,7 +2899,7 @@ describe("diff of a stack file's settings outside pki:", function () {
             ["# dev:", "secretsprovider: awskms://alias/pki-fresh\nencryptedkey: AAAA\n# dev:"],
             [
                 "  pki:environment: dev\n",
-                "  pki:environment: dev\n  kubernetes:context: fresh-east\n  other:note: hi\n",
+                '  pki:environment: dev\n  kubernetes:context: fresh-east\n  kubernetes:namespace: pki\n  kubernetes:enableServerSideApply: true\n  pulumi:disable-default-providers: ["kubernetes"]\n  other:note: hi\n',
             ],
         ]);
         const json = await cli("diff", "--base", "HEAD", "--head", file, "--format", "json", "--fail-on", "risky");
@@ -2913,6 +2914,9 @@ describe("diff of a stack file's settings outside pki:", function () {
                     { key: "secretsprovider", change: "added", after: '"awskms://alias/pki-fresh"' },
                     { key: "encryptedkey", change: "added", secret: true },
                     { key: "kubernetes:context", change: "added", after: '"fresh-east"' },
+                    { key: "kubernetes:namespace", change: "added", after: '"pki"' },
+                    { key: "kubernetes:enableServerSideApply", change: "added", after: "true" },
+                    { key: "pulumi:disable-default-providers", change: "added", after: '["kubernetes"]' },
                     { key: "other:note", change: "added", after: '"hi"' },
                 ],
             ],
@@ -2921,10 +2925,13 @@ describe("diff of a stack file's settings outside pki:", function () {
         assert.ok(
             md.out.includes(
                 "### Stack file settings outside pki:\n\n" +
-                    "The new stack's, to review with it (a new stack's are no risk: every one has a secrets provider and data key):\n\n" +
+                    "The new stack's, to review with it (a new stack's are no risk: the whole stack is new, for its owners to review):\n\n" +
                     '- **secretsprovider:** "awskms://alias/pki-fresh": who can decrypt the new stack\'s state (which holds every private key); check it is the secrets provider its owners chose.\n' +
                     "- **encryptedkey:** set (a secret: its value is not shown): who can decrypt the new stack's state (which holds every private key); check it is the secrets provider its owners chose.\n" +
                     '- **kubernetes:context:** "fresh-east": which cluster a Kubernetes provider given none of its own writes Secrets to; check it is the new stack\'s.\n' +
+                    '- **kubernetes:namespace:** "pki": which namespace a Kubernetes provider given none of its own puts resources that name none in; check it is the new stack\'s.\n' +
+                    "- **kubernetes:enableServerSideApply:** true: how a default Kubernetes provider (the one a resource given no provider of its own gets) behaves; check it is meant for the new stack.\n" +
+                    "- **pulumi:disable-default-providers:** [\"kubernetes\"]: whether default providers may be used (a resource given no provider of its own gets one from the stack's settings); check it is what the new stack's owners chose.\n" +
                     '- **other:note:** "hi".\n',
             ),
             md.out,
@@ -3006,5 +3013,71 @@ describe("diff of a stack file's settings outside pki:", function () {
             [],
             "the other repository's file against its own HEAD",
         );
+    });
+
+    it("a --base through a symbolic link and .. is read with the project beside the file the disk reads, as --config is", async () => {
+        // The base the disk reads is the other folder's, whose Pulumi.yaml points the provider elsewhere.
+        const other = tempDir("diff-base-link-other");
+        stackEdited(other, "dev", []);
+        fs.appendFileSync(path.join(other, "Pulumi.yaml"), "config:\n  kubernetes:context:\n    value: b\n");
+        fs.mkdirSync(path.join(other, "x"));
+        const dir = tempDir("diff-base-link");
+        const head = stackEdited(dir, "dev", []);
+        fs.appendFileSync(path.join(dir, "Pulumi.yaml"), "config:\n  kubernetes:context: proj-ctx\n");
+        fs.symlinkSync(path.join(other, "x"), path.join(dir, "tools"));
+        const base = `${dir}/tools/../stacks/Pulumi.dev.yaml`;
+        const json = await cli("diff", "--base", base, "--head", head, "--format", "json", "--fail-on", "risky");
+        assert.strictEqual(json.status, 1, json.err);
+        assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, [
+            {
+                key: "kubernetes:context",
+                change: "changed",
+                before: '"b"',
+                after: '"proj-ctx"',
+                beforeFrom: "Pulumi.yaml",
+                afterFrom: "Pulumi.yaml",
+            },
+        ]);
+        assert.strictEqual(
+            stackFilePath({ config: "tools/../stacks/Pulumi.dev.yaml" }, dir).file,
+            path.join(fs.realpathSync(other), "stacks", "Pulumi.dev.yaml"),
+        );
+    });
+
+    it("a base Pulumi.yaml or stack file over 1 MiB at a git ref is read whole, not as absent", async () => {
+        const filler = `# ${"x".repeat(99)}\n`.repeat(20_000); // 2 MB
+        const repo = committedStack("diff-big-base");
+        fs.appendFileSync(repo.project, `config:\n  kubernetes:context: same\n${filler}`);
+        repo.git("commit", "-q", "-am", "a large project file");
+        const run = () => cli("diff", "--base", "HEAD", "--head", repo.file, "--format", "json", "--fail-on", "risky");
+        let json = await run();
+        assert.strictEqual(json.status, 0, json.err);
+        assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, []);
+        fs.appendFileSync(repo.file, filler);
+        repo.git("commit", "-q", "-am", "a large stack file");
+        json = await run();
+        assert.deepStrictEqual([json.status, json.err, (JSON.parse(json.out) as CertDiff).newStack], [0, "", false]);
+    });
+
+    it("a kubeconfig given as a file's path is shown, and a map holding a secure: member beside others is a secret", async () => {
+        const base = withSettings(
+            tempDir("diff-kubeconfig-path-base"),
+            "",
+            "  kubernetes:kubeconfig: ~/.kube/dev\n  myapp:m: {secure: v1:CIPHER5, extra: 1}\n",
+        );
+        const head = withSettings(
+            tempDir("diff-kubeconfig-path-head"),
+            "",
+            "  kubernetes:kubeconfig: ~/.kube/prod\n  myapp:m: {secure: v1:CIPHER6, extra: 1}\n",
+        );
+        const json = await cli("diff", "--base", base, "--head", head, "--format", "json");
+        assert.strictEqual(json.status, 0, json.err);
+        assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, [
+            { key: "kubernetes:kubeconfig", change: "changed", before: '"~/.kube/dev"', after: '"~/.kube/prod"' },
+            { key: "myapp:m", change: "changed", secret: true },
+        ]);
+        const md = await cli("diff", "--base", base, "--head", head);
+        assert.ok(md.out.includes('- **kubernetes:kubeconfig:** "\\~/.kube/dev" -> "\\~/.kube/prod".\n'), md.out);
+        assert.doesNotMatch(json.out + md.out, /CIPHER/);
     });
 });

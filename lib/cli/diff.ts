@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { OtherSetting, rawConfigFromStackFile, stackFileOtherSettings } from "../config/load";
 import { ConfigError } from "../config/validate";
-import { utf8Text } from "../files";
+import { codeOf, physicalPath, utf8Text } from "../files";
 import { isSecret, PlaceKind } from "../inventory/deliveries";
 import {
     CertChange,
@@ -48,6 +48,9 @@ the --head file's path at that ref (a stack new at HEAD diffs against nothing).
 Exit status: 0 clean (or only risks, unless --fail-on risky), 1 a refused change (or, with
 --fail-on risky, any risk) or an invalid stack file, 2 wrong usage.`;
 
+/** The largest file diff reads at a git revision (a stack or project file): far beyond any real one. */
+const GIT_SHOW_MAX_BYTES = 256 * 2 ** 20;
+
 function git(args: string[], cwd: string): string {
     return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
@@ -67,24 +70,6 @@ function pathInWorkTree(file: string, top: string): string | undefined {
     names.unshift(path.basename(folder));
     const relative = names.join("/");
     return fs.realpathSync(file) === path.join(top, ...names) ? relative : undefined;
-}
-
-/**
- * `file` with each `..` resolved as the disk does: past a symbolic link (`tools/..` with `tools` a
- * link) it is the parent of the link's target, where path.resolve would only drop `tools`, so the
- * base and the project would be read beside another file than the one the head is read from.
- * Links elsewhere on the way are kept, for pathInWorkTree to refuse.
- */
-function physicalPath(file: string): string {
-    // Split as written: path.join and path.normalize would drop each `..` as text.
-    const absolute = path.isAbsolute(file) ? file : `${process.cwd()}${path.sep}${file}`;
-    const root = path.parse(absolute).root;
-    let resolved = root;
-    for (const part of absolute.slice(root.length).split(path.sep === "\\" ? /[\\/]/ : "/")) {
-        if (part === "" || part === ".") continue;
-        resolved = part === ".." ? path.dirname(fs.realpathSync(resolved)) : path.join(resolved, part);
-    }
-    return resolved;
 }
 
 /** Whether `ref` names a commit in the git work tree of `dir` (false outside one). */
@@ -170,14 +155,25 @@ function loadBase(base: string, headFile: string): { plan: PkiPlan; others: Reco
     const read = (file: string): string | undefined => {
         const inTree = path.relative(top, file);
         if (inTree === "" || inTree.startsWith("..") || path.isAbsolute(inTree)) return undefined;
+        const object = `${base}:${inTree.split(path.sep).join("/")}`;
         let bytes: Buffer;
         try {
-            bytes = execFileSync("git", ["show", `${base}:${inTree.split(path.sep).join("/")}`], {
+            bytes = execFileSync("git", ["show", object], {
                 cwd: top,
                 stdio: ["ignore", "pipe", "pipe"],
+                // Node's default (1 MiB) would cut a large file off: read as absent, its settings would vanish.
+                maxBuffer: GIT_SHOW_MAX_BYTES,
+                // git's own words, to tell a file absent at the revision from a failure.
+                env: { ...process.env, LC_ALL: "C" },
             });
-        } catch {
-            return undefined;
+        } catch (error) {
+            const stderr = String((error as { stderr?: unknown }).stderr ?? "");
+            if (/does not exist in|exists on disk, but not in/.test(stderr)) return undefined;
+            const reason =
+                codeOf(error) === "ENOBUFS"
+                    ? `it is larger than ${GIT_SHOW_MAX_BYTES / 2 ** 20} MiB`
+                    : stderr.trim() || (error as Error).message;
+            throw new Error(`cannot read ${object} (git show): ${reason}`);
         }
         // Strictly, as a file on disk is read: Pulumi refuses a stack file that is not UTF-8.
         try {
@@ -404,7 +400,7 @@ function markdownReport(diff: CertDiff, title: string): string {
         parts.push(
             "### Stack file settings outside pki:\n\n" +
                 (diff.newStack
-                    ? "The new stack's, to review with it (a new stack's are no risk: every one has a secrets provider and data key):\n\n"
+                    ? "The new stack's, to review with it (a new stack's are no risk: the whole stack is new, for its owners to review):\n\n"
                     : "") +
                 settings.map((c) => `- **${c.key}:** ${settingChangeText(c, diff.newStack)}.`).join("\n") +
                 "\n",

@@ -3,6 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { nearestProject } from "../config/load";
+import { physicalPath } from "../files";
 import { isoInstant } from "../pki/x509";
 
 /**
@@ -41,7 +42,8 @@ export function stackFilePath(
         throw new UsageError("give either --stack NAME or --config FILE, not both");
     }
     if (options.config !== undefined) {
-        const file = path.resolve(cwd, options.config);
+        // Its `..` as the disk resolves them, past a link too: the file and its project read are the ones a shell reads.
+        const file = physicalPath(options.config, cwd);
         requireStackFile("--config", options.config, file, ", or --stack NAME");
         return {
             file,

@@ -22,7 +22,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { codeOf, readRegularFile } from "../files";
+import { codeOf, physicalPath, readRegularFile } from "../files";
 import { GoMap, GoValue, parseYamlDocument, refuseMergeKey, toGoValue, UnreadableYaml } from "./goYaml";
 import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
 import { ConfigError, KNOWN_KEYS } from "./validate";
@@ -231,9 +231,12 @@ function holdsSecure(value: unknown): boolean {
     return Object.entries(value).some(([k, v]) => k === "secure" || holdsSecure(v));
 }
 
+/** A node as YAML reads it. */
+const asJson = (node: unknown, doc: YAML.Document): unknown => (YAML.isNode(node) ? node.toJSON(doc) : node);
+
 /** A value Pulumi's text cannot be made of, as YAML reads it: a secret when a `secure` member is in it. */
 function asRead(node: unknown, doc: YAML.Document, secret: boolean): OtherSetting {
-    const value: unknown = YAML.isNode(node) ? node.toJSON(doc) : node;
+    const value = asJson(node, doc);
     return { text: JSON.stringify(value) ?? "", secret: secret || holdsSecure(value) };
 }
 
@@ -261,7 +264,9 @@ export function stackFileOtherSettings(
     const settings: Record<string, OtherSetting> = {};
     const add = (key: string, node: unknown, secret: boolean): void => {
         try {
-            settings[key] = { text: stackValueText(toGoValue(node, doc, shownName(key)), shownName(key)), secret };
+            const text = stackValueText(toGoValue(node, doc, shownName(key)), shownName(key));
+            // A map holding a `secure` member beside others ({ secure: ..., extra: 1 }) is text to Pulumi, a secret still.
+            settings[key] = { text, secret: secret || holdsSecure(asJson(node, doc)) };
         } catch (err) {
             // A value that is no plain text (a secret, a map holding one) is compared as YAML reads it.
             if (!unreadable(err)) throw err;
@@ -356,10 +361,10 @@ function asWritten(node: unknown, doc: YAML.Document): string {
  */
 function projectOf(file: string, read: ReadFile): Project | undefined {
     // Absolute, or the walk would stop at the current folder; and with `..` removed, or
-    // `scripts/../stacks` would pass the root twice (its project counted as two). path.resolve
-    // removes `..` as text, not as the disk does past a symbolic link (`link/..` is the parent of
-    // the link's target): diff hands in --head with its `..` resolved on disk (physicalPath).
-    const stackDir = path.dirname(path.resolve(file));
+    // `scripts/../stacks` would pass the root twice (its project counted as two). Removed as the
+    // disk does (`link/..` is the parent of the link's target), not as text: the project is the
+    // one beside the stack file read, whatever path names it (diff's --base, --config).
+    const stackDir = path.dirname(physicalPath(file));
     const claims: { projectFile: string; doc: YAML.Document; root: Map<string, unknown>; dir: string }[] = [];
     let nearest = true;
     for (let dir = stackDir; ; dir = path.dirname(dir)) {
@@ -548,7 +553,9 @@ function projectConfig(
 function otherProjectValue(node: unknown, doc: YAML.Document, key: string, ownNamespace: boolean): OtherSetting {
     try {
         const value = projectValue(node, doc, shownName(key), ownNamespace);
-        if (typeof value !== "string") return { text: projectValueText(value.value, shownName(key)), secret: false };
+        if (typeof value !== "string") {
+            return { text: projectValueText(value.value, shownName(key)), secret: holdsSecure(asJson(node, doc)) };
+        }
     } catch (err) {
         if (!unreadable(err)) throw err;
         return asRead(node, doc, err instanceof SecureValue);

@@ -249,11 +249,21 @@ const describedValue = (text: string): string =>
     `(${plural(characterCount(text), "character")}, SHA-256 ${crypto.createHash("sha256").update(text).digest("hex").slice(0, 12)}, not shown)`;
 
 /**
- * A setting's value as the report shows it: a kubeconfig (client keys, tokens) never, nor one too
- * long to read, the rest as messages show config text (show: private keys left out).
+ * Whether a kubeconfig setting is a file's path (`~/.kube/prod`), which holds no secret and which
+ * a reviewer must see: one short line with a folder separator, no YAML or JSON, no base64 run.
+ */
+const isPath = (text: string): boolean =>
+    /[/\\]/.test(text) && !/[\r\n]|apiVersion|:\s|^\s*[{[]/.test(text) && !/[A-Za-z0-9+/=]{40}/.test(text);
+
+/**
+ * A setting's value as the report shows it: a kubeconfig's contents (client keys, tokens) never,
+ * nor a value too long to read, the rest (a kubeconfig's path too) as messages show config text
+ * (show: private keys left out).
  */
 const shownValue = (key: string, text: string): string =>
-    key === "kubernetes:kubeconfig" || characterCount(text) > SHOWN_CHARACTERS ? describedValue(text) : show(text);
+    characterCount(text) > SHOWN_CHARACTERS || (key === "kubernetes:kubeconfig" && !isPath(text))
+        ? describedValue(text)
+        : show(text);
 
 /**
  * The changes of settings outside pki:, in the head's order, then those removed: of the value
@@ -290,6 +300,26 @@ const ENCRYPTION_SETTINGS = new Set(["secretsprovider", "encryptedkey", "encrypt
 const redirectsSecrets = (key: string): boolean =>
     key.startsWith("kubernetes:") || key === "pulumi:disable-default-providers";
 
+/** What a new stack's setting cluster or namespace decides, and what to check of it. */
+const CLUSTER_CHECK =
+    "which cluster a Kubernetes provider given none of its own writes Secrets to; check it is the new stack's";
+const NEW_STACK_CHECKS: Readonly<Record<string, string>> = {
+    "kubernetes:context": CLUSTER_CHECK,
+    "kubernetes:cluster": CLUSTER_CHECK,
+    "kubernetes:kubeconfig": CLUSTER_CHECK,
+    "kubernetes:namespace":
+        "which namespace a Kubernetes provider given none of its own puts resources that name none in; check it is the new stack's",
+    "pulumi:disable-default-providers":
+        "whether default providers may be used (a resource given no provider of its own gets one from the stack's settings); check it is what the new stack's owners chose",
+};
+
+/** What a new stack's provider setting decides (the other kubernetes: settings: how the default provider behaves), if one. */
+const newStackCheck = (key: string): string | undefined =>
+    ownMember(NEW_STACK_CHECKS, key) ??
+    (key.startsWith("kubernetes:")
+        ? "how a default Kubernetes provider (the one a resource given no provider of its own gets) behaves; check it is meant for the new stack"
+        : undefined);
+
 /** A value and, when Pulumi takes it from the project file, that file. */
 const valueFrom = (value: string | undefined, from: string | undefined): string =>
     from === undefined ? `${value}` : `${value} from ${from}`;
@@ -303,8 +333,8 @@ export function settingChangeText(c: OtherSettingChange, newStack = false): stri
         const value = c.secret === true ? "set (a secret: its value is not shown)" : valueFrom(c.after, c.afterFrom);
         return ENCRYPTION_SETTINGS.has(c.key)
             ? `${value}: who can decrypt the new stack's state (which holds every private key); check it is the secrets provider its owners chose`
-            : redirectsSecrets(c.key)
-              ? `${value}: which cluster a Kubernetes provider given none of its own writes Secrets to; check it is the new stack's`
+            : newStackCheck(c.key) !== undefined
+              ? `${value}: ${newStackCheck(c.key)}`
               : value;
     }
     return c.secret === true
@@ -319,8 +349,7 @@ export function settingChangeText(c: OtherSettingChange, newStack = false): stri
 /**
  * The risks of changes outside pki: where the stack's private keys are encrypted, or written. The
  * values are shown once, under the settings (otherSettings). A new stack has none: it is reviewed
- * whole (its outcome in the pull-request check is "new"), and every new stack has a secrets
- * provider and data key.
+ * whole (its outcome in the pull-request check is "new"), its settings with it.
  */
 function otherSettingRisks(changes: readonly OtherSettingChange[]): Risk[] {
     const change = (c: OtherSettingChange): string =>
