@@ -3059,6 +3059,15 @@ describe("diff of a stack file's settings outside pki:", function () {
         assert.deepStrictEqual([json.status, json.err, (JSON.parse(json.out) as CertDiff).newStack], [0, "", false]);
     });
 
+    it("a base file git cannot read (its object missing) is an error naming the revision and path, not read as absent", async () => {
+        const repo = committedStack("diff-unreadable-base");
+        const blob = repo.git("rev-parse", "HEAD:Pulumi.yaml");
+        fs.rmSync(path.join(repo.dir, ".git", "objects", blob.slice(0, 2), blob.slice(2)));
+        const { status, out, err } = await cli("diff", "--base", "HEAD", "--head", repo.file);
+        assert.deepStrictEqual([status, out], [1, ""]);
+        assert.strictEqual(err, "error: cannot read HEAD:Pulumi.yaml (git show): fatal: bad object HEAD:Pulumi.yaml\n");
+    });
+
     it("a kubeconfig given as a file's path is shown, and a map holding a secure: member beside others is a secret", async () => {
         const base = withSettings(
             tempDir("diff-kubeconfig-path-base"),
