@@ -2914,6 +2914,39 @@ describe("Invalid stack files are refused with every problem named, before anyth
             `Bag Attributes\n    localKeyID: 01 02\nKey Attributes: <No Attributes>\n${TEST_ONLY_CA_KEY_PEM}`,
         );
         const wrapped = (text: string) => (text.match(/.{1,76}/g) ?? []).join("\n      ");
+        const lines = (text: string, width: number, indent = "") =>
+            (text.match(new RegExp(`.{1,${width}}`, "g")) ?? []).map((line) => indent + line).join("\n");
+        const trailingSpaces = (text: string) => lines(text, 64).replace(/\n|$/g, " $&");
+        const certDer = keyBody(TEST_ONLY_CA_CERT_PEM).replace(/\n/g, "");
+        // An unencrypted OpenSSH key's body (PROTOCOL.key), as ssh-keygen writes it, of an Ed25519 key.
+        const sshString = (data: Buffer | string) => {
+            const length = Buffer.alloc(4);
+            length.writeUInt32BE(Buffer.byteLength(data));
+            return Buffer.concat([length, Buffer.from(data)]);
+        };
+        const ed25519 = crypto.generateKeyPairSync("ed25519");
+        const publicKey = ed25519.publicKey.export({ type: "spki", format: "der" }).subarray(-32);
+        const seed = ed25519.privateKey.export({ type: "pkcs8", format: "der" }).subarray(-32);
+        const publicBlob = Buffer.concat([sshString("ssh-ed25519"), sshString(publicKey)]);
+        const check = crypto.randomBytes(4);
+        const secret = Buffer.concat([
+            check,
+            check,
+            publicBlob,
+            sshString(Buffer.concat([seed, publicKey])),
+            sshString(""),
+        ]);
+        const padded = Buffer.concat([
+            secret,
+            Buffer.from([1, 2, 3, 4, 5, 6, 7]).subarray(0, (8 - (secret.length % 8)) % 8),
+        ]);
+        const openSsh = Buffer.concat([
+            Buffer.from("openssh-key-v1\0"),
+            ...["none", "none", ""].map(sshString),
+            Buffer.from([0, 0, 0, 1]),
+            sshString(publicBlob),
+            sshString(padded),
+        ]).toString("base64");
         const cases: [string, string][] = [
             [`    ${cert}\n    ${key}\n`, `    ${cert}\n    ${HIDDEN}\n`],
             [`${cert}${key}`, `${cert}${HIDDEN}`],
@@ -2922,10 +2955,28 @@ describe("Invalid stack files are refused with every problem named, before anyth
             [`x: ${b64(key)}`, `x: ${HIDDEN}`],
             [`x: ${b64(wrapped(key))}`, `x: ${HIDDEN}`],
             [`    ${cert}\n    ${wrapped(cert)}`, `    ${cert}\n    ${wrapped(cert)}`],
+            // Lines with trailing spaces, or apart at a JSON string's \n escapes (a kubeconfig).
+            [trailingSpaces(key), `${HIDDEN} `],
+            [JSON.stringify({ "client-key-data": lines(key, 76) }), `{"client-key-data":"${HIDDEN}"}`],
+            // A bare key (PKCS#8 DER, OpenSSH's "openssh-key-v1\0") wrapped and indented, or encoded.
+            [lines(keyBody(TEST_ONLY_CA_KEY_PEM).replace(/\n/g, ""), 64, "    "), `    ${HIDDEN}`],
+            [`x: ${lines(openSsh, 70)}`, `x: ${HIDDEN}`],
+            [`x: ${b64(`-----BEGIN OPENSSH PRIVATE KEY-----\n${lines(openSsh, 70)}\n`)}`, `x: ${HIDDEN}`],
+            // After a certificate's base64 without its padding, or after stray characters.
+            [`${cert.replace(/=+$/, "")}${key}`, HIDDEN],
+            [`ab${key}`, HIDDEN],
+            // Certificates so written stay.
+            [trailingSpaces(cert), `${trailingSpaces(cert)}`],
+            [JSON.stringify({ ca: lines(cert, 76) }), JSON.stringify({ ca: lines(cert, 76) })],
+            [lines(certDer, 64, "    "), lines(certDer, 64, "    ")],
         ];
         assert.deepStrictEqual(
             cases.map(([text]) => withoutPrivateKeys(text)),
             cases.map(([, shown]) => shown),
+        );
+        assert.strictEqual(
+            pastedPrivateKey(`${TEST_ONLY_CA_CERT_PEM}${lines(openSsh, 70)}\n`),
+            "its base64 without the BEGIN and END lines",
         );
         // The message of a stack file whose pki:environment holds them, as inventory and diff print it.
         const dir = tempDir("key-after-cert");
@@ -2935,10 +2986,20 @@ describe("Invalid stack files are refused with every problem named, before anyth
         assert.strictEqual(status, 1);
         assert.ok(err.includes(HIDDEN), err);
         assert.ok(!err.includes(key.slice(200, 240)) && !err.includes(TEST_ONLY_CA_KEY_PEM.split("\n")[2]), err);
+        // Encoded with trailing spaces, in a YAML literal block.
+        fs.writeFileSync(file, `config:\n  pki:organization: |\n${lines(key, 64, "    ").replace(/\n|$/g, " $&")}\n`);
+        const organization = await cli("inventory", "--config", file);
+        assert.strictEqual(organization.status, 1);
+        assert.ok(organization.err.includes(HIDDEN), organization.err);
+        assert.ok(!organization.err.includes(key.slice(200, 240)), organization.err);
         // Linear: 15 MB of base64 in about a second at most.
         const start = Date.now();
         withoutPrivateKeys(cert.repeat(15_000_000 / cert.length));
         assert.ok(Date.now() - start < 3_000, `${Date.now() - start} ms`);
+        // Millions of tiny encodings ("A=" each) are not decoded, nor each cut out.
+        const tiny = Date.now();
+        withoutPrivateKeys(`x ${"A=".repeat(7_500_000)}`);
+        assert.ok(Date.now() - tiny < 1_500, `${Date.now() - tiny} ms`);
     });
 
     it("refuses YAML that is not one document with unique keys, naming the file and the place, never quoting it", async () => {

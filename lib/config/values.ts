@@ -101,63 +101,122 @@ const PRIVATE_KEY_BLOCK =
     /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----(?:[^]*?-----END \1PRIVATE KEY-----|[^]*$)|(?<![A-Za-z0-9+/=\s])[A-Za-z0-9+/=\s]*-----END [A-Z0-9 ]*PRIVATE KEY-----/g;
 
 /**
- * A base64 run at a word start, over line breaks with indentation (a wrapped or indented block),
- * each further line base64 to its end: a key encoded again (a kubeconfig's client-key-data), a
- * PKCS#12's text export or a key pasted after a certificate.
+ * A line break inside base64, with the white space around it (trailing spaces, indentation): a
+ * real one, or JSON's `\n` and `\r\n` escapes, as a JSON string pasted into a value (a kubeconfig's
+ * client-key-data) holds them.
  */
-const BASE64_LINES =
-    /(?<![A-Za-z0-9+/=])[A-Za-z0-9+/][A-Za-z0-9+/=]{15}[A-Za-z0-9+/=]*(?:\r?\n[ \t]*[A-Za-z0-9+/=]+(?=\r?\n|$))*/g;
+const BREAK = String.raw`[ \t]*(?:\r?\n|\\r\\n|\\n)[ \t]*`;
+const BREAKS = new RegExp(BREAK);
+
+/**
+ * A base64 run at a word start (or after a `\n` escape), over line breaks (BREAK), each further
+ * line base64 to its end or to a JSON string's closing quote: a key encoded again (a kubeconfig's
+ * client-key-data), a PKCS#12's text export or a key pasted after a certificate.
+ */
+const BASE64_LINES = new RegExp(
+    String.raw`(?:(?<![A-Za-z0-9+/=])|(?<=\\n))[A-Za-z0-9+/][A-Za-z0-9+/=]{15}[A-Za-z0-9+/=]*` +
+        String.raw`(?:${BREAK}[A-Za-z0-9+/=]+(?=${BREAK}|[ \t]*(?:$|["',])))*`,
+    "g",
+);
 
 /** The shortest base64 decoded: a private key's is far longer, a word is not decoded. */
 const DECODED_FROM = 100;
 
-/** A private key's BEGIN or END line, anywhere in decoded text ("Bag Attributes" may come first). */
-const KEY_LINE = /-----(?:BEGIN|END) [A-Z0-9 ]*PRIVATE KEY-----/;
-
 /**
- * The pieces of a base64 run that decode on their own: each ends at its `=` padding (a second
- * encoding pasted after the first, on the same line or the next), with its leading white space.
+ * How "-----BEGIN" begins in base64: such a run is decoded however short, as a key's BEGIN line
+ * may be all that a run holds when the rest of its lines are cut apart from it.
  */
-const encodings = (run: string): string[] => run.split(/(?<==)(?=\s*[A-Za-z0-9+/])/);
+const BEGIN_LINE_BASE64 = "LS0tLS1CRUdJTi";
 
 /**
- * Whether base64 decodes to a private key: whole, line by line (lines encoded apart), or, with
- * `depth`, encoded twice.
+ * A private key's BEGIN or END line, anywhere in decoded text ("Bag Attributes" may come first),
+ * to its label: a short run may hold no more.
+ */
+const KEY_LINE = /-----(?:BEGIN|END) [A-Z0-9 ]*PRIVATE KEY/;
+
+/** After an encoding's `=` padding: the first character of another, on the same line or the next. */
+const NEXT_ENCODING = new RegExp(`(?:${BREAK})?[A-Za-z0-9+/]`, "y");
+/** Whether a character code is base64's but "=": checked at each `=` without a regex, millions of times. */
+const BEGIN_LINE_AT = new RegExp(`(?:${BREAK})?${BEGIN_LINE_BASE64}`, "y");
+const BASE64_CODE = new Uint8Array(128).map((_, code) => Number(/[A-Za-z0-9+/]/.test(String.fromCharCode(code))));
+
+/**
+ * Where the pieces of a base64 run that decode on their own begin and end in it, of those long
+ * enough to be decoded: each ends at its `=` padding (a second encoding pasted after the first,
+ * on the same line or the next), with its leading white space. Found by index: a run of "A=A=..."
+ * holds millions of pieces, each of which a split would allocate.
+ */
+function encodings(run: string): [number, number][] {
+    const pieces: [number, number][] = [];
+    let start = 0;
+    const piece = (end: number) => {
+        BEGIN_LINE_AT.lastIndex = start;
+        // Only "L" or a break may begin a BEGIN line's base64: no regex for the millions of others.
+        const begin = !BASE64_CODE[run.charCodeAt(start)] || run.charCodeAt(start) === 76;
+        if (end - start >= DECODED_FROM || (begin && BEGIN_LINE_AT.test(run))) pieces.push([start, end]);
+        start = end;
+    };
+    for (let at = run.indexOf("="); at !== -1; at = run.indexOf("=", at + 1)) {
+        const next = run.charCodeAt(at + 1);
+        if (next === 61 || Number.isNaN(next)) continue; // "=" or the run's end
+        NEXT_ENCODING.lastIndex = at + 1;
+        if (BASE64_CODE[next] === 1 || NEXT_ENCODING.test(run)) piece(at + 1);
+    }
+    piece(run.length);
+    return pieces;
+}
+
+/** Latin-1 text of base64 decoded from each of its first four characters: after 1-3 stray ones, one is aligned. */
+const decodedAligned = (base64: string): string[] =>
+    [0, 1, 2, 3].map((from) => Buffer.from(base64.slice(from), "base64").toString("latin1"));
+
+/**
+ * Whether base64 is a private key's (isBareKey) or decodes to one: whole, line by line (lines
+ * encoded apart), after 1-3 stray characters (or a certificate's base64 without its padding), or,
+ * with `depth`, encoded twice.
  */
 function decodesToKey(base64: string, depth: number): boolean {
-    const lines = base64.split(/\r?\n/).map((line) => line.trim());
-    return [lines.join(""), ...(lines.length > 1 ? lines : [])].some((piece) => {
-        if (piece.length < DECODED_FROM) return false;
-        const text = Buffer.from(piece, "base64").toString("latin1");
-        if (KEY_LINE.test(text)) return true;
+    const lines = base64.split(BREAKS).map((line) => line.trim());
+    const whole = lines.join("");
+    if (isBareKey(whole)) return true;
+    return [whole, ...(lines.length > 1 ? lines : [])].some((piece) => {
+        if (piece.length < DECODED_FROM && !piece.startsWith(BEGIN_LINE_BASE64)) return false;
+        const texts = decodedAligned(piece);
+        if (texts.some((text) => KEY_LINE.test(text))) return true;
         if (depth === 0) return false;
-        return (text.match(BASE64_LINES) ?? []).some(
-            (run) => isBareKey(run) || encodings(run).some((encoding) => decodesToKey(encoding, depth - 1)),
+        return (texts[0].match(BASE64_LINES) ?? []).some(
+            (run) =>
+                isBareKey(run) || encodings(run).some(([start, end]) => decodesToKey(run.slice(start, end), depth - 1)),
         );
     });
 }
 
-/** A base64 run with each encoding in it that decodes to a private key (decodesToKey) replaced by a note. */
-const withoutEncodedKeys = (run: string): string =>
-    run.length < DECODED_FROM
-        ? run
-        : encodings(run)
-              .map((encoding) =>
-                  decodesToKey(encoding, 1)
-                      ? `${/^\s*/.exec(encoding)?.[0] ?? ""}(a private key, not shown)`
-                      : encoding,
-              )
-              .join("");
+const HIDDEN_KEY = "(a private key, not shown)";
+
+/** A base64 run with each encoding in it that is or decodes to a private key (decodesToKey) replaced by a note. */
+function withoutEncodedKeys(run: string): string {
+    const kept: string[] = [];
+    let from = 0;
+    for (const [start, end] of encodings(run)) {
+        const encoding = run.slice(start, end);
+        if (!decodesToKey(encoding, 1)) continue;
+        const leading = new RegExp(`^(?:${BREAK}|[ \t]*)`).exec(encoding)?.[0] ?? "";
+        kept.push(run.slice(from, start), leading, HIDDEN_KEY);
+        from = end;
+    }
+    return from === 0 ? run : [...kept, run.slice(from)].join("");
+}
 
 /**
  * Text with every private key, as a PEM block, as its bare base64 or encoded in base64 (once or
- * twice; decodesToKey), replaced by a note that one was there.
+ * twice; decodesToKey), replaced by a note that one was there. Encodings first: a bare key in a
+ * JSON string (lines apart at `\n` escapes) is whole to them only.
  */
 export const withoutPrivateKeys = (text: string): string =>
     text
-        .replace(PRIVATE_KEY_BLOCK, "(a private key, not shown)")
-        .replace(BASE64_RUN, (run) => (isBareKey(run) ? "(a private key, not shown)" : run))
-        .replace(BASE64_LINES, withoutEncodedKeys);
+        .replace(PRIVATE_KEY_BLOCK, HIDDEN_KEY)
+        .replace(BASE64_LINES, withoutEncodedKeys)
+        .replace(BASE64_RUN, (run) => (isBareKey(run) ? HIDDEN_KEY : run));
 
 /** A character as JSON escapes it: each UTF-16 unit, as JSON writes a character beyond U+FFFF. */
 const unitEscapes = (c: string): string =>

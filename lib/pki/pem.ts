@@ -85,8 +85,13 @@ function pemLine(text: string, marker: RegExpMatchArray, inString = false): bool
     return startsLine && LINE_END.test(text);
 }
 
-/** A base64 run at a word start beginning with "M" (DER's SEQUENCE), across line breaks. */
-export const BASE64_RUN = /(?<![A-Za-z0-9+/=])M[A-Za-z0-9+/=]*(?:\r?\n[A-Za-z0-9+/=]+)*/g;
+/**
+ * A base64 run at a word start beginning as DER's SEQUENCE ("M") or an OpenSSH key
+ * ("openssh-key-v1\0") does, across line breaks with white space around them (wrapped and
+ * indented, or with trailing spaces), each further line base64 to its end (not a YAML "next: 1").
+ */
+export const BASE64_RUN =
+    /(?<![A-Za-z0-9+/=])(?:M|b3BlbnNzaC1rZXktdjE)[A-Za-z0-9+/=]*(?:[ \t]*\r?\n[ \t]*[A-Za-z0-9+/=]+(?=[ \t]*(?:\r?\n|$)))*/g;
 
 /** Where the contents of the DER element at `at` begin, after its tag and length. */
 const contentsAt = (der: Buffer, at: number): number => at + 2 + (der[at + 1] < 0x80 ? 0 : der[at + 1] & 0x7f);
@@ -97,18 +102,23 @@ const contentsAt = (der: Buffer, at: number): number => at + 2 + (der[at + 1] < 
  */
 const PASSWORD_BASED_ENCRYPTION = [Buffer.from("2a864886f70d0105", "hex"), Buffer.from("2a864886f70d010c01", "hex")];
 
+/** How an OpenSSH private key's body begins (PROTOCOL.key): its public keys follow, never alone. */
+const OPENSSH_KEY = Buffer.from("openssh-key-v1\0", "latin1");
+
 /**
  * Whether base64 (at least 30 bytes) decodes to the start of a private key without its PEM lines:
  * a SEQUENCE whose first member is the version INTEGER 0 or 1, as PKCS#8, PKCS#1 and SEC1 keys
  * begin, or an AlgorithmIdentifier of password-based encryption, as an encrypted PKCS#8 key does.
  * Certificates, CRLs and CSRs begin with a SEQUENCE that holds no OID first, a public key
- * (SubjectPublicKeyInfo) with the OID of its algorithm, PKCS#12 with version 3. Only the start is
- * read, so a key copied in part is caught as well.
+ * (SubjectPublicKeyInfo) with the OID of its algorithm, PKCS#12 with version 3. An OpenSSH key
+ * ("openssh-key-v1\0", its BEGIN and END lines lost) is one too. Only the start is read, so a key
+ * copied in part is caught as well.
  */
 export function isBareKey(base64: string): boolean {
     const compact = base64.replace(/\s/g, "");
     if (compact.length < 40) return false;
     const der = Buffer.from(compact.slice(0, 32), "base64");
+    if (der.subarray(0, OPENSSH_KEY.length).equals(OPENSSH_KEY)) return true;
     if (der[0] !== 0x30) return false;
     const at = contentsAt(der, 0);
     if (der[at] === 0x02) return der[at + 1] === 0x01 && (der[at + 2] === 0x00 || der[at + 2] === 0x01);
