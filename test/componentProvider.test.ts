@@ -1302,6 +1302,71 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         );
     });
 
+    it("refuses IstioGatewayTls endpoints that are no list (one endpoint's map, text, a number) as such, not as no endpoint", async () => {
+        // Before, each was refused as "IstioGatewayTls needs at least one endpoint": one was given.
+        const { root, issuing } = await bankIssuer();
+        const endpoint = { id: "pay", host: "pay.bank.example", clientSubjectAltNames: ["urn:bank:apic"] };
+        const gateway = (endpoints: unknown): [string, pulumi.Inputs] => [
+            "IstioGatewayTls",
+            { serverCa: issuing, clientTrustBundlePem: root.certPem, endpoints, keyAlgorithm: "ECDSA" },
+        ];
+        const { messages, children } = await refusalsBeforeChildren([
+            gateway(endpoint),
+            gateway("pay.bank.example"),
+            gateway(5),
+            gateway([]),
+        ]);
+        assert.deepStrictEqual(messages, [
+            'IstioGatewayTls endpoints must be a list; got {"id":"pay","host":"pay.bank.example","clientSubjectAltNames":["urn:bank:apic"]}',
+            'IstioGatewayTls endpoints must be a list; got "pay.bank.example"',
+            "IstioGatewayTls endpoints must be a list; got 5",
+            "IstioGatewayTls needs at least one endpoint",
+        ]);
+        assert.deepStrictEqual(children, []);
+    });
+
+    it("refuses an IstioGatewayTls identity that is a private key or a PEM block, given plain or as an output, before any child is registered", async () => {
+        // A key read from a file (Python open(), YAML fn::readFile) where the identity belongs went in clear into the Gateway.
+        const { root, ca, issuing } = await bankIssuer();
+        const gateway = (identity: pulumi.Input<string>): [string, pulumi.Inputs] => [
+            "IstioGatewayTls",
+            {
+                serverCa: issuing,
+                clientTrustBundlePem: root.certPem,
+                endpoints: [{ id: "pay", host: "pay.bank.example", clientSubjectAltNames: [identity] }],
+                keyAlgorithm: "ECDSA",
+            },
+        ];
+        const fix = "give the APIC client's identity, its URI SAN (pass apic.identity)";
+        const key = `IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] holds a private key (a "EC PRIVATE KEY" PEM block): the Gateway's spec is stored and shown in clear, so take the key out (and replace it if the text has been shared); ${fix}`;
+        const outcomes = await refusalsOnceResolved([
+            gateway(ca.keyPem),
+            gateway(pulumi.output(ca.keyPem)),
+            gateway(pulumi.secret(ca.keyPem)),
+            gateway(pulumi.output(ca.certPem)),
+            gateway("urn:bank:apic"),
+        ]);
+        assert.deepStrictEqual(outcomes, [
+            { message: key, children: [] },
+            { message: key, children: [] },
+            { message: key, children: [] },
+            {
+                message: `IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] must be a client identity (a URI, DNS name or IP address of the client certificate's SAN), not a PEM block ("CERTIFICATE"); ${fix}`,
+                children: [],
+            },
+            {
+                message: "accepted",
+                children: [
+                    "kubernetes:networking.istio.io/v1:Gateway::bad-gateway",
+                    "tls:index/privateKey:PrivateKey::bad-pay-server-key",
+                    "tls:index/certRequest:CertRequest::bad-pay-server-csr",
+                    "tls:index/locallySignedCert:LocallySignedCert::bad-pay-server-cert",
+                    "kubernetes:core/v1:Secret::bad-pay-tls",
+                ],
+            },
+        ]);
+    });
+
     it("refuses a list entry that is no object (null, text), naming its place, before any child is registered", async () => {
         // A Python None or a YAML `- ~` arrives as null, and a host given where an endpoint belongs
         // as text: read member by member, they raised a TypeError or an "id ... got nothing".

@@ -1741,6 +1741,70 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses an identity that is a private key, a PEM block or free text, which would go in clear into the Gateway's spec, before any child is registered", async () => {
+        // apic.privateKeyPem for apic.identity: the Gateway (no Secret) published the key and matched no client.
+        const gateway = (identity: (apic: ApicClientBundle) => pulumi.Input<string>) => {
+            const state = new Map();
+            return runWithStandIn(
+                () => {
+                    const root = new RootCa("san-root", { subject: { commonName: "r" }, keyAlgorithm: "ECDSA" });
+                    const ca = new IntermediateCa("san-ca", {
+                        rootCa: root,
+                        subject: { commonName: "c" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const apic = new ApicClientBundle("san-apic", {
+                        clientCa: ca,
+                        identity: "urn:bank:apic",
+                        serverTrustBundlePem: ca.trustBundlePem,
+                        keyAlgorithm: "ECDSA",
+                    });
+                    new IstioGatewayTls("san", {
+                        serverCa: ca,
+                        clientTrustBundlePem: root.certPem,
+                        endpoints: [{ id: "pay", host: "pay.bank.example", clientSubjectAltNames: [identity(apic)] }],
+                        keyAlgorithm: "ECDSA",
+                    });
+                },
+                { state },
+            ).then(
+                () => "accepted",
+                (error: Error) => ({
+                    message: messageOf(error),
+                    children: [...state.keys()].filter((key: string) => /::san-(pay|gateway)/.test(key)),
+                }),
+            );
+        };
+        const fix = "give the APIC client's identity, its URI SAN (pass apic.identity)";
+        const mustBe =
+            'IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] must be a client identity (a URI, DNS name or IP address of the client certificate\'s SAN)';
+        const refused = (message: string) => ({ message, children: [] });
+        assert.deepStrictEqual(
+            [
+                await gateway((apic) => apic.privateKeyPem),
+                await gateway((apic) => apic.certPem),
+                await gateway(() => pulumi.output("the APIC client")),
+                await gateway(() => "the APIC client"),
+                await gateway((apic) => apic.identity),
+                await gateway(() => "apic.bank.example"),
+                await gateway(() => "10.0.0.7"),
+                await gateway(() => "spiffe://cluster.local/ns/apic/sa/client"),
+            ],
+            [
+                refused(
+                    `IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] holds a private key (a "EC PRIVATE KEY" PEM block): the Gateway's spec is stored and shown in clear, so take the key out (and replace it if the text has been shared); ${fix}`,
+                ),
+                refused(`${mustBe}, not a PEM block ("CERTIFICATE"); ${fix}`),
+                refused(`${mustBe}; got "the APIC client": ${fix}`),
+                refused(`${mustBe}; got "the APIC client": ${fix}`),
+                "accepted",
+                "accepted",
+                "accepted",
+                "accepted",
+            ],
+        );
+    });
+
     it("refuses a pin or identity that came as a secret without quoting it: a PKCS#12 password given where a pin belongs", async () => {
         const password = "Q7rT9mK2pL4vX8nB3cF6hJ1dS5gW0zYa";
         const gateway = (endpoint: Partial<GatewayEndpoint>) => pinsGateway(endpoint).then(accepted, messageOf);

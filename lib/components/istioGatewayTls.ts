@@ -1,3 +1,4 @@
+import { isIP } from "net";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
@@ -15,8 +16,10 @@ import {
     issueCertificate,
     ISSUING_CA_INPUTS,
     IssuingCa,
+    listArgument,
     subjectSignedName,
 } from "./keys";
+import { pastedKeyProblem, pastedPrivateKey } from "../pki/pem";
 import { canonicalSpkiPin } from "../pki/pins";
 import {
     epochArgument,
@@ -28,7 +31,6 @@ import {
     kubernetesNameArgument,
     refuseCaSecretName,
     refuseLongSecretName,
-    refuseOutput,
     refuseShared,
 } from "./arguments";
 import { checkClock } from "./checkClock";
@@ -171,14 +173,40 @@ function checkedValues(
 const missingValueProblem = (what: string, anyone: string): string =>
     `taken as no ${what}, it would let in ${anyone} were it the only one, else lock out the client it stands for; give the ${what}, or leave the entry out`;
 
+/** A URI SAN as @pulumi/tls writes one and Envoy matches it: scheme:..., no space or control character. */
+const URI_SAN = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s\p{Cc}]+$/u;
+/** A DNS SAN: labels of letters, digits and '-' (a leading "*." for a wildcard certificate's). */
+const DNS_SAN = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+const CLIENT_IDENTITY = "the APIC client's identity, its URI SAN (pass apic.identity)";
+
+/**
+ * Why `identity`, `where` names it, is no SAN value a client certificate carries (a URI, a DNS name
+ * or an IP address), or undefined. The list goes in clear into the Gateway's spec, which is no
+ * Secret: a private key given there by mistake (apic.privateKeyPem for apic.identity) would be
+ * published, and would match no client either. Never quotes a key.
+ */
+function sanValueProblem(identity: string, where: string, shown: string): string | undefined {
+    const key = pastedPrivateKey(identity);
+    if (key !== undefined) {
+        return `${where} ${pastedKeyProblem(key, "the Gateway's spec is stored and shown in clear", CLIENT_IDENTITY)}`;
+    }
+    const mustBe = `${where} must be a client identity (a URI, DNS name or IP address of the client certificate's SAN)`;
+    const block = /-----BEGIN ([^-\n]*)-----/.exec(identity);
+    if (block !== null) return `${mustBe}, not a PEM block ("${block[1]}"); give ${CLIENT_IDENTITY}`;
+    const dns = identity.length <= MAX_HOSTNAME_LENGTH && DNS_SAN.test(identity);
+    if (URI_SAN.test(identity) || dns || isIP(identity) !== 0) return undefined;
+    return `${mustBe}; got ${shown}: give ${CLIENT_IDENTITY}`;
+}
+
 /** The endpoint's identities: each non-blank text, one at least. */
 const checkedIdentities = (endpoint: GatewayEndpoint, resource: pulumi.Resource): pulumi.Output<string[]> =>
     checkedValues(
         endpoint.clientSubjectAltNames,
         (list, shown) => (!Array.isArray(list) || list.length === 0 ? identitiesProblem(endpoint, shown) : undefined),
         (identity, i, shown) => {
-            if (typeof identity === "string" && identity.trim() !== "") return undefined;
-            const refusal = `IstioGatewayTls endpoint "${endpoint.id}" clientSubjectAltNames[${i}] must be a client identity (non-blank text); got ${shown}`;
+            const where = `IstioGatewayTls endpoint "${endpoint.id}" clientSubjectAltNames[${i}]`;
+            if (typeof identity === "string" && identity.trim() !== "") return sanValueProblem(identity, where, shown);
+            const refusal = `${where} must be a client identity (non-blank text); got ${shown}`;
             return identity === undefined || identity === null
                 ? `${refusal}: ${missingValueProblem("identity", "any certificate under ca.crt")}`
                 : refusal;
@@ -228,8 +256,9 @@ export interface GatewayEndpoint {
     /** The host APIC calls; the server certificate's only SAN. */
     readonly host: string;
     /**
-     * Client identities (SAN values) accepted on this host: the endpoint's APIC client identity.
-     * At least one: with none, any certificate under the client trust bundle would get in.
+     * Client identities (SAN values) accepted on this host: the endpoint's APIC client identity
+     * (ApicClientBundle.identity), each a URI, DNS name or IP address. At least one: with none, any
+     * certificate under the client trust bundle would get in. They go in clear into the Gateway.
      */
     readonly clientSubjectAltNames: pulumi.Input<pulumi.Input<string>[]>;
     /**
@@ -383,8 +412,8 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             "IstioGatewayTls",
             this,
         );
-        refuseOutput(args.endpoints, "IstioGatewayTls endpoints", this);
-        if (!Array.isArray(args.endpoints) || args.endpoints.length === 0) {
+        listArgument(args.endpoints, "IstioGatewayTls endpoints", this);
+        if (args.endpoints.length === 0) {
             throw argumentError("IstioGatewayTls needs at least one endpoint", this);
         }
         checkEndpointLists(args.endpoints, this);
