@@ -266,6 +266,58 @@ describe("Components used alone", function () {
         );
     });
 
+    it("refuses a certificate longer-lived than the RootCa or IntermediateCa of the program that issues it, as the stack's config refuses its tiers", async () => {
+        // Before, a RootCa of 10 days signed an IntermediateCa of 1095, and that a leaf of 3000 ending years after both.
+        const chain = (rootDays: number, caDays: number | undefined, leaf: (ca: IntermediateCa) => void) =>
+            run(() => {
+                const root = new RootCa("short-root", {
+                    subject: { commonName: "r" },
+                    keyAlgorithm: "ECDSA",
+                    validityDays: rootDays,
+                });
+                const ca = new IntermediateCa("short-ca", {
+                    rootCa: root,
+                    subject: { commonName: "c" },
+                    keyAlgorithm: "ECDSA",
+                    ...(caDays !== undefined ? { validityDays: caDays } : {}),
+                });
+                leaf(ca);
+            });
+        const server = (validityDays: number) => (ca: IntermediateCa) =>
+            new ApicServerCertificate("apic-ui", {
+                serverCa: ca,
+                host: "apic.bank.example",
+                keyAlgorithm: "ECDSA",
+                validityDays,
+            });
+        const gateway = (validityDays: number) => (ca: IntermediateCa) =>
+            new IstioGatewayTls("g", {
+                // Its outputs, not the component: still known as the IntermediateCa's.
+                serverCa: { certPem: ca.certPem, privateKeyPem: ca.privateKeyPem, chainPem: ca.chainPem },
+                clientTrustBundlePem: ca.rootCertPem,
+                endpoints: [{ id: "e", host: "api.bank.example", clientSubjectAltNames: ["urn:example:apic"] }],
+                keyAlgorithm: "ECDSA",
+                validityDays,
+            });
+        const none = () => undefined;
+        assert.deepStrictEqual(
+            [
+                await chain(10, undefined, none),
+                await chain(3650, undefined, server(3000)),
+                await chain(3650, 30, gateway(365)),
+                await chain(3650, 1095, server(1095)),
+                await chain(1095, 1095, gateway(30)),
+            ],
+            [
+                'IntermediateCa validityDays (1095) is longer than the validityDays of its issuer RootCa "short-root" (10); a certificate cannot outlive its issuer. Lower validityDays or raise the issuer\'s',
+                'ApicServerCertificate validityDays (3000) is longer than the validityDays of its issuer IntermediateCa "short-ca" (1095); a certificate cannot outlive its issuer. Lower validityDays or raise the issuer\'s',
+                'IstioGatewayTls validityDays (365) is longer than the validityDays of its issuer IntermediateCa "short-ca" (30); a certificate cannot outlive its issuer. Lower validityDays or raise the issuer\'s',
+                "accepted",
+                "accepted",
+            ],
+        );
+    });
+
     it("refuses two resources of one type and name in a run, as pulumi up refuses a duplicate URN", async () => {
         const hosts = (names: string[]) => () => {
             for (const name of names) new tls.PrivateKey(`${name}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });

@@ -19,6 +19,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
     subjectSignedName,
+    refuseOutlivingIssuer,
 } from "./keys";
 import { epochArgument, idArgument, identityArgument, isGiven, organizationArgument, refuseOutput } from "./arguments";
 import { checkClock } from "./checkClock";
@@ -62,7 +63,9 @@ export interface ApicClientBundleArgs {
      */
     readonly keyAlgorithm?: KeyAlgorithm;
     /**
-     * Client certificate validity in days.
+     * Client certificate validity in days, at most the issuer's (a certificate cannot outlive its issuer): refused when
+     * the issuer is a RootCa or IntermediateCa of this program with fewer validityDays; with a CA
+     * given as PEM, keep it within that CA's validity.
      * Default: 365.
      * @default 365
      */
@@ -165,6 +168,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             "ApicClientBundle",
             this,
         );
+        refuseOutlivingIssuer(args.clientCa, validityDays, "ApicClientBundle", this);
         const endpointId = isGiven(args.endpointId)
             ? idArgument(args.endpointId, "ApicClientBundle endpointId", this)
             : defaultEndpointId(name, this);

@@ -11,6 +11,7 @@ import {
     ISSUING_CA_INPUTS,
     IssuingCa,
     subjectSignedName,
+    refuseOutlivingIssuer,
 } from "./keys";
 import { epochArgument, hostArgument, organizationArgument } from "./arguments";
 import { chainCertificatesOf } from "./pem";
@@ -33,7 +34,9 @@ export interface ApicServerCertificateArgs {
      */
     readonly keyAlgorithm?: KeyAlgorithm;
     /**
-     * Validity in days.
+     * Validity in days, at most the issuer's (a certificate cannot outlive its issuer): refused when
+     * the issuer is a RootCa or IntermediateCa of this program with fewer validityDays; with a CA
+     * given as PEM, keep it within that CA's validity.
      * Default: 365.
      * @default 365
      */
@@ -88,6 +91,7 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
             ...certificateSettings(args, 365, "ApicServerCertificate", this),
             organization,
         });
+        refuseOutlivingIssuer(args.serverCa, spec.validityDays, "ApicServerCertificate", this);
         const { key, cert } = issueCertificate(
             this,
             name,

@@ -25,6 +25,8 @@ import {
     RootCaPem,
     SUBJECT_INPUTS,
     subjectSignedName,
+    noteMadeCa,
+    refuseOutlivingIssuer,
 } from "./keys";
 import { pemTextProblem } from "../pki/pem";
 import { caSubject } from "../pki/asn1";
@@ -201,7 +203,9 @@ export interface IntermediateCaArgs extends SignerArgs {
      */
     readonly keyAlgorithm?: KeyAlgorithm;
     /**
-     * Validity in days; keep it shorter than the issuer's.
+     * Validity in days, at most the issuer's (a certificate cannot outlive its issuer): refused when
+     * the issuer is a RootCa or IntermediateCa of this program with fewer validityDays; with a CA
+     * given as PEM, keep it within that CA's validity.
      * Default: 1095.
      * @default 1095
      */
@@ -255,6 +259,7 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
             this,
         );
         checkCaSubject(args.subject, "IntermediateCa", this);
+        refuseOutlivingIssuer(args.rootCa ?? args.issuer, validityDays, "IntermediateCa", this);
         const ca = issueCaCertificate(
             this,
             name,
@@ -279,6 +284,7 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
         this.chainPem = ca.chainPem;
         this.rootCertPem = ca.rootCertPem;
         this.trustBundlePem = joinPemOutputs(this.chainPem, this.rootCertPem);
+        noteMadeCa(this, `IntermediateCa "${name}"`, validityDays);
         this.registerOutputs({
             certPem: this.certPem,
             csrPem: this.csrPem,

@@ -18,6 +18,7 @@ import {
     IssuingCa,
     listArgument,
     subjectSignedName,
+    refuseOutlivingIssuer,
 } from "./keys";
 import { pastedKeyProblem, pastedPrivateKey } from "../pki/pem";
 import { canonicalSpkiPin } from "../pki/pins";
@@ -347,7 +348,9 @@ export interface IstioGatewayTlsArgs {
      */
     readonly keyAlgorithm?: KeyAlgorithm;
     /**
-     * Server certificate validity in days.
+     * Server certificate validity in days, at most the issuer's (a certificate cannot outlive its issuer): refused when
+     * the issuer is a RootCa or IntermediateCa of this program with fewer validityDays; with a CA
+     * given as PEM, keep it within that CA's validity.
      * Default: 365.
      * @default 365
      */
@@ -412,6 +415,7 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
             "IstioGatewayTls",
             this,
         );
+        refuseOutlivingIssuer(args.serverCa, validityDays, "IstioGatewayTls", this);
         listArgument(args.endpoints, "IstioGatewayTls endpoints", this);
         if (args.endpoints.length === 0) {
             throw argumentError("IstioGatewayTls needs at least one endpoint", this);

@@ -1098,3 +1098,42 @@ export function listArgument<T>(
     }
     return value;
 }
+
+/** A CA made in this program, as the certificates it signs see it: its component and validityDays. */
+interface MadeCa {
+    readonly component: string;
+    readonly validityDays: number;
+}
+
+/** The CAs made in this program, by the component and by its certPem: an issuer given as either is known. */
+const madeCas = new WeakMap<object, MadeCa>();
+
+/** Notes `ca` (a RootCa or IntermediateCa made here, `component` its type and name) for refuseOutlivingIssuer. */
+export function noteMadeCa(ca: { certPem: pulumi.Output<string> }, component: string, validityDays: number): void {
+    const made = { component, validityDays };
+    madeCas.set(ca, made);
+    madeCas.set(ca.certPem, made);
+}
+
+/**
+ * Refuses a certificate of `validityDays` that `issuer` (the argument `what` names) would sign,
+ * when the issuer is a CA made in this program with a shorter validityDays: the certificate would
+ * end after its issuer, as the stack's config refuses of its tiers (pki:validityDays). Its
+ * validity is compared, not its end: a certificate issued late in its CA's life may end after it
+ * (the CA's staged rotation re-issues it). Before any child.
+ */
+export function refuseOutlivingIssuer(
+    issuer: unknown,
+    validityDays: number,
+    what: string,
+    resource: pulumi.Resource,
+): void {
+    if (typeof issuer !== "object" || issuer === null) return;
+    const made = madeCas.get(issuer) ?? madeCas.get((issuer as { certPem?: object }).certPem ?? {});
+    if (made === undefined || validityDays <= made.validityDays) return;
+    throw argumentError(
+        `${what} validityDays (${validityDays}) is longer than the validityDays of its issuer ${made.component} (${made.validityDays}); ` +
+            "a certificate cannot outlive its issuer. Lower validityDays or raise the issuer's",
+        resource,
+    );
+}

@@ -22,6 +22,7 @@ import {
     issueCaCertificate,
     OfflineSigner,
     SignedName,
+    refuseOutlivingIssuer,
 } from "./keys";
 import {
     certificatesOf,
@@ -55,7 +56,9 @@ export interface MeshPluginCaArgs extends SignerArgs {
      */
     readonly keyAlgorithm?: KeyAlgorithm;
     /**
-     * Validity in days; keep it shorter than the root's.
+     * Validity in days, at most the issuer's (a certificate cannot outlive its issuer): refused when
+     * the issuer is a RootCa or IntermediateCa of this program with fewer validityDays; with a CA
+     * given as PEM, keep it within that CA's validity.
      * Default: 1095.
      * @default 1095
      */
@@ -213,6 +216,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const environment = environmentArgument(args.environment, commonName, this);
         const subject = { ...meshCaSubject(environment, cluster, organization), commonName: commonName(environment) };
         checkCaSubject(subject, "MeshPluginCa", this);
+        refuseOutlivingIssuer(args.rootCa ?? args.issuer, validityDays, "MeshPluginCa", this);
 
         // istiod (Go) verifies the mesh's chains; the workload certificates it issues are both
         // server and client certificates, which Envoy's BoringSSL and OpenSSL check so.

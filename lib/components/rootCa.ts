@@ -15,6 +15,7 @@ import {
     privateKeyArgs,
     SUBJECT_INPUTS,
     subjectArgs,
+    noteMadeCa,
 } from "./keys";
 import { refuseOutput } from "./arguments";
 
@@ -100,6 +101,7 @@ export class RootCa extends pulumi.ComponentResource {
 
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
+        noteMadeCa(this, `RootCa "${name}"`, validityDays);
         this.registerOutputs({ certPem: this.certPem, privateKeyPem: this.privateKeyPem });
     }
 }

@@ -18,6 +18,7 @@ import {
     IssuingCa,
     listArgument,
     subjectSignedName,
+    refuseOutlivingIssuer,
 } from "./keys";
 import {
     epochArgument,
@@ -113,7 +114,9 @@ export interface UiApicClientArgs {
      */
     readonly keyAlgorithm?: KeyAlgorithm;
     /**
-     * Validity in days.
+     * Validity in days, at most the issuer's (a certificate cannot outlive its issuer): refused when
+     * the issuer is a RootCa or IntermediateCa of this program with fewer validityDays; with a CA
+     * given as PEM, keep it within that CA's validity.
      * Default: 365.
      * @default 365
      */
@@ -176,6 +179,7 @@ export class UiApicClient extends pulumi.ComponentResource {
         checkArgs(args, UI_APIC_CLIENT_INPUTS, "UiApicClient", this);
         checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "UiApicClient clientCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
+        refuseOutlivingIssuer(args.clientCa, validityDays, "UiApicClient", this);
         const service = serviceNameArgument(args.service, "UiApicClient service", this);
         const secretName = !isGiven(args.secretName)
             ? uiClientSecretName(service)
