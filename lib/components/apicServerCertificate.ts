@@ -35,8 +35,8 @@ export interface ApicServerCertificateArgs {
     readonly keyAlgorithm?: KeyAlgorithm;
     /**
      * Validity in days, at most the issuer's (a certificate cannot outlive its issuer): refused when
-     * the issuer is a RootCa or IntermediateCa of this program with fewer validityDays; with a CA
-     * given as PEM, keep it within that CA's validity.
+     * the issuer is a RootCa, or an IntermediateCa signed in this program, with fewer validityDays;
+     * with a CA given as PEM or signed by the ceremony, keep it within that CA's validity.
      * Default: 365.
      * @default 365
      */

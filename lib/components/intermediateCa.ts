@@ -204,8 +204,8 @@ export interface IntermediateCaArgs extends SignerArgs {
     readonly keyAlgorithm?: KeyAlgorithm;
     /**
      * Validity in days, at most the issuer's (a certificate cannot outlive its issuer): refused when
-     * the issuer is a RootCa or IntermediateCa of this program with fewer validityDays; with a CA
-     * given as PEM, keep it within that CA's validity.
+     * the issuer is a RootCa, or an IntermediateCa signed in this program, with fewer validityDays;
+     * with a CA given as PEM or signed by the ceremony, keep it within that CA's validity.
      * Default: 1095.
      * @default 1095
      */
@@ -284,7 +284,9 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
         this.chainPem = ca.chainPem;
         this.rootCertPem = ca.rootCertPem;
         this.trustBundlePem = joinPemOutputs(this.chainPem, this.rootCertPem);
-        noteMadeCa(this, `IntermediateCa "${name}"`, validityDays);
+        // Not a CA the ceremony signs: its validity is the ceremony's, which the stack reads from
+        // its certificate and may be shorter than the leaves under it (the lifecycle renews it).
+        if (!isGiven(args.offlineRoot)) noteMadeCa(this, `IntermediateCa "${name}"`, validityDays);
         this.registerOutputs({
             certPem: this.certPem,
             csrPem: this.csrPem,

@@ -1117,10 +1117,10 @@ export function noteMadeCa(ca: { certPem: pulumi.Output<string> }, component: st
 
 /**
  * Refuses a certificate of `validityDays` that `issuer` (the argument `what` names) would sign,
- * when the issuer is a CA made in this program with a shorter validityDays: the certificate would
- * end after its issuer, as the stack's config refuses of its tiers (pki:validityDays). Its
- * validity is compared, not its end: a certificate issued late in its CA's life may end after it
- * (the CA's staged rotation re-issues it). Before any child.
+ * when the issuer is a CA made and signed in this program (not by the ceremony) with a shorter
+ * validityDays: the certificate would end after its issuer, as the stack's config refuses of its
+ * tiers (pki:validityDays). Its validity is compared, not its end: a certificate issued late in
+ * its CA's life may end after it (the CA's staged rotation re-issues it). Before any child.
  */
 export function refuseOutlivingIssuer(
     issuer: unknown,
