@@ -2234,10 +2234,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ]);
     });
 
-    it("registers no PeerAuthentication of a MeshPluginCa whose trustedRootsPem, crlPem or signed certificate, given as outputs, are refused once they resolve", async () => {
+    it("registers no PeerAuthentication of a MeshPluginCa whose trustedRootsPem, crlPem or signed certificate, given as outputs, are refused once they resolve, nor its key, CSR or certificate for a refused trustedRootsPem", async () => {
         // Checked in applies; before, only cacerts waited on them, and pulumi up turned strict
-        // mTLS on for a mesh whose CA it never installed.
-        const { root, issuing, other, otherRootCrl } = await refusedInputs();
+        // mTLS on for a mesh whose CA it never installed. The CA's key waits on trustedRootsPem too:
+        // before, a refused one left the key, CSR and certificate made.
+        const { root, issuing, other, otherRootCrl, notCaPem } = await refusedInputs();
         const mesh = (extra: pulumi.Inputs): [string, pulumi.Inputs] => [
             "MeshPluginCa",
             {
@@ -2250,6 +2251,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         ];
         const outcomes = await refusalsOnceResolved([
             mesh({ trustedRootsPem: pulumi.output(other.certPem) }),
+            mesh({ trustedRootsPem: pulumi.output(root.certPem + notCaPem) }),
             mesh({ crlPem: pulumi.output(otherRootCrl) }),
             [
                 "MeshPluginCa",
@@ -2261,14 +2263,20 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 },
             ],
         ]);
-        // The CA itself is made: crlPem is checked against its certificate, so the CA cannot wait on it.
+        // With a crlPem given as an output the CA itself is made: it may hold the CA's own CRL (the
+        // stack's does), so the CA cannot wait on it.
         const ca = ["tls:index/privateKey:PrivateKey::bad-key", "tls:index/certRequest:CertRequest::bad-csr"];
         const signed = [...ca, "tls:index/locallySignedCert:LocallySignedCert::bad-cert"];
         assert.deepStrictEqual(outcomes, [
             {
                 message:
                     "MeshPluginCa bad: trustedRootsPem does not hold CN=Bank root, the root this CA chains to: istiod would refuse cacerts (its cert-chain.pem does not verify against root-cert.pem) and workloads would not trust what it signs; give that root in trustedRootsPem, after the roots it held before (istiod up to 1.29 takes a changed root-cert.pem only when one holds the other's bytes)",
-                children: signed,
+                children: [],
+            },
+            {
+                message:
+                    "MeshPluginCa trustedRootsPem holds CN=Not a CA, which is not a CA certificate (CA:FALSE): a peer's certificate there is trusted as itself, a pin that breaks when it is renewed; give the root CA that issued it instead",
+                children: [],
             },
             {
                 message:

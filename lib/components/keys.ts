@@ -370,6 +370,7 @@ export interface CaCertificate {
  * its own: @pulumi/tls cannot write 0), or, with an offline root, taken from the ceremony after a
  * check that it certifies this CA's own key. `component` names the component in its refusals, and
  * `given`, the offlineRoot as given, tells whether the stack program gave it (signatureSource).
+ * The key waits for the component's other `checked` outputs too (afterCheck).
  */
 export function issueCaCertificate(
     parent: pulumi.Resource,
@@ -378,10 +379,11 @@ export function issueCaCertificate(
     signer: CaSigner | OfflineSigner,
     component: string,
     given?: OfflineSigner,
+    checked: pulumi.Input<unknown>[] = [],
 ): CaCertificate {
     const full = { ...spec, dnsNames: [], uris: [], allowedUses: [...CA_USES] };
     if ("privateKeyPem" in signer) {
-        const { key, csr, cert } = issueCertificate(parent, name, full, signer, { isCaCertificate: true });
+        const { key, csr, cert } = issueCertificate(parent, name, full, signer, { isCaCertificate: true }, checked);
         return {
             privateKeyPem: pulumi.secret(key.privateKeyPem),
             csrPem: csr.certRequestPem,
@@ -394,7 +396,7 @@ export function issueCaCertificate(
     }
     const rootCertPem = pulumi.output(signer.rootCertPem).apply((pem) => offlineRootAlone(name, pem, parent));
     // Not before the offline root passes its checks (given as an output, it is checked in applies).
-    const { key, csr } = keyAndRequest(parent, name, full, afterCheck(rootCertPem));
+    const { key, csr } = keyAndRequest(parent, name, full, afterCheck(rootCertPem, ...checked));
     const certPem = pulumi
         .all([signer.signedCertPem ?? "", key.publicKeyPem, rootCertPem])
         .apply(([signed, publicKeyPem, rootPem]) => {

@@ -240,7 +240,8 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         const pending = isGiven(args.offlineRoot) && (!isGiven(signed) || signed === "");
         const makesCacerts = installed && !pending;
         const clock = checkClock();
-        if (makesCacerts) checkPlainCacertsTrust(args, checked, name, this, clock);
+        // Not the CA's key before trustedRootsPem passes, given as an output (a refusal left a CA made).
+        const trustChecked = makesCacerts ? checkedCacertsTrustBeforeCa(args, checked, name, this, clock) : [];
         const ca = issueCaCertificate(
             this,
             name,
@@ -254,6 +255,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
             checked,
             "MeshPluginCa",
             args.offlineRoot ?? undefined,
+            trustChecked,
         );
 
         // One certificate as the provider writes it: @pulumi/tls's, or the ceremony's (caCertificateAlone).
@@ -404,33 +406,64 @@ function checkedCacertsTrust(
 }
 
 /**
- * checkedCacertsTrust's checks of trustedRootsPem and crlPem given as plain text, run before the CA
- * is made so that a refusal leaves no key, CSR or certificate: against the signer's root when
- * that is plain text too (an issuer given as PEM, checked at once), and without this CA, whose
- * certificate is not known yet (its CRLs are held to the clock-lag rule once it is). Given as
- * outputs they are checked once they resolve, after the CA is made.
+ * checkedCacertsTrust's checks of trustedRootsPem and crlPem, run before the CA is made so that a
+ * refusal leaves no key, CSR or certificate: at once when given as plain text, against the
+ * signer's root when that is plain text too (an issuer given as PEM); else in an apply, once
+ * trustedRootsPem and the signer's root resolve, which the CA's key waits on (the outputs
+ * returned). Without this CA, whose certificate is not known yet (its CRLs are held to the
+ * clock-lag rule once it is); a crlPem given as an output is checked after the CA is made, as it
+ * may hold this CA's own CRL (the stack's does), which its key signs.
  */
-function checkPlainCacertsTrust(
+function checkedCacertsTrustBeforeCa(
     args: MeshPluginCaArgs,
     signer: CaSigner | OfflineSigner,
     name: string,
     resource: pulumi.Resource,
     clock: CheckClock,
-): void {
+): pulumi.Output<unknown>[] {
     // An offline root is checked in an apply (offlineRootAlone): not read before that.
-    const root = !isGiven(args.offlineRoot) && typeof signer.rootCertPem === "string" ? signer.rootCertPem : undefined;
+    const signerRoot = isGiven(args.offlineRoot) ? undefined : signer.rootCertPem;
+    const chainPem = args.issuer?.chainPem;
+    const crlPem = isLater(args.crlPem) ? undefined : args.crlPem;
+    const check = (trustedRootsPem: unknown, root: unknown, chain: unknown) =>
+        checkCacertsTrust(trustedRootsPem, crlPem, root, chain, name, resource, clock);
+    check(args.trustedRootsPem, signerRoot, chainPem);
+    if (![args.trustedRootsPem, signerRoot, chainPem].some(isLater)) return [];
+    // Given plain, trustedRootsPem was checked alone above: again with the root, once it resolves.
+    return [
+        pulumi
+            .all([args.trustedRootsPem, signerRoot, chainPem])
+            .apply(([roots, root, chain]) => check(roots, root, chain)),
+    ];
+}
+
+/**
+ * The checks of checkedCacertsTrustBeforeCa of the values known (any output is skipped): the
+ * trust bundle, the signer's root in it, and the CRLs against them.
+ */
+function checkCacertsTrust(
+    trustedRootsPem: unknown,
+    crlPem: unknown,
+    signerRoot: unknown,
+    chainPem: unknown,
+    name: string,
+    resource: pulumi.Resource,
+    clock: CheckClock,
+): boolean {
+    const root = typeof signerRoot === "string" ? signerRoot : undefined;
     let roots = root;
-    if (isGiven(args.trustedRootsPem)) {
-        if (isLater(args.trustedRootsPem)) return;
-        roots = args.trustedRootsPem;
+    if (isGiven(trustedRootsPem)) {
+        if (isLater(trustedRootsPem)) return true;
+        roots = trustedRootsPem as string;
         checkedTrustBundle(roots, "MeshPluginCa trustedRootsPem", resource, clock);
         if (root !== undefined) withSignerRoot(roots, root, name, resource);
     }
-    if (roots === undefined || !isGiven(args.crlPem) || isLater(args.crlPem)) return;
+    if (roots === undefined || !isGiven(crlPem) || isLater(crlPem)) return true;
     const names = { component: `MeshPluginCa ${name}`, ...MESH_CRL_ARGUMENTS };
     onlyRootsWithCrl(roots, names, resource);
-    const chain = typeof args.issuer?.chainPem === "string" ? pemBlocks(args.issuer.chainPem, "CERTIFICATE") : [];
-    checkCrls(args.crlPem, roots, names, resource, clock, chain, Infinity);
+    const chain = typeof chainPem === "string" ? pemBlocks(chainPem, "CERTIFICATE") : [];
+    checkCrls(crlPem as string, roots, names, resource, clock, chain, Infinity);
+    return true;
 }
 
 /**
