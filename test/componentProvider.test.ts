@@ -731,7 +731,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.deepStrictEqual(
             [
                 await refusal("RootCa", { subject: { commonName: "r" }, keyAlgorithm: "rsa" }),
-                await refusal("CustomerFacingTls", { hosts: [], namespace: "web", keyAlgorithm: "ecdsa" }),
+                await refusal("CustomerFacingTls", {
+                    hosts: [{ host: "www.bank.example" }],
+                    namespace: "web",
+                    keyAlgorithm: "ecdsa",
+                }),
                 await refusal("ApicClientBundle", {
                     clientCa: { certPem: "x", privateKeyPem: "x", chainPem: "x" },
                     identity: "urn:x",
@@ -1323,6 +1327,22 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             "IstioGatewayTls needs at least one endpoint",
         ]);
         assert.deepStrictEqual(children, []);
+    });
+
+    it("refuses an empty list of hosts to CustomerFacingTls and ApicEgress, as IstioGatewayTls and UiApicClient refuse theirs, before any child is registered", async () => {
+        // Taken before: a config-driven list that came out empty made nothing, so the next update
+        // deleted every host's key, Secret and Gateway entry, or every ServiceEntry, without a word.
+        const { messages, children } = await refusalsBeforeChildren([
+            ["CustomerFacingTls", { hosts: [], keyAlgorithm: "ECDSA" }],
+            ["ApicEgress", { hosts: [], namespace: "ui" }],
+            ["ApicEgress", { hosts: ["apic.bank.example"], namespace: "ui" }],
+        ]);
+        assert.deepStrictEqual(messages, [
+            "CustomerFacingTls bad-0 needs at least one host in hosts: with none it would make nothing, and delete every host's key, Secret and Gateway entry it made before; to serve no host, remove the component",
+            "ApicEgress bad-1 needs at least one APIC host in hosts: with none it would declare none, and delete every ServiceEntry it made before; to declare no host, remove the component",
+            "accepted",
+        ]);
+        assert.deepStrictEqual(children, ["kubernetes:networking.istio.io/v1:ServiceEntry"]);
     });
 
     it("refuses an IstioGatewayTls identity that is a private key or a PEM block, given plain or as an output, before any child is registered", async () => {

@@ -90,7 +90,7 @@ const CUSTOMER_FACING_HOST_INPUTS: InputNames<CustomerFacingHost> = {
 };
 
 export interface CustomerFacingTlsArgs {
-    /** The hosts, each with its key epoch and, once a public CA has signed its CSR, its certificate. */
+    /** The hosts, each with its key epoch and, once a public CA has signed its CSR, its certificate; one at least. */
     readonly hosts: CustomerFacingHost[];
     /**
      * Namespace of the ingress gateway, where the Secrets and the Gateway live.
@@ -302,6 +302,14 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             this,
         );
         const hosts = listArgument(args.hosts, "CustomerFacingTls hosts", this);
+        // As IstioGatewayTls and UiApicClient refuse theirs: a list from config that came out empty
+        // would delete every host's Secret and the Gateway on the next update, without a word.
+        if (hosts.length === 0) {
+            throw argumentError(
+                `CustomerFacingTls ${name} needs at least one host in hosts: with none it would make nothing, and delete every host's key, Secret and Gateway entry it made before; to serve no host, remove the component`,
+                this,
+            );
+        }
         const clock = checkClock();
         const checkedRoots = (pem: unknown): string => {
             const problem = publicRootsProblem(pem, clock());

@@ -293,7 +293,7 @@ export class UiApicClient extends pulumi.ComponentResource {
 }
 
 export interface ApicEgressArgs {
-    /** The APIC hosts the namespace's UI services call. */
+    /** The APIC hosts the namespace's UI services call; one at least. */
     readonly hosts: string[];
     /** The UI services' namespace. */
     readonly namespace: string;
@@ -311,6 +311,14 @@ export class ApicEgress extends pulumi.ComponentResource {
         checkArgs(args, APIC_EGRESS_INPUTS, "ApicEgress", this);
         const namespace = namespaceArgument(args.namespace, "", "ApicEgress namespace", this);
         const hosts = listArgument(args.hosts, "ApicEgress hosts", this);
+        // As UiApicClient refuses an empty apicHosts: an empty list from config would delete every
+        // ServiceEntry on the next update, without a word.
+        if (hosts.length === 0) {
+            throw argumentError(
+                `ApicEgress ${name} needs at least one APIC host in hosts: with none it would declare none, and delete every ServiceEntry it made before; to declare no host, remove the component`,
+                this,
+            );
+        }
         hosts.forEach((host, i) => hostArgument(host, `ApicEgress hosts[${i}]`, this));
         refuseShared(hosts, hostLabel, sharedHostName("ApicEgress hosts", "ServiceEntry"), this);
         hosts.forEach((host, i) =>
