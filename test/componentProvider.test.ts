@@ -1345,6 +1345,34 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.deepStrictEqual(children, ["kubernetes:networking.istio.io/v1:ServiceEntry"]);
     });
 
+    it("says a host's trailing dot is one, and refuses a short APIC host to ApicServerCertificate as UiApicClient's apicHosts does", async () => {
+        // Before: 'has the label ""' for the dot, and a certificate for "apic", which no UI sidecar verifies.
+        const { root, issuing } = await bankIssuer();
+        const { messages, children } = await refusalsBeforeChildren([
+            ["ApicServerCertificate", { serverCa: issuing, host: "apic.bank.example.", keyAlgorithm: "ECDSA" }],
+            ["ApicServerCertificate", { serverCa: issuing, host: "apic", keyAlgorithm: "ECDSA" }],
+            uiClient({ root, issuing }, { apicHosts: ["apic"] }),
+            [
+                "IstioGatewayTls",
+                {
+                    serverCa: issuing,
+                    clientTrustBundlePem: root.certPem,
+                    endpoints: [{ id: "pay", host: "pay.bank.example.", clientSubjectAltNames: ["urn:bank:apic"] }],
+                    keyAlgorithm: "ECDSA",
+                },
+            ],
+            ["ApicEgress", { hosts: ["apic..bank.example."], namespace: "ui" }],
+        ]);
+        assert.deepStrictEqual(messages, [
+            `ApicServerCertificate host "apic.bank.example." ends with a dot: remove it (certificates and Istio name hosts without the root's dot)`,
+            `ApicServerCertificate host "apic" is a short name: the UI services' sidecars verify APIC by its fully qualified host (UiApicClient apicHosts), which this certificate must name. Give APIC's fully qualified host name`,
+            `UiApicClient bad-2 apicHosts[0] "apic" is a short name: Istio reads a DestinationRule's short host as apic.<its namespace>.svc.cluster.local, not as the ServiceEntry's "apic", so the UI sidecars would not originate mutual TLS to it. Give APIC's fully qualified host name`,
+            `IstioGatewayTls endpoint "pay" host "pay.bank.example." ends with a dot: remove it (certificates and Istio name hosts without the root's dot)`,
+            `ApicEgress hosts[0] "apic..bank.example." ends with a dot: remove it (certificates and Istio name hosts without the root's dot)`,
+        ]);
+        assert.deepStrictEqual(children, []);
+    });
+
     it("refuses an IstioGatewayTls identity that is a private key or a PEM block, given plain or as an output, before any child is registered", async () => {
         // A key read from a file (Python open(), YAML fn::readFile) where the identity belongs went in clear into the Gateway.
         const { root, ca, issuing } = await bankIssuer();

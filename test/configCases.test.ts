@@ -312,7 +312,7 @@ const CASES: [string, Overrides, string[]][] = [
         "baseDomain with a trailing dot",
         { baseDomain: "bank.example." },
         [
-            "pki:baseDomain \"bank.example.\" has the label \"\"; labels are lower-case letters, digits and '-', not starting or ending with '-'",
+            'pki:baseDomain "bank.example." ends with a dot: remove it (certificates and Istio name hosts without the root\'s dot)',
         ],
     ],
     [

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
 import { apicServerCert } from "../plan/plan";
 import {
+    argumentError,
     certificateSettings,
     checkedIssuer,
     checkArgs,
@@ -19,7 +20,7 @@ import { chainCertificatesOf } from "./pem";
 export interface ApicServerCertificateArgs {
     /** The CA that signs it (the stack uses the gateway-server CA, under the server root). */
     readonly serverCa: IssuingCa;
-    /** APIC's host the UI services call: the certificate's only SAN. */
+    /** APIC's fully qualified host the UI services call: the certificate's only SAN. */
     readonly host: string;
     /**
      * Rotation epoch: raise it by one for a new key and certificate.
@@ -84,6 +85,14 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
         checkArgs(args, APIC_SERVER_CERTIFICATE_INPUTS, "ApicServerCertificate", this);
         checkInputNames(args.serverCa, ISSUING_CA_INPUTS, "ApicServerCertificate serverCa", this);
         const host = hostArgument(args.host, "ApicServerCertificate host", this);
+        // The host the UI sidecars verify (their DestinationRule's subjectAltNames), which
+        // UiApicClient's apicHosts take fully qualified only: a short one would match no caller.
+        if (!host.includes(".")) {
+            throw argumentError(
+                `ApicServerCertificate host "${host}" is a short name: the UI services' sidecars verify APIC by its fully qualified host (UiApicClient apicHosts), which this certificate must name. Give APIC's fully qualified host name`,
+                this,
+            );
+        }
         const organization = organizationArgument(args.organization, "ApicServerCertificate organization", this);
         const spec = apicServerCert({
             host,

@@ -443,8 +443,13 @@ export function dnsNameProblems(name: string): string[] {
     if (name.length > MAX_HOSTNAME_LENGTH) {
         problems.push(`is ${name.length} characters long; a DNS name has at most ${MAX_HOSTNAME_LENGTH}`);
     }
+    // A fully qualified name's root dot ("bank.example."): said as such, not as an empty label.
+    const rootDot = name.length > 1 && name.endsWith(".");
+    if (rootDot) {
+        problems.push("ends with a dot: remove it (certificates and Istio name hosts without the root's dot)");
+    }
     // Each bad label once: "a..b..c" has two empty labels and one message for them.
-    for (const label of new Set(name.split("."))) {
+    for (const label of new Set((rootDot ? name.slice(0, -1) : name).split("."))) {
         if (label === "*") {
             problems.push(`has the wildcard label "*"; name each host in full (certificates here are per host)`);
         } else if (label.length > MAX_LABEL_LENGTH) {
