@@ -1329,6 +1329,53 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         assert.deepStrictEqual(children, []);
     });
 
+    it("warns, naming the component and the input but never the key, when an issuer's private key comes from another language as no secret", async () => {
+        // A key a Python or YAML program read itself (open(), fn::readFile) is recorded in its
+        // stack's state as it came: in clear unless wrapped as a secret.
+        const { root, issuing } = await bankIssuer();
+        const endpoints = [{ id: "pay", host: "pay.bank.example", clientSubjectAltNames: ["urn:bank:apic"] }];
+        const gateway = (serverCa: pulumi.Inputs): [string, pulumi.Inputs] => [
+            "IstioGatewayTls",
+            { serverCa, clientTrustBundlePem: root.certPem, endpoints, keyAlgorithm: "ECDSA" },
+        ];
+        // Without an engine (mocks), pulumi.log.warn writes "warning: [runtime] <message>" to console.warn.
+        const warnings: string[] = [];
+        const consoleWarn = console.warn;
+        console.warn = (message: unknown) => warnings.push(String(message));
+        try {
+            const { messages } = await refusalsBeforeChildren([
+                gateway(issuing),
+                gateway({ ...issuing, privateKeyPem: pulumi.secret(issuing.privateKeyPem) }),
+                [
+                    "IntermediateCa",
+                    {
+                        rootCa: { certPem: root.certPem, privateKeyPem: pulumi.output(root.keyPem) },
+                        subject: { commonName: "Team CA" },
+                        keyAlgorithm: "ECDSA",
+                    },
+                ],
+            ]);
+            assert.deepStrictEqual(messages, ["accepted", "accepted", "accepted"]);
+            // A TypeScript program's plain key is not recorded: no warning.
+            await runWithStandIn(
+                () =>
+                    new components.IstioGatewayTls("ts", {
+                        serverCa: issuing,
+                        clientTrustBundlePem: root.certPem,
+                        endpoints,
+                        keyAlgorithm: "ECDSA",
+                    }),
+            );
+        } finally {
+            console.warn = consoleWarn;
+        }
+        const warning = (label: string) =>
+            `warning: [runtime] ${label}.privateKeyPem came as plain text, not a secret: Pulumi records this component's inputs in the stack's state as they come, so the key is there in clear. ` +
+            "Wrap it: pulumi.Output.secret(...) in Python, fn::secret in YAML";
+        assert.deepStrictEqual(warnings, [warning("IstioGatewayTls serverCa"), warning("IntermediateCa rootCa")]);
+        assert.ok(!warnings.some((w) => w.includes("PRIVATE KEY")));
+    });
+
     it("refuses an empty list of hosts to CustomerFacingTls and ApicEgress, as IstioGatewayTls and UiApicClient refuse theirs, before any child is registered", async () => {
         // Taken before: a config-driven list that came out empty made nothing, so the next update
         // deleted every host's key, Secret and Gateway entry, or every ServiceEntry, without a word.

@@ -917,6 +917,7 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     use: IssuerUse = {},
 ): T {
     const clock: CheckClock = checkClock();
+    warnPlainKey(issuer.privateKeyPem, label, resource);
     // Named one by one: an issuer given as one output (a secret object from another language) has
     // its members only as lifted properties, which a spread ({ ...issuer }) would drop.
     const members = {
@@ -966,6 +967,46 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
                       .apply(([checked]) => (checked == null ? checked : issuerCertPem(checked))),
               };
     return { ...members, certPem, privateKeyPem, ...rootCertPem } as unknown as T;
+}
+
+/**
+ * Whether the component is being constructed for a program in another language: the plugin host
+ * (the SDK's ComponentProvider.construct) calls its constructor, which runs this synchronously.
+ */
+function constructedForAnotherLanguage(): boolean {
+    // A run may keep no stack traces (runWithStandIn's default): this one needs its frames.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 64;
+    try {
+        return new Error().stack?.includes("ComponentProvider.construct") === true;
+    } finally {
+        Error.stackTraceLimit = limit;
+    }
+}
+
+/**
+ * Warns, naming the issuer `label` names and never the key, when its private key came from a
+ * program in another language as no secret (a file it read itself: Python's open(), YAML's
+ * fn::readFile): Pulumi records a remote component's inputs in that program's state as they come.
+ * A TypeScript program's are not recorded (the component registers none), nor is the key, which
+ * @pulumi/tls keeps secret.
+ */
+function warnPlainKey(key: unknown, label: string, resource: pulumi.Resource): void {
+    if (!isGiven(key) || !constructedForAnotherLanguage()) return;
+    const warn = (): void =>
+        void pulumi.log.warn(
+            `${label}.privateKeyPem came as plain text, not a secret: Pulumi records this component's inputs in the stack's state as they come, so the key is there in clear. ` +
+                "Wrap it: pulumi.Output.secret(...) in Python, fn::secret in YAML",
+            resource,
+        );
+    if (!isLater(key)) {
+        warn();
+        return;
+    }
+    pulumi
+        .isSecret(pulumi.output(key))
+        .then((secret) => (secret ? undefined : warn()))
+        .catch(() => undefined); // a failed output is refused where it is used
 }
 
 /**
