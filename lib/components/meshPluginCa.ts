@@ -88,7 +88,10 @@ export interface MeshPluginCaArgs extends SignerArgs {
     readonly generation?: number;
     /**
      * Install this CA in istiod's `cacerts`. False for the CA of a staged rotation that is not
-     * (prepare) or no longer (switch) the one istiod signs with.
+     * (prepare) or no longer (switch) the one istiod signs with. One MeshPluginCa per cluster may
+     * be installed: the `cacerts` Secret's resource name follows the cluster, so two would register
+     * it twice (pulumi up refuses the duplicate URN `mesh-ca-<cluster>-cacerts`); give
+     * `installed: false` to every generation but one.
      * Default: true.
      * @default true
      */
@@ -169,7 +172,8 @@ const MESH_PLUGIN_CA_INPUTS: InputNames<MeshPluginCaArgs> = {
  * The secret's resource name follows the cluster (`mesh-ca-<cluster>-cacerts`), not this
  * component's name: when a staged rotation installs a new generation, the new component takes
  * the same secret over in place. (Two resource names for one Kubernetes object would make
- * Pulumi create the new one and then delete the object both point at.)
+ * Pulumi create the new one and then delete the object both point at.) So only one MeshPluginCa
+ * of a cluster may be `installed` at a time; the others of a staged rotation take `installed: false`.
  */
 export class MeshPluginCa extends pulumi.ComponentResource {
     /** The mesh CA certificate (`ca-cert.pem`). */
