@@ -1446,7 +1446,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             { message: key, children: [] },
             { message: key, children: [] },
             {
-                message: `IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] must be a client identity (a URI, DNS name or IP address of the client certificate's SAN), not a PEM block ("CERTIFICATE"); ${fix}`,
+                message: `IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] must be a client identity (a URI, DNS name, IP address or e-mail address of the client certificate's SAN), not a PEM block ("CERTIFICATE"); ${fix}`,
                 children: [],
             },
             {

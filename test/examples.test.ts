@@ -1829,7 +1829,7 @@ describe("Components used alone", function () {
         };
         const fix = "give the APIC client's identity, its URI SAN (pass apic.identity)";
         const mustBe =
-            'IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] must be a client identity (a URI, DNS name or IP address of the client certificate\'s SAN)';
+            'IstioGatewayTls endpoint "pay" clientSubjectAltNames[0] must be a client identity (a URI, DNS name, IP address or e-mail address of the client certificate\'s SAN)';
         const refused = (message: string) => ({ message, children: [] });
         assert.deepStrictEqual(
             [
@@ -1841,6 +1841,13 @@ describe("Components used alone", function () {
                 await gateway(() => "apic.bank.example"),
                 await gateway(() => "10.0.0.7"),
                 await gateway(() => "spiffe://cluster.local/ns/apic/sa/client"),
+                // Istio matches each entry as e-mail and UPN too (AD CS client certificates).
+                await gateway(() => "apic-gw@bank.example"),
+                await gateway(() => "apic_gw.bank.internal"),
+                // Nothing a client certificate carries: an IP SAN has no zone, a name no numeric last label.
+                await gateway(() => "fe80::1%eth0"),
+                await gateway(() => "10.0.7"),
+                await gateway(() => "apic@10.0.0"),
             ],
             [
                 refused(
@@ -1853,6 +1860,11 @@ describe("Components used alone", function () {
                 "accepted",
                 "accepted",
                 "accepted",
+                "accepted",
+                "accepted",
+                refused(`${mustBe}; got "fe80::1%eth0": ${fix}`),
+                refused(`${mustBe}; got "10.0.7": ${fix}`),
+                refused(`${mustBe}; got "apic@10.0.0": ${fix}`),
             ],
         );
     });

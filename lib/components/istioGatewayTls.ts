@@ -176,8 +176,18 @@ const missingValueProblem = (what: string, anyone: string): string =>
 
 /** A URI SAN as @pulumi/tls writes one and Envoy matches it: scheme:..., no space or control character. */
 const URI_SAN = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s\p{Cc}]+$/u;
-/** A DNS SAN: labels of letters, digits and '-' (a leading "*." for a wildcard certificate's). */
-const DNS_SAN = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+/**
+ * A DNS SAN: labels of letters, digits, '-' and '_' (a leading "*." for a wildcard certificate's).
+ * '_' is no host name's, but internal CAs write it and Envoy matches the SAN exactly. A last label
+ * of digits alone ("10.0.0") is no name: a mistyped IP address.
+ */
+const DNS_SAN = /^(\*\.)?[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*$/;
+const NUMERIC_LAST_LABEL = /(^|\.)[0-9]+$/;
+/**
+ * An e-mail SAN, or a UPN (otherName 1.3.6.1.4.1.311.20.2.3, as AD CS issues client certificates):
+ * Istio matches each entry against both. local@domain, the local part RFC 5321's dot-atom.
+ */
+const EMAIL_SAN = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[^@\s]+$/;
 const CLIENT_IDENTITY = "the APIC client's identity, its URI SAN (pass apic.identity)";
 
 /**
@@ -191,11 +201,17 @@ function sanValueProblem(identity: string, where: string, shown: string): string
     if (key !== undefined) {
         return `${where} ${pastedKeyProblem(key, "the Gateway's spec is stored and shown in clear", CLIENT_IDENTITY)}`;
     }
-    const mustBe = `${where} must be a client identity (a URI, DNS name or IP address of the client certificate's SAN)`;
+    const mustBe = `${where} must be a client identity (a URI, DNS name, IP address or e-mail address of the client certificate's SAN)`;
     const block = /-----BEGIN ([^-\n]*)-----/.exec(identity);
     if (block !== null) return `${mustBe}, not a PEM block ("${block[1]}"); give ${CLIENT_IDENTITY}`;
-    const dns = identity.length <= MAX_HOSTNAME_LENGTH && DNS_SAN.test(identity);
-    if (URI_SAN.test(identity) || dns || isIP(identity) !== 0) return undefined;
+    const isName = (name: string) =>
+        name.length <= MAX_HOSTNAME_LENGTH && DNS_SAN.test(name) && !NUMERIC_LAST_LABEL.test(name);
+    const email = EMAIL_SAN.test(identity) && isName(identity.slice(identity.lastIndexOf("@") + 1));
+    // An IP SAN carries no zone ("fe80::1%eth0", which net.isIP takes, and URI_SAN would read as a
+    // URI of scheme "fe80"): nothing a certificate carries.
+    const zoned = isIP(identity.split("%")[0]) !== 0 && identity.includes("%");
+    const accepted = URI_SAN.test(identity) || isName(identity) || isIP(identity) !== 0 || email;
+    if (accepted && !zoned) return undefined;
     return `${mustBe}; got ${shown}: give ${CLIENT_IDENTITY}`;
 }
 
@@ -258,7 +274,8 @@ export interface GatewayEndpoint {
     readonly host: string;
     /**
      * Client identities (SAN values) accepted on this host: the endpoint's APIC client identity
-     * (ApicClientBundle.identity), each a URI, DNS name or IP address. At least one: with none, any
+     * (ApicClientBundle.identity), each a URI, DNS name, IP address or e-mail address (a UPN too).
+     * At least one: with none, any
      * certificate under the client trust bundle would get in. They go in clear into the Gateway.
      */
     readonly clientSubjectAltNames: pulumi.Input<pulumi.Input<string>[]>;

@@ -978,7 +978,11 @@ function constructedForAnotherLanguage(): boolean {
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 64;
     try {
-        return new Error().stack?.includes("ComponentProvider.construct") === true;
+        // The SDK's own file, not any class of that name (a user's provider that makes these
+        // components as children of its own records none of their inputs).
+        return /ComponentProvider\.construct \(.*[\\/]@pulumi[\\/]pulumi[\\/]provider[\\/]experimental[\\/]provider\.js:/.test(
+            new Error().stack ?? "",
+        );
     } finally {
         Error.stackTraceLimit = limit;
     }
