@@ -212,11 +212,21 @@ function withoutEncodedKeys(run: string): string {
  * twice; decodesToKey), replaced by a note that one was there. Encodings first: a bare key in a
  * JSON string (lines apart at `\n` escapes) is whole to them only.
  */
-export const withoutPrivateKeys = (text: string): string =>
-    text
-        .replace(PRIVATE_KEY_BLOCK, HIDDEN_KEY)
-        .replace(BASE64_LINES, withoutEncodedKeys)
-        .replace(BASE64_RUN, (run) => (isBareKey(run) ? HIDDEN_KEY : run));
+export function withoutPrivateKeys(text: string): string {
+    try {
+        return text
+            .replace(PRIVATE_KEY_BLOCK, HIDDEN_KEY)
+            .replace(BASE64_LINES, withoutEncodedKeys)
+            .replace(BASE64_RUN, (run) => (isBareKey(run) ? HIDDEN_KEY : run));
+    } catch (error) {
+        // V8's regular expressions recurse: millions of short base64 lines ("MAAA\n" x 3e6) overflow
+        // the stack. A text that cannot be searched is not shown, so that the message it goes in
+        // (a ConfigError's) is still made, and no key it might hold escapes.
+        if (error instanceof RangeError)
+            return `(${text.length} characters that could not be searched for private keys, not shown)`;
+        throw error;
+    }
+}
 
 /** A character as JSON escapes it: each UTF-16 unit, as JSON writes a character beyond U+FFFF. */
 const unitEscapes = (c: string): string =>
