@@ -2958,6 +2958,9 @@ describe("Invalid stack files are refused with every problem named, before anyth
             // Lines with trailing spaces, or apart at a JSON string's \n escapes (a kubeconfig).
             [trailingSpaces(key), `${HIDDEN} `],
             [JSON.stringify({ "client-key-data": lines(key, 76) }), `{"client-key-data":"${HIDDEN}"}`],
+            // Its last line too when a closing bracket follows it.
+            [`(${lines(key, 76)})`, `(${HIDDEN})`],
+            [`[${lines(key, 76)}]`, `[${HIDDEN}]`],
             // A bare key (PKCS#8 DER, OpenSSH's "openssh-key-v1\0") wrapped and indented, or encoded.
             [lines(keyBody(TEST_ONLY_CA_KEY_PEM).replace(/\n/g, ""), 64, "    "), `    ${HIDDEN}`],
             [`x: ${lines(openSsh, 70)}`, `x: ${HIDDEN}`],

@@ -110,12 +110,12 @@ const BREAKS = new RegExp(BREAK);
 
 /**
  * A base64 run at a word start (or after a `\n` escape), over line breaks (BREAK), each further
- * line base64 to its end or to a JSON string's closing quote: a key encoded again (a kubeconfig's
+ * line base64 to its end, to a JSON string's closing quote or to a closing bracket: a key encoded again (a kubeconfig's
  * client-key-data), a PKCS#12's text export or a key pasted after a certificate.
  */
 const BASE64_LINES = new RegExp(
     String.raw`(?:(?<![A-Za-z0-9+/=])|(?<=\\n))[A-Za-z0-9+/][A-Za-z0-9+/=]{15}[A-Za-z0-9+/=]*` +
-        String.raw`(?:${BREAK}[A-Za-z0-9+/=]+(?=${BREAK}|[ \t]*(?:$|["',])))*`,
+        String.raw`(?:${BREAK}[A-Za-z0-9+/=]+(?=${BREAK}|[ \t]*(?:$|["',)\]}])))*`,
     "g",
 );
 
