@@ -2709,20 +2709,33 @@ describe("diff of a stack file's settings outside pki:", function () {
             ["  pki:environment: dev\n", `  pki:environment: dev\n${config}`],
         ]);
 
+    /** A case's base and head: the dev stack file with each side's top-level and config lines (withSettings). */
+    const settingsPair = (name: string, base: [string, string], head: [string, string]) => ({
+        base: withSettings(tempDir(`diff-${name}-base`), ...base),
+        head: withSettings(tempDir(`diff-${name}-head`), ...head),
+    });
+
+    /** diff of `base` and `head` as JSON (with `flags`) and as Markdown (without). */
+    const bothFormats = async (base: string, head: string, ...flags: string[]) => ({
+        json: await cli("diff", "--base", base, "--head", head, "--format", "json", ...flags),
+        md: await cli("diff", "--base", base, "--head", head),
+    });
+
     it("a pull request that re-points the secrets provider, the data key or the Kubernetes provider is a risk (--fail-on risky fails), each change named, no secret shown", async () => {
         // An attacker's pull request: the state holding every CA key re-encrypted for their vault,
         // the default provider pointed at their cluster; pki: untouched, so no certificate changes.
-        const base = withSettings(
-            tempDir("diff-settings-base"),
-            "secretsprovider: passphrase\nencryptionsalt: v1:old\n",
-            "  kubernetes:cluster: dev-east\n  other:token:\n    secure: v1:before\n  other:plain: kept\n",
+        const { base, head } = settingsPair(
+            "settings",
+            [
+                "secretsprovider: passphrase\nencryptionsalt: v1:old\n",
+                "  kubernetes:cluster: dev-east\n  other:token:\n    secure: v1:before\n  other:plain: kept\n",
+            ],
+            [
+                "secretsprovider: hashivault://attacker.example.com/key\nencryptionsalt: v1:new\nencryptedkey: AAAA\n",
+                '  kubernetes:cluster: evil\n  pulumi:disable-default-providers: ["kubernetes"]\n  other:token:\n    secure: v1:after\n  other:plain: kept\n  other:note: "*bold* `x`"\n',
+            ],
         );
-        const head = withSettings(
-            tempDir("diff-settings-head"),
-            "secretsprovider: hashivault://attacker.example.com/key\nencryptionsalt: v1:new\nencryptedkey: AAAA\n",
-            '  kubernetes:cluster: evil\n  pulumi:disable-default-providers: ["kubernetes"]\n  other:token:\n    secure: v1:after\n  other:plain: kept\n  other:note: "*bold* `x`"\n',
-        );
-        const json = await cli("diff", "--base", base, "--head", head, "--format", "json", "--fail-on", "risky");
+        const { json, md } = await bothFormats(base, head, "--fail-on", "risky");
         assert.strictEqual(json.status, 1, json.err);
         const d = JSON.parse(json.out) as CertDiff;
         assert.deepStrictEqual(d.otherSettings, [
@@ -2750,7 +2763,6 @@ describe("diff of a stack file's settings outside pki:", function () {
             ],
         );
         assert.doesNotMatch(json.out, /v1:(old|new|before|after)|AAAA/);
-        const md = await cli("diff", "--base", base, "--head", head);
         assert.strictEqual(md.status, 0, "risks fail only with --fail-on risky");
         assert.doesNotMatch(md.out, /v1:(old|new|before|after)|AAAA/);
         assert.ok(md.out.includes("\nNo certificate changes.\n"));
@@ -2979,23 +2991,23 @@ describe("diff of a stack file's settings outside pki:", function () {
     });
 
     it("a secure: ciphertext under an unknown top-level key that is no plain value (NaN, !!binary beside it) is compared, never shown", async () => {
-        const base = withSettings(
-            tempDir("diff-secure-base"),
-            "extra: {b: .nan, a: {secure: v1:CIPHERBEFORE}}\nbinary: {a: !!binary aGk=, b: {secure: v1:CIPHERB1}}\n",
-            "",
+        const { base, head } = settingsPair(
+            "secure",
+            [
+                "extra: {b: .nan, a: {secure: v1:CIPHERBEFORE}}\nbinary: {a: !!binary aGk=, b: {secure: v1:CIPHERB1}}\n",
+                "",
+            ],
+            [
+                "extra: {b: .nan, a: {secure: v1:CIPHERAFTER}}\nbinary: {a: !!binary aGk=, b: {secure: v1:CIPHERB2}}\n",
+                "",
+            ],
         );
-        const head = withSettings(
-            tempDir("diff-secure-head"),
-            "extra: {b: .nan, a: {secure: v1:CIPHERAFTER}}\nbinary: {a: !!binary aGk=, b: {secure: v1:CIPHERB2}}\n",
-            "",
-        );
-        const json = await cli("diff", "--base", base, "--head", head, "--format", "json");
+        const { json, md } = await bothFormats(base, head);
         assert.strictEqual(json.status, 0, json.err);
         assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, [
             { key: "extra", change: "changed", secret: true },
             { key: "binary", change: "changed", secret: true },
         ]);
-        const md = await cli("diff", "--base", base, "--head", head);
         assert.doesNotMatch(json.out + md.out, /CIPHER/);
     });
 
@@ -3069,23 +3081,17 @@ describe("diff of a stack file's settings outside pki:", function () {
     });
 
     it("a kubeconfig given as a file's path is shown, and a map holding a secure: member beside others is a secret", async () => {
-        const base = withSettings(
-            tempDir("diff-kubeconfig-path-base"),
-            "",
-            "  kubernetes:kubeconfig: ~/.kube/dev\n  myapp:m: {secure: v1:CIPHER5, extra: 1}\n",
+        const { base, head } = settingsPair(
+            "kubeconfig-path",
+            ["", "  kubernetes:kubeconfig: ~/.kube/dev\n  myapp:m: {secure: v1:CIPHER5, extra: 1}\n"],
+            ["", "  kubernetes:kubeconfig: ~/.kube/prod\n  myapp:m: {secure: v1:CIPHER6, extra: 1}\n"],
         );
-        const head = withSettings(
-            tempDir("diff-kubeconfig-path-head"),
-            "",
-            "  kubernetes:kubeconfig: ~/.kube/prod\n  myapp:m: {secure: v1:CIPHER6, extra: 1}\n",
-        );
-        const json = await cli("diff", "--base", base, "--head", head, "--format", "json");
+        const { json, md } = await bothFormats(base, head);
         assert.strictEqual(json.status, 0, json.err);
         assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, [
             { key: "kubernetes:kubeconfig", change: "changed", before: '"~/.kube/dev"', after: '"~/.kube/prod"' },
             { key: "myapp:m", change: "changed", secret: true },
         ]);
-        const md = await cli("diff", "--base", base, "--head", head);
         assert.ok(md.out.includes('- **kubernetes:kubeconfig:** "\\~/.kube/dev" -> "\\~/.kube/prod".\n'), md.out);
         assert.doesNotMatch(json.out + md.out, /CIPHER/);
     });
