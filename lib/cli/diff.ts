@@ -5,7 +5,7 @@
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { OtherSetting, rawConfigFromStackFile, stackFileOtherSettings } from "../config/load";
+import { OtherSetting, stackFileForDiff, StackFileSource } from "../config/load";
 import { ConfigError } from "../config/validate";
 import { codeOf, physicalPath, utf8Text } from "../files";
 import { isSecret, PlaceKind } from "../inventory/deliveries";
@@ -86,7 +86,7 @@ function isCommit(ref: string, dir: string): boolean {
  * `load()`, with a refused configuration naming the side it came from: a base that a newer
  * version of this tool refuses is no fault of the pull request's own file.
  */
-function planOf(side: string, load: () => PkiPlan): PkiPlan {
+function planOf<T>(side: string, load: () => T): T {
     try {
         return load();
     } catch (error) {
@@ -102,11 +102,30 @@ class BothSidesRefused extends ConfigError {
     }
 }
 
+/** A side of the diff: its plan, and its stack file's settings outside pki: (stackFileForDiff). */
+interface Side {
+    readonly plan: PkiPlan;
+    readonly others: Record<string, OtherSetting>;
+}
+
 /**
- * The base plan and its stack file's settings outside pki: (stackFileOtherSettings): a file, or the
- * head file's path at a git ref; undefined when the file is new.
+ * A side's stack file read once (stackFileForDiff), `plan` making its plan of the pki: config;
+ * refusals under the side's name (planOf).
  */
-function loadBase(base: string, headFile: string): { plan: PkiPlan; others: Record<string, OtherSetting> } | undefined {
+function sideOf(
+    name: string,
+    file: string,
+    source: StackFileSource,
+    plan: (raw: Record<string, string>) => PkiPlan,
+): Side {
+    return planOf(name, () => {
+        const { raw, others } = stackFileForDiff(file, source);
+        return { plan: plan(raw), others };
+    });
+}
+
+/** The base side: a file, or the head file's path at a git ref; undefined when the file is new. */
+function loadBase(base: string, headFile: string): Side | undefined {
     const dir = path.dirname(headFile);
     if (fs.existsSync(base) && fs.statSync(base).isFile()) {
         // A file named like the ref would stand in for it: in CI the pull request decides which
@@ -117,8 +136,7 @@ function loadBase(base: string, headFile: string): { plan: PkiPlan; others: Reco
                 `--base ${base} is both a file and a git ref; give the file as ./${base.replace(/^\.\//, "")} or the ref as ${base}^{commit}`,
             );
         }
-        const plan = planOf(`--base ${base}`, () => planFromRawConfig(rawConfigFromStackFile(base)));
-        return { plan, others: stackFileOtherSettings(base) };
+        return sideOf(`--base ${base}`, base, {}, (raw) => planFromRawConfig(raw));
     }
     try {
         git(["rev-parse", "--is-inside-work-tree"], dir);
@@ -185,12 +203,12 @@ function loadBase(base: string, headFile: string): { plan: PkiPlan; others: Reco
     // Absent at the base, and reached through no link there: a stack new in this change.
     if (!modes.has(relative)) return undefined;
     // The project file (Pulumi.yaml) is read at the same revision.
-    const source = { read, label: `${base}:${relative}` };
-    const file = path.join(top, ...parts);
-    const plan = planOf(`--base ${base} (${relative} at that revision)`, () =>
-        planFromRawConfig(rawConfigFromStackFile(file, source)),
+    return sideOf(
+        `--base ${base} (${relative} at that revision)`,
+        path.join(top, ...parts),
+        { read, label: `${base}:${relative}` },
+        (raw) => planFromRawConfig(raw),
     );
-    return { plan, others: stackFileOtherSettings(file, source) };
 }
 
 const identity = (c: CertChange): string => {
@@ -503,12 +521,9 @@ export const diffCommand: Command = {
         // With what the base shows of its deployment (ceremonyRecord): a finish under an offline
         // root is refused, as pulumi up refuses it, until the root's CRL series revokes the old CA.
         // A CRL series not old enough to publish yet: diff, which has no clock to set, says to run diff again.
-        const loadHead = (base?: PkiPlan): PkiPlan =>
-            planOf(`--head ${values.head}`, () =>
-                planFromRawConfig(rawConfigFromStackFile(headFile, { label: values.head }), {
-                    before: base && ceremonyRecord(base),
-                    rerun: "diff",
-                }),
+        const loadHead = (base?: PkiPlan): Side =>
+            sideOf(`--head ${values.head}`, headFile, { label: values.head }, (raw) =>
+                planFromRawConfig(raw, { before: base && ceremonyRecord(base), rerun: "diff" }),
             );
         let loaded: ReturnType<typeof loadBase>;
         try {
@@ -527,13 +542,10 @@ export const diffCommand: Command = {
             throw baseError;
         }
         const base = loaded?.plan;
-        const head = loadHead(base);
+        const { plan: head, others: headOthers } = loadHead(base);
         const diff = diffPlans(base, head, {
             maxReplaced,
-            otherSettings: {
-                base: loaded?.others ?? {},
-                head: stackFileOtherSettings(headFile, { label: values.head }),
-            },
+            otherSettings: { base: loaded?.others ?? {}, head: headOthers },
         });
         out(
             format === "json"

@@ -173,28 +173,46 @@ export interface StackFileSource {
  * refuses them (rawConfigFromEngine), together with the file's other problems.
  */
 export function rawConfigFromStackFile(file: string, source: StackFileSource = {}): Record<string, string> {
-    return pkiStrings(readStackFile(file, source, true));
+    return pkiStrings(configOf(readStackFile(file, source), true));
 }
 
 /** Every config key of a stack file (`<namespace>:<name>`) with the text Pulumi passes for it. */
 export function stackFileConfig(file: string, source: StackFileSource = {}): Record<string, string> {
-    return readStackFile(file, source, false);
+    return configOf(readStackFile(file, source), false);
 }
 
 /**
- * A stack file's config (stackFileConfig), the file and its project each read and parsed once.
- * `refuseStray`: keys meant for this program that it would not read are refused (strayKeys), the
- * project's and the keys of other namespaces' secrets included, which render does not read but
- * `pulumi up` passes.
+ * What diff compares of a stack file, from one reading of it and of its project: the `pki:` config
+ * (rawConfigFromStackFile) and, once that is accepted, the settings outside it (otherSettingsOf).
  */
-function readStackFile(
+export function stackFileForDiff(
     file: string,
-    { read = readFromDisk, label = file }: StackFileSource,
-    refuseStray: boolean,
-): Record<string, string> {
+    source: StackFileSource = {},
+): { raw: Record<string, string>; others: Record<string, OtherSetting> } {
+    const stack = readStackFile(file, source);
+    const raw = pkiStrings(configOf(stack, true));
+    return { raw, others: otherSettingsOf(stack) };
+}
+
+/** A stack file's text and its project, each read once; `label` names the file in messages. */
+interface StackFileRead {
+    readonly text: string;
+    readonly label: string;
+    readonly project: Project | undefined;
+}
+
+function readStackFile(file: string, { read = readFromDisk, label = file }: StackFileSource): StackFileRead {
     const text = read(file);
     if (text === undefined) throw new Error(`cannot read stack file ${label}: no such file`);
-    const project = projectOf(file, read);
+    return { text, label, project: projectOf(file, read) };
+}
+
+/**
+ * A stack file's config (stackFileConfig), its project's values included. `refuseStray`: keys
+ * meant for this program that it would not read are refused (strayKeys), the project's and the
+ * keys of other namespaces' secrets included, which render does not read but `pulumi up` passes.
+ */
+function configOf({ text, label, project }: StackFileRead, refuseStray: boolean): Record<string, string> {
     const problems: string[] = [];
     const unread: string[] = [];
     const config = stackConfig(text, label, project?.name, problems, unread);
@@ -250,16 +268,11 @@ const KEY_MATERIAL = new Set(["encryptedkey", "encryptionsalt"]);
 /**
  * Everything in a stack file but its `pki:` keys, for diff: its top-level keys but `config:`, by
  * name (`secretsprovider`), and its config keys of other namespaces as Pulumi names them
- * (`kubernetes:kubeconfig`). Where the stack's secrets are encrypted and which cluster a provider
- * writes to are set there, beside the CA keys' state: no change of them may pass unseen. Read once
- * rawConfigFromStackFile has accepted the file.
+ * (`kubernetes:kubeconfig`), its project's too. Where the stack's secrets are encrypted and which
+ * cluster a provider writes to are set there, beside the CA keys' state: no change of them may
+ * pass unseen. Read once configOf has accepted the file.
  */
-export function stackFileOtherSettings(
-    file: string,
-    { read = readFromDisk, label = file }: StackFileSource = {},
-): Record<string, OtherSetting> {
-    const text = read(file);
-    if (text === undefined) throw new Error(`cannot read stack file ${label}: no such file`);
+function otherSettingsOf({ text, label, project }: StackFileRead): Record<string, OtherSetting> {
     const doc = document(text, `stack file ${label}`);
     const settings: Record<string, OtherSetting> = {};
     const add = (key: string, node: unknown, secret: boolean): void => {
@@ -276,7 +289,6 @@ export function stackFileOtherSettings(
     const root = asConfigError(() => members(doc.contents, `stack file ${label}`));
     for (const [key, node] of root) if (key !== "config") add(key, node, KEY_MATERIAL.has(key));
     const configNode = root.get("config");
-    const project = projectOf(file, read);
     for (const pair of YAML.isMap(configNode) ? configNode.items : []) {
         if (!YAML.isScalar(pair.key)) continue;
         const written = String(pair.key.value);
@@ -547,7 +559,7 @@ function projectConfig(
 }
 
 /**
- * A project entry of another namespace as stackFileOtherSettings compares it: the text Pulumi
+ * A project entry of another namespace as otherSettingsOf compares it: the text Pulumi
  * passes, or, for an entry it could not pass (not this program's to refuse), as YAML reads it.
  */
 function otherProjectValue(node: unknown, doc: YAML.Document, key: string, ownNamespace: boolean): OtherSetting {

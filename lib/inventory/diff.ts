@@ -237,7 +237,7 @@ export interface CertDiff {
 export interface DiffOptions {
     /** More replaced certificates than this is a risk. */
     maxReplaced?: number;
-    /** The stack files' settings outside pki: (stackFileOtherSettings), base ({} for a new stack) and head. */
+    /** The stack files' settings outside pki: (stackFileForDiff), base ({} for a new stack) and head. */
     otherSettings?: { base: Readonly<Record<string, OtherSetting>>; head: Readonly<Record<string, OtherSetting>> };
 }
 
