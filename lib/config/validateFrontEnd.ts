@@ -140,24 +140,14 @@ function services(value: Json | undefined, namespace: string, fail: Fail): UiSer
             return [];
         }
         byKubernetesName.set(kubernetesName, name);
-        const labels: Record<string, string> = { app: kubernetesName };
+        let labels: Record<string, string> = { app: kubernetesName };
         if (spec.labels !== undefined) {
             if (!isMap(spec.labels) || Object.keys(spec.labels).length === 0) {
                 fail(
                     `${key}.labels must be a non-empty map of pod labels, e.g. { app: ${kubernetesName} }; got ${showJson(spec.labels)}`,
                 );
             } else {
-                delete labels.app;
-                for (const [k, v] of Object.entries(spec.labels)) {
-                    const keyProblem = labelKeyProblem(k);
-                    if (keyProblem !== undefined) {
-                        fail(`${key}.labels: the key ${showJson(k)} ${keyProblem}`);
-                    } else if (typeof v === "string" && labelValueProblem(v) === undefined) {
-                        labels[k] = v;
-                    } else {
-                        fail(`${memberPath(`${key}.labels`, k)} ${labelValueProblem(v)}`);
-                    }
-                }
+                labels = labelMap(spec.labels, `${key}.labels`, fail).labels;
             }
         }
         return [
@@ -169,6 +159,28 @@ function services(value: Json | undefined, namespace: string, fail: Fail): UiSer
             },
         ];
     });
+}
+
+/**
+ * The Kubernetes labels of `given` (the map at `where`), each key or value Kubernetes refuses
+ * failed and left out; `complete` when none was.
+ */
+function labelMap(given: JsonMap, where: string, fail: Fail): { labels: Record<string, string>; complete: boolean } {
+    const labels: Record<string, string> = {};
+    let complete = true;
+    for (const [k, v] of Object.entries(given)) {
+        const keyProblem = labelKeyProblem(k);
+        if (keyProblem !== undefined) {
+            fail(`${where}: the key ${showJson(k)} ${keyProblem}`);
+            complete = false;
+        } else if (typeof v === "string" && labelValueProblem(v) === undefined) {
+            labels[k] = v;
+        } else {
+            fail(`${memberPath(where, k)} ${labelValueProblem(v)}`);
+            complete = false;
+        }
+    }
+    return { labels, complete };
 }
 
 function callers(value: Json | undefined, known: readonly UiServiceConfig[], fail: Fail): string[] {
@@ -580,19 +592,8 @@ function customerFacingGateway(
         );
         return undefined;
     }
-    const selector: Record<string, string> = {};
-    for (const [k, v] of Object.entries(given)) {
-        const keyProblem = labelKeyProblem(k);
-        if (keyProblem !== undefined) {
-            fail(`${key}.selector: the key ${showJson(k)} ${keyProblem}`);
-            bad = true;
-        } else if (typeof v === "string" && labelValueProblem(v) === undefined) {
-            selector[k] = v;
-        } else {
-            fail(`${memberPath(`${key}.selector`, k)} ${labelValueProblem(v)}`);
-            bad = true;
-        }
-    }
+    const { labels: selector, complete } = labelMap(given, `${key}.selector`, fail);
+    if (!complete) bad = true;
     const backend = Object.entries(GATEWAY_SELECTOR);
     if (backend.every(([k, v]) => selector[k] === v)) {
         fail(

@@ -110,8 +110,8 @@ const BREAKS = new RegExp(BREAK);
 
 /**
  * A base64 run at a word start (or after a `\n` escape), over line breaks (BREAK), each further
- * line base64 to its end, to a JSON string's closing quote or to a closing bracket: a key encoded again (a kubeconfig's
- * client-key-data), a PKCS#12's text export or a key pasted after a certificate.
+ * line base64 to its end, to a JSON string's closing quote or to a closing bracket: a key encoded
+ * again (a kubeconfig's client-key-data), a PKCS#12's text export or a key pasted after a certificate.
  */
 const BASE64_LINES = new RegExp(
     String.raw`(?:(?<![A-Za-z0-9+/=])|(?<=\\n))[A-Za-z0-9+/][A-Za-z0-9+/=]{15}[A-Za-z0-9+/=]*` +
@@ -136,8 +136,9 @@ const KEY_LINE = /-----(?:BEGIN|END) [A-Z0-9 ]*PRIVATE KEY/;
 
 /** After an encoding's `=` padding: the first character of another, on the same line or the next. */
 const NEXT_ENCODING = new RegExp(`(?:${BREAK})?[A-Za-z0-9+/]`, "y");
-/** Whether a character code is base64's but "=": checked at each `=` without a regex, millions of times. */
+/** A piece that begins as a key's BEGIN line in base64 (BEGIN_LINE_BASE64), after a break or not. */
 const BEGIN_LINE_AT = new RegExp(`(?:${BREAK})?${BEGIN_LINE_BASE64}`, "y");
+/** Whether a character code is base64's but "=": checked at each `=` without a regex, millions of times. */
 const BASE64_CODE = new Uint8Array(128).map((_, code) => Number(/[A-Za-z0-9+/]/.test(String.fromCharCode(code))));
 
 /**
@@ -192,6 +193,8 @@ function decodesToKey(base64: string, depth: number): boolean {
 }
 
 const HIDDEN_KEY = "(a private key, not shown)";
+/** The break or white space an encoding begins with, kept in front of the note that replaces it. */
+const LEADING = new RegExp(`^(?:${BREAK}|[ \t]*)`);
 
 /** A base64 run with each encoding in it that is or decodes to a private key (decodesToKey) replaced by a note. */
 function withoutEncodedKeys(run: string): string {
@@ -200,7 +203,7 @@ function withoutEncodedKeys(run: string): string {
     for (const [start, end] of encodings(run)) {
         const encoding = run.slice(start, end);
         if (!decodesToKey(encoding, 1)) continue;
-        const leading = new RegExp(`^(?:${BREAK}|[ \t]*)`).exec(encoding)?.[0] ?? "";
+        const leading = LEADING.exec(encoding)?.[0] ?? "";
         kept.push(run.slice(from, start), leading, HIDDEN_KEY);
         from = end;
     }
