@@ -354,7 +354,7 @@ export function settingChangeText(c: OtherSettingChange, newStack = false): stri
 function otherSettingRisks(changes: readonly OtherSettingChange[]): Risk[] {
     const change = (c: OtherSettingChange): string =>
         c.secret === true
-            ? `${c.change} (a secret: its value is not shown)`
+            ? settingChangeText(c)
             : `${c.change} (the values are under the stack file settings outside pki:)`;
     return changes.flatMap((c): Risk[] => {
         if (ENCRYPTION_SETTINGS.has(c.key)) {
@@ -1810,14 +1810,19 @@ function gatewayMoves(base: PkiPlan, head: PkiPlan): GatewayMove[] {
             gateways: [head.frontEnd.gatewayName],
         },
     ].filter((m) => (m.from !== m.to || !sameSelector(m.selectorBefore, m.selector)) && m.served && m.hosts.length > 0);
-    const same = (a: (typeof moves)[number], b: (typeof moves)[number]): boolean =>
-        a.key === b.key && a.from === b.from && a.to === b.to;
-    return moves.flatMap(({ served: _served, ...m }, i): GatewayMove[] => {
-        const together = moves.filter((o) => same(o, moves[i]));
-        return moves.findIndex((o) => same(o, moves[i])) < i
-            ? []
-            : [{ ...m, hosts: together.flatMap((o) => o.hosts), gateways: together.flatMap((o) => o.gateways) }];
-    });
+    // Both gateways moved by one key between the same namespaces: one move of their hosts and Gateways.
+    const merged = new Map<string, GatewayMove>();
+    for (const { served: _served, ...move } of moves) {
+        const id = `${move.key} ${move.from} ${move.to}`;
+        const prior = merged.get(id);
+        merged.set(
+            id,
+            prior === undefined
+                ? move
+                : { ...prior, hosts: [...prior.hosts, ...move.hosts], gateways: [...prior.gateways, ...move.gateways] },
+        );
+    }
+    return [...merged.values()];
 }
 
 const selectorText = (selector: Readonly<Record<string, string>>): string =>
