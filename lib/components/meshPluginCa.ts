@@ -453,21 +453,20 @@ function checkCacertsTrust(
     name: string,
     resource: pulumi.Resource,
     clock: CheckClock,
-): boolean {
+): void {
     const root = typeof signerRoot === "string" ? signerRoot : undefined;
     let roots = root;
     if (isGiven(trustedRootsPem)) {
-        if (isLater(trustedRootsPem)) return true;
+        if (isLater(trustedRootsPem)) return;
         roots = trustedRootsPem as string;
         checkedTrustBundle(roots, "MeshPluginCa trustedRootsPem", resource, clock);
         if (root !== undefined) withSignerRoot(roots, root, name, resource);
     }
-    if (roots === undefined || !isGiven(crlPem) || isLater(crlPem)) return true;
+    if (roots === undefined || !isGiven(crlPem) || isLater(crlPem)) return;
     const names = { component: `MeshPluginCa ${name}`, ...MESH_CRL_ARGUMENTS };
     onlyRootsWithCrl(roots, names, resource);
     const chain = typeof chainPem === "string" ? pemBlocks(chainPem, "CERTIFICATE") : [];
     checkCrls(crlPem as string, roots, names, resource, clock, chain, Infinity);
-    return true;
 }
 
 /**
