@@ -898,6 +898,17 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         }
     };
 
+    /** The customer-facing Gateway's server of CUSTOMER_HOST, with its certificate given. */
+    const CUSTOMER_SERVER = {
+        port: { number: 443, name: "https-www-example-bank-example", protocol: "HTTPS" },
+        hosts: [CUSTOMER_HOST],
+        tls: {
+            mode: "SIMPLE",
+            credentialName: "public-tls-www-example-bank-example",
+            minProtocolVersion: "TLSV1_2",
+        },
+    };
+
     before(async () => {
         state = newStackState();
         pending = await renderNext(base, "customer-pending", state);
@@ -920,17 +931,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                     "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml",
                 );
                 const gateway = object(signed, "k8s/example/istio-system/gateway-customer-facing.yaml");
-                assert.deepStrictEqual(gateway.spec.servers, [
-                    {
-                        port: { number: 443, name: "https-www-example-bank-example", protocol: "HTTPS" },
-                        hosts: [CUSTOMER_HOST],
-                        tls: {
-                            mode: "SIMPLE",
-                            credentialName: "public-tls-www-example-bank-example",
-                            minProtocolVersion: "TLSV1_2",
-                        },
-                    },
-                ]);
+                assert.deepStrictEqual(gateway.spec.servers, [CUSTOMER_SERVER]);
                 const [[, verdict]] = decide([
                     [
                         "a browser",
@@ -978,17 +979,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 { name: "customer-facing", namespace: "public-gateway" },
                 {
                     selector: { istio: "public-ingressgateway" },
-                    servers: [
-                        {
-                            port: { number: 443, name: "https-www-example-bank-example", protocol: "HTTPS" },
-                            hosts: [CUSTOMER_HOST],
-                            tls: {
-                                mode: "SIMPLE",
-                                credentialName: "public-tls-www-example-bank-example",
-                                minProtocolVersion: "TLSV1_2",
-                            },
-                        },
-                    ],
+                    servers: [CUSTOMER_SERVER],
                 },
             ],
         );
