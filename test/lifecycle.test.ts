@@ -7,6 +7,7 @@ import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import * as YAML from "yaml";
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { settingDigest, settingDigests } from "../lib/config/settings";
 import { validateConfig } from "../lib/config/validate";
@@ -89,6 +90,54 @@ other: [x,  y]
                 .replace("dp: {}", "dp: { clientPhase: switch }")
                 .replace('phase: "switch"', "phase: finish"),
         );
+    });
+
+    /** A stack file whose `pki:rotation.endpoints` is a flow map of the lines given, inside a flow map too. */
+    const flowEndpoints = (lines: string[], eol = "\n") =>
+        `config:\n  pki:rotation: {\n    endpoints: {\n${lines.map((l) => `      ${l}\n`).join("")}    }\n  }\n  other:x: 1\n`.replace(
+            /\n/g,
+            eol,
+        );
+    const addDp = (from: string) =>
+        editStackText(from, [{ path: ["pki:rotation", "endpoints", "dp", "serverEpoch"], value: 1 }]);
+    const obAndDp = {
+        config: { "pki:rotation": { endpoints: { ob: { serverEpoch: 0 }, dp: { serverEpoch: 1 } } }, "other:x": 1 },
+    };
+
+    it("adds a key to a flow map written over lines with a trailing comma: the new entry goes before it, the comma stays trailing", () => {
+        for (const eol of ["\n", "\r\n"]) {
+            const edited = addDp(flowEndpoints(["ob: { serverEpoch: 0 },"], eol));
+            assert.strictEqual(edited, flowEndpoints(["ob: { serverEpoch: 0 }, dp: { serverEpoch: 1 },"], eol));
+            assert.deepStrictEqual(YAML.parse(edited), obAndDp);
+            // An entry written over lines, a comment on a line of its own after the last.
+            assert.strictEqual(
+                addDp(flowEndpoints(["ob: {", "  serverEpoch: 0, # renewed", "}, # ob", "# more to come"], eol)),
+                flowEndpoints(
+                    ["ob: {", "  serverEpoch: 0, # renewed", "}, dp: { serverEpoch: 1 }, # ob", "# more to come"],
+                    eol,
+                ),
+            );
+        }
+    });
+
+    it("adds a key to a flow map whose last entry has a comment on its line: the new entry goes before the comment", () => {
+        for (const eol of ["\n", "\r\n"]) {
+            const edited = addDp(flowEndpoints(["ob: { serverEpoch: 0 } # keep ob"], eol));
+            assert.strictEqual(
+                edited,
+                flowEndpoints(["ob: { serverEpoch: 0 }, dp: { serverEpoch: 1 } # keep ob"], eol),
+            );
+            assert.deepStrictEqual(YAML.parse(edited), obAndDp);
+            assert.strictEqual(
+                addDp(flowEndpoints(["ob: { serverEpoch: 0 }, # keep ob, and } too"], eol)),
+                flowEndpoints(["ob: { serverEpoch: 0 }, dp: { serverEpoch: 1 }, # keep ob, and } too"], eol),
+            );
+            // An empty map with a comment inside: the entry before the comment.
+            const none = flowEndpoints(["# none yet"], eol).replace(`endpoints: {${eol}`, "endpoints: {");
+            const empty = addDp(none);
+            assert.strictEqual(empty, none.replace("endpoints: {", "endpoints: { dp: { serverEpoch: 1 }"));
+            assert.deepStrictEqual(YAML.parse(empty).config["pki:rotation"], { endpoints: { dp: { serverEpoch: 1 } } });
+        }
     });
 
     it("adds new keys and maps at the end of their block map, indented like its keys", () => {

@@ -62,13 +62,25 @@ function insert(
     const range = map.range;
     if (range === null || range === undefined) throw new StackEditError(`cannot locate the map that gets ${keys[0]}`);
     if (map.flow) {
-        const close = text.lastIndexOf("}", range[1] - 1);
-        let end = close;
-        while (end > range[0] && /\s/.test(text[end - 1])) end--;
         const entry = `${keyText(keys[0])}: ${flowValue(keys.slice(1), value)}`;
-        return map.items.length === 0
-            ? `${text.slice(0, end)} ${entry} ${text.slice(close)}`
-            : `${text.slice(0, end)}, ${entry}${text.slice(end)}`;
+        const last = map.items[map.items.length - 1] as YAML.Pair | undefined;
+        if (last === undefined) {
+            // `{}`, or `{` and `}` apart with blanks or comments between: the entry right after `{`,
+            // before any comment (one after it would take the entry and the `}` too).
+            const open = text.indexOf("{", range[0]);
+            const close = text.lastIndexOf("}", range[1] - 1);
+            if (open === -1 || close < open) throw new StackEditError(`cannot locate the map that gets ${keys[0]}`);
+            return /^\s*$/.test(text.slice(open + 1, close))
+                ? `${text.slice(0, open + 1)} ${entry} ${text.slice(close)}`
+                : `${text.slice(0, open + 1)} ${entry}${text.slice(open + 1)}`;
+        }
+        // Right after the last entry's value: before the comma that may follow it (which then
+        // follows the new entry, still trailing) and before a comment on its line (which would
+        // take the new entry, and the `}` after it, were it written after).
+        const lastNode = (YAML.isNode(last.value) ? last.value : last.key) as YAML.Node | undefined;
+        const end = lastNode?.range?.[1];
+        if (end === undefined) throw new StackEditError(`cannot locate the last entry of the map that gets ${keys[0]}`);
+        return `${text.slice(0, end)}, ${entry}${text.slice(end)}`;
     }
     const first = map.items[0]?.key as YAML.Scalar | undefined;
     const firstRange = first?.range;
