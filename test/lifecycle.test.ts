@@ -162,6 +162,22 @@ other: [x,  y]
         );
     });
 
+    it("adds a key to a block map whose first key is explicit (? key) or tagged at the indentation of that key's line", () => {
+        for (const first of ["? leafEpoch\n    : 0", "!!str leafEpoch: 0"]) {
+            const from = `config:\n  pki:rotation:\n    ${first}\n  other:x: 1\n`;
+            const edited = editStackText(from, [
+                { path: ["pki:rotation", "endpoints", "dp", "serverEpoch"], value: 1 },
+            ]);
+            assert.strictEqual(
+                edited,
+                from.replace("  other:x", "    endpoints:\n      dp: { serverEpoch: 1 }\n  other:x"),
+            );
+            assert.deepStrictEqual(YAML.parse(edited), {
+                config: { "pki:rotation": { leafEpoch: 0, endpoints: { dp: { serverEpoch: 1 } } }, "other:x": 1 },
+            });
+        }
+    });
+
     it("removes a key from a flow map with its comma, and from a block map with its line; a key not set stays unset", () => {
         const ob = (entries: string) => text.replace("ob: { serverEpoch: 1 }", `ob: { ${entries} }`);
         const removePhase = (from: string) =>

@@ -86,7 +86,9 @@ function insert(
     const firstRange = first?.range;
     if (firstRange === null || firstRange === undefined)
         throw new StackEditError(`cannot locate the map that gets ${keys[0]}`);
-    const indent = " ".repeat(columnOf(text, firstRange[0]));
+    // The first key's column; past a `? ` (an explicit key), a tag or an anchor before it, that of its line.
+    const before = text.slice(text.lastIndexOf("\n", firstRange[0] - 1) + 1, firstRange[0]);
+    const indent = /^ *(- +)*$/.test(before) ? " ".repeat(before.length) : (/^ */.exec(before)?.[0] ?? "");
     const at = range[1];
     const lines = blockLines(keys, value, indent, step);
     return at > 0 && text[at - 1] !== "\n"
