@@ -1230,6 +1230,36 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.strictEqual(fs.readFileSync(file, "utf8"), stack);
     });
 
+    it("refuses, JSON printed, an edit the editor would leave unreadable (a value written as a block scalar), and writes the renewals due beside it", async () => {
+        const { folder } = await deployRotation();
+        const file = path.join(tempDir("lifecycle-unreadable"), "Pulumi.life.yaml");
+        // The rotation's prepare as deployed on day 33, its phase a block scalar: its switch is due, and so is ob/server's renewal.
+        const stack = STACK.replace(
+            '  other:setting: "keep me"\n',
+            '  pki:caRotation:\n    apicClientCa:\n      generation: 1\n      phase: |-\n        prepare\n  other:setting: "keep me"\n',
+        );
+        fs.writeFileSync(file, stack);
+        const { status, json } = await lifecycleJson(file, path.join(folder, "day33"), at(63), "--write");
+        assert.deepStrictEqual(
+            [status, json.changed, json.proposals.map((p) => p.subject), json.needsHuman],
+            [
+                1,
+                true,
+                ["ob/server"],
+                [
+                    "the proposed edit of pki:caRotation.apicClientCa (pki:caRotation.apicClientCa.phase: prepare -> switch) cannot be made: " +
+                        `cannot set pki:caRotation.apicClientCa.phase to switch in the stack file ${file}: written there the way this editor writes it, ` +
+                        "the edited file would not be YAML (a map nested where a single value belongs (a: b: c) at line 18, column 14 of the edited text); " +
+                        "make this change by hand",
+                ],
+            ],
+        );
+        assert.strictEqual(
+            fs.readFileSync(file, "utf8"),
+            stack.replace("    leafEpoch: 0\n", "    leafEpoch: 0\n    endpoints:\n      ob: { serverEpoch: 1 }\n"),
+        );
+    });
+
     it("finishes an APIC client's switch by removing the endpoint's clientPhase, which would shadow the next stack-wide switch; while that is switch, by setting finish", () => {
         const deployed = readDeployed(deployedDir);
         const config = validateConfig(rawConfigFromStackFile(stackFile));

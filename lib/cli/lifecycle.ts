@@ -110,15 +110,28 @@ function editStackFile(
     const after = editStackText(
         text,
         edits.map((e) => ({ path: e.path, value: e.to })),
+        `the stack file ${file}`,
     );
-    const raw = rawConfigFromStackFile(file, { read: readingStackAs(file, after) });
+    let raw: Record<string, string>;
+    try {
+        raw = rawConfigFromStackFile(file, { read: readingStackAs(file, after) });
+    } catch (error) {
+        // What the edit of the stack file's text broke: a refusal, so that the stack's other decisions still go out.
+        if (error instanceof ConfigError) throw error;
+        const keys = edits.map((e) => e.path.join(".")).join(", ");
+        throw new StackEditError(
+            `the stack file ${file}, edited to set ${keys}, could not be read (${(error as Error).message}); make this change by hand`,
+        );
+    }
     const config = validateConfig(raw, now);
     for (const edit of edits) {
         const value = effectiveValue(raw, edit.path);
+        // The stack file sets each key edited (a key only Pulumi.yaml sets is refused above): a value
+        // other than the one meant is a layout of the stack file this editor gets wrong.
         if (value !== edit.to) {
             throw new StackEditError(
-                `${edit.path.join(".")} would be ${JSON.stringify(value)} after the edit instead of ${edit.to === undefined ? "unset" : JSON.stringify(edit.to)}` +
-                    ` (is ${edit.path[0]} set in Pulumi.yaml? set it in the stack file)`,
+                `${edit.path.join(".")} would be ${JSON.stringify(value)} after the edit instead of ${edit.to === undefined ? "unset" : JSON.stringify(edit.to)}: ` +
+                    `this editor gets the way the stack file ${file} writes ${edit.path[0]} wrong; make this change by hand`,
             );
         }
     }

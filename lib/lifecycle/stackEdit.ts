@@ -5,7 +5,7 @@
  * lines that change (re-printing the whole document would re-flow untouched lines).
  */
 import * as YAML from "yaml";
-import { aliasTargets, readOtherwiseByYaml12 } from "../config/goYaml";
+import { aliasTargets, parseYamlDocument, readOtherwiseByYaml12 } from "../config/goYaml";
 import { yamlProblem } from "../files";
 
 /** A value to set below the stack file's `config:` map, or a key to remove. */
@@ -213,12 +213,35 @@ function applyEdit(text: string, edit: ValueEdit): string {
     throw new StackEditError("an edit needs a path");
 }
 
-/** The stack file's text with every value set or removed, each edit applied to the text the previous one left. */
-export function editStackText(text: string, edits: readonly ValueEdit[]): string {
+/**
+ * The stack file's text with every value set or removed, each edit applied to the text the previous
+ * one left. An edit whose text the YAML reader (Pulumi's, lib/config/goYaml.ts) would refuse, a
+ * layout this editor gets wrong, is refused, naming `file` and the key, rather than written.
+ */
+export function editStackText(text: string, edits: readonly ValueEdit[], file = "the stack file"): string {
     // The edit goes where `yaml` finds the values: where it reads the text otherwise than Pulumi, those are other places.
     const otherwise = readOtherwiseByYaml12(text);
     if (otherwise !== undefined) {
         throw new StackEditError(`cannot edit the stack file in place: it holds ${otherwise}`);
     }
-    return edits.reduce(applyEdit, text);
+    return edits.reduce((before, edit) => {
+        const after = applyEdit(before, edit);
+        let problem: string | undefined;
+        try {
+            parseYamlDocument(after);
+        } catch (error) {
+            problem = (error as Error).message;
+        }
+        if (problem !== undefined) {
+            const change =
+                edit.value === undefined
+                    ? `remove ${edit.path.join(".")}`
+                    : `set ${edit.path.join(".")} to ${scalarText(edit.value)}`;
+            throw new StackEditError(
+                `cannot ${change} in ${file}: written there the way this editor writes it, the edited file would not be YAML ` +
+                    `(${problem} of the edited text); make this change by hand`,
+            );
+        }
+        return after;
+    }, text);
 }
