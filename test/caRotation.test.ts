@@ -492,9 +492,16 @@ describe("Staged rotation of the gateway-server CA", function () {
         );
         const day = (iso: string | Date) => new Date(iso).toISOString().slice(0, 10);
         const dueAt = new Date(nextPeriod.getTime() + CLOCK_SKEW_MS); // the new period's CRL, once no node's clock lags it
-        assert.deepStrictEqual(decideLifecycle({ config, deployed, now: dueAt, soakDays: 7 }).republishWhy, [
+        const due = decideLifecycle({ config, deployed, now: dueAt, soakDays: 7 });
+        const load =
+            "load each endpoint's new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)";
+        assert.deepStrictEqual(due.republishWhy, [
             `the CRL of gateway-server-ca-g1 was signed for the period from ${day(crl?.thisUpdate ?? "")}; a new 7-day period began ${day(nextPeriod)} (valid until ${day(crl?.nextUpdate ?? "")}); ` +
-                "after the update load each endpoint's new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)",
+                `after the update ${load}`,
+        ]);
+        // The same step apart, by when: the next update of the CRL loaded now.
+        assert.deepStrictEqual(due.afterRepublish, [
+            { step: load, before: new Date(crl?.nextUpdate ?? "").toISOString() },
         ]);
     });
 
@@ -530,6 +537,12 @@ describe("Staged rotation of the gateway-server CA", function () {
                 ],
             ],
         );
+        assert.deepStrictEqual(decision.afterRepublish, [
+            {
+                step: "take apic/<endpoint>/truststore.crl out of the DataPower validation credentials that check the gateway's CRLs, where you loaded it (there is no new one to load)",
+                before: new Date(crl?.nextUpdate ?? "").toISOString(),
+            },
+        ]);
     });
 });
 

@@ -348,6 +348,7 @@ interface LifecycleJson {
     needsHuman: string[];
     proposals: { kind: string; subject: string; why: string; edits: { key: string; from: unknown; to: unknown }[] }[];
     pending: string[];
+    afterRepublish: { step: string; before: string }[];
 }
 
 /**
@@ -2371,6 +2372,50 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
         assert.deepStrictEqual(
             await decision((t) => t.replace("[accounts, payments]", "[accounts, payments, cards]")),
             [[], ["endpoints"], true, [added], [added]],
+        );
+
+        // The daily run of 2027-01-10: the CRLs are due and nothing else. Nothing needs a human before
+        // the update (exit 0), but after it DataPower's copy of the UI client CA's CRL is to be
+        // replaced before it lapses, on its next update: a list apart, which the workflow makes an issue of.
+        const daily = await lifecycleJson(stackWith(deployed), path.join(folder, "deployed"), "2027-01-10T05:23:00Z");
+        const { crls } = JSON.parse(fs.readFileSync(path.join(folder, "deployed/deployment.json"), "utf8")) as {
+            crls: Record<string, { nextUpdate: string; published: boolean }>;
+        };
+        assert.deepStrictEqual(
+            Object.entries(crls)
+                .filter(([, crl]) => crl.published)
+                .map(([id, crl]) => [id, crl.nextUpdate]),
+            [
+                ["apic-client-ca", "2027-01-28T00:00:00.000Z"],
+                ["client-root", "2031-01-03T00:00:00.000Z"],
+                ["ui-client-ca", "2027-01-28T00:00:00.000Z"],
+                ["ui-client-root", "2031-01-03T00:00:00.000Z"],
+            ],
+        );
+        assert.deepStrictEqual(
+            [
+                daily.status,
+                daily.json.changed,
+                daily.json.republishCrls,
+                daily.json.needsHuman,
+                daily.json.afterRepublish,
+            ],
+            [
+                0,
+                false,
+                true,
+                [],
+                [
+                    {
+                        step: "load apic/ui/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs",
+                        before: "2027-01-28T00:00:00.000Z",
+                    },
+                ],
+            ],
+        );
+        assert.match(
+            daily.json.markdown,
+            /\n### By hand after the re-publication\n\n- before 2027-01-28: load apic\/ui\/truststore\.crl \(stack output frontEnd\.apic\.truststoreCrlPem\) where DataPower checks the UI clients' CRLs\n/,
         );
     });
 

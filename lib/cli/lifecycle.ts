@@ -41,7 +41,9 @@ what needs a human (anything expired, an offline root's renewal or CRL series, t
 customer-facing CSR for the public CA).
 --write edits the stack file in place (comments and layout kept) when something is due; the
 output is a pull request body: what is due, why, and the certificate diff of the edit. --format
-json prints { changed, markdown, republishCrls, republishBlockedBy, needsHuman, proposals, ... }.
+json prints { changed, markdown, republishCrls, republishBlockedBy, needsHuman, proposals,
+afterRepublish, ... }: afterRepublish lists what a person does by hand once the update that
+re-publishes the CRLs has run ({ step, before }: before, the time the CRL loaded now lapses).
 Exit status: 0 ran (nothing due, or the edit written or proposed), 1 something needs a human,
 2 wrong usage or unreadable input.`;
 
@@ -310,6 +312,10 @@ export function lifecycleMarkdown(args: {
         bullets("After the update", notes("afterDeploy")),
         bullets("Needs a human", decision.needsHuman),
         bullets("CRLs to re-publish", decision.republishWhy),
+        bullets(
+            "By hand after the re-publication",
+            decision.afterRepublish.map(({ step, before }) => `before ${day(new Date(before))}: ${step}`),
+        ),
         bullets("Waiting", decision.waiting),
         bullets("Changed in the stack file, not deployed yet", decision.pending),
     );
@@ -433,6 +439,7 @@ export const lifecycleCommand: Command = {
                             })),
                         })),
                         republishWhy: decision.republishWhy,
+                        afterRepublish: decision.afterRepublish,
                         waiting: decision.waiting,
                         pending: decision.pending,
                     },

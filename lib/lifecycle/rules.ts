@@ -132,11 +132,24 @@ export interface Proposal {
     readonly afterDeploy?: string;
 }
 
+/** A step after a CRL re-publication that no update does, and the time it must be done by. */
+export interface HandStep {
+    readonly step: string;
+    /** ISO time: the nextUpdate of the CRL loaded now, past which it refuses every peer it checks. */
+    readonly before: string;
+}
+
 export interface LifecycleDecision {
     readonly proposals: readonly Proposal[];
     /** A `pulumi up` with no config change re-signs CRLs that are due. */
     readonly republishCrls: boolean;
     readonly republishWhy: readonly string[];
+    /**
+     * What a person does by hand once the update that re-publishes the due CRLs has run (no update
+     * reaches DataPower's validation credentials), each step with its deadline: the next update of
+     * the CRL published now, when the copy loaded last lapses. Empty when nothing is due.
+     */
+    readonly afterRepublish: readonly HandStep[];
     /**
      * While CRLs are due, what keeps the update that re-publishes them from changing CRLs alone:
      * the stack file's changes not deployed yet (a new pki:crlPeriodDays aside: it changes CRLs
@@ -341,7 +354,7 @@ const UI_CLIENT_CA = /^ui-client-ca(-g\d+)?$/;
  * profiles take none), which no update reaches (a gateway's ca.crl is in its Secret). A CRL loaded
  * there and never replaced expires.
  */
-const crlDelivery = (caId: string, record: RotationRecord): string => {
+const crlDeliveries = (caId: string, record: RotationRecord): string[] => {
     const ui = `load ${APIC_UI_DIR}/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs`;
     const gateway =
         "load each endpoint's new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)";
@@ -350,15 +363,18 @@ const crlDelivery = (caId: string, record: RotationRecord): string => {
     // client alone gives only the gateway's ca.crl, which the update itself reaches).
     const publishes = (ca: RegExp) =>
         Object.entries(record.crls ?? {}).some(([id, crl]) => crl.published && ca.test(id));
-    const deliveries = /^ui-client-(ca(-g\d+)?|root)$/.test(caId)
+    return /^ui-client-(ca(-g\d+)?|root)$/.test(caId)
         ? [ui]
         : /^(gateway-server-ca(-g\d+)?|server-root)$/.test(caId)
           ? [gateway]
           : caId === "root"
             ? [...(publishes(GATEWAY_SERVER_CA) ? [gateway] : []), ...(publishes(UI_CLIENT_CA) ? [ui] : [])]
             : [];
-    return deliveries.length === 0 ? "" : `; after the update ${deliveries.join(", and ")}`;
 };
+
+/** The deliveries in words, after a reason: "; after the update load ...", or "". */
+const afterTheUpdate = (deliveries: readonly string[]): string =>
+    deliveries.length === 0 ? "" : `; after the update ${deliveries.join(", and ")}`;
 
 /**
  * The CRL sets (PkiPlan.crls), each the CRLs of an issuing CA's generations and of its root: where
@@ -396,7 +412,7 @@ const CRL_SETS: readonly {
  * one loaded into APIC by hand stays there and, past its next update, breaks the peers it checks.
  * `gone`: the CAs whose CRL no set publishes any more, so none is re-signed.
  */
-function crlsStopped(plan: PkiPlan, record: RotationRecord): { why: string[]; gone: Set<string> } {
+function crlsStopped(plan: PkiPlan, record: RotationRecord): { why: string[]; gone: Set<string>; steps: HandStep[] } {
     const trust = plan.config.trustDomains;
     const published = Object.entries(record.crls ?? {}).filter(([, crl]) => crl.published);
     const inSet = (slot: IntermediateSlot, id: string): boolean =>
@@ -423,7 +439,12 @@ function crlsStopped(plan: PkiPlan, record: RotationRecord): { why: string[]; go
             steps.join("; ")
         );
     });
-    return { why, gone };
+    const handTaken = stopped.flatMap(({ set, crls }): HandStep[] => {
+        if (set.takeOut === undefined) return [];
+        const before = Math.min(...crls.map(([, crl]) => Date.parse(crl.nextUpdate)));
+        return [{ step: `${set.takeOut} (there is no new one to load)`, before: new Date(before).toISOString() }];
+    });
+    return { why, gone, steps: handTaken };
 }
 
 /** A published CRL the next `pulumi up` re-signs or replaces, and why. */
@@ -433,7 +454,25 @@ interface CrlDue {
     readonly why: string;
     /** Where crlsBlocked counts its wait from (ms): its thisUpdate; a series CRL's, when the next one became valid. */
     readonly waitFrom: number;
+    /** What a person loads after the update (crlDeliveries). */
+    readonly deliveries: readonly string[];
 }
+
+/**
+ * The hand steps after the update that re-publishes `due` and stops publishing `stopped`: each
+ * delivery once, by the earliest next update of the CRLs published now that it replaces.
+ */
+const handSteps = (due: readonly CrlDue[], stopped: readonly HandStep[] = []): HandStep[] => {
+    const steps = new Map<string, string>();
+    for (const { step, before } of [
+        ...due.flatMap(({ crl, deliveries }) => deliveries.map((step) => ({ step, before: crl.nextUpdate }))),
+        ...stopped,
+    ]) {
+        const earlier = steps.get(step);
+        if (earlier === undefined || Date.parse(before) < Date.parse(earlier)) steps.set(step, before);
+    }
+    return [...steps].map(([step, before]) => ({ step, before: new Date(Date.parse(before)).toISOString() }));
+};
 
 /**
  * The publication periods (day counts, each with the end of the period) a deployed periodic CRL
@@ -600,10 +639,11 @@ function crlsDue(
     const periodic = Object.entries(record.crls ?? {})
         .filter(([id, crl]) => crl.published && crl.renewal === "period" && !gone.has(id))
         .flatMap(([id, crl]): CrlDue[] => {
-            const delivery = crlDelivery(id, record);
+            const deliveries = crlDeliveries(id, record);
+            const delivery = afterTheUpdate(deliveries);
             if (Date.parse(crl.thisUpdate) < start.getTime()) {
                 const why = `the CRL of ${id} was signed for the period from ${day(crl.thisUpdate)}; a new ${config.crlPeriodDays}-day period began ${day(start)} (valid until ${day(crl.nextUpdate)})${delivery}`;
-                return [{ id, crl, why, waitFrom: Date.parse(crl.thisUpdate) }];
+                return [{ id, crl, why, waitFrom: Date.parse(crl.thisUpdate), deliveries }];
             }
             const periods = periodsSignedIn(crl);
             if (periods.some((p) => p.days === config.crlPeriodDays)) return [];
@@ -614,7 +654,7 @@ function crlsDue(
                 `the CRL of ${id} was signed ${end === undefined ? `in no period of 1 to ${MAX_CRL_PERIOD_DAYS} days` : `for a period that ended ${day(new Date(end))}`} ` +
                 `(valid from ${day(crl.thisUpdate)} until ${day(crl.nextUpdate)}); the update re-signs it for the stack file's ${config.crlPeriodDays}-day periods ` +
                 `(pki:crlPeriodDays, not deployed yet)${delivery}`;
-            return [{ id, crl, why, waitFrom: Date.parse(crl.thisUpdate) }];
+            return [{ id, crl, why, waitFrom: Date.parse(crl.thisUpdate), deliveries }];
         });
     const series = Object.entries(record.crls ?? {})
         .filter(([, crl]) => crl.published && crl.renewal === "series")
@@ -622,6 +662,7 @@ function crlsDue(
             const offline = offlineCrlDue(config, record, retired, id, crl, now);
             if (offline === undefined) return [];
             const { slot, next } = offline;
+            const deliveries = crlDeliveries(id, record);
             return next === undefined
                 ? []
                 : [
@@ -630,8 +671,9 @@ function crlsDue(
                           crl,
                           why:
                               `the CRL of ${id} published is the one of pki:offlineRoots.${slot}.crls from ${day(crl.thisUpdate)} (valid until ${day(crl.nextUpdate)}); ` +
-                              `the series' CRL from ${day(next.thisUpdate)} is valid now${crlDelivery(id, record)}`,
+                              `the series' CRL from ${day(next.thisUpdate)} is valid now${afterTheUpdate(deliveries)}`,
                           waitFrom: next.thisUpdate.getTime(),
+                          deliveries,
                       },
                   ];
         });
@@ -1304,11 +1346,13 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             ...expired(config, deployed, record.retired, now, refused),
             `the stack file is refused against what is deployed: ${error.problems.join("; ")}`,
         );
-        const republishWhy = crlsDue(config, record, record.retired, now).map((due) => due.why);
+        const due = crlsDue(config, record, record.retired, now);
+        const republishWhy = due.map((d) => d.why);
         return {
             proposals: [],
             republishCrls: republishWhy.length > 0,
             republishWhy,
+            afterRepublish: handSteps(due),
             // pulumi up refuses the stack file as this run does.
             republishBlockedBy:
                 republishWhy.length > 0 ? ["the stack file refused against what is deployed (Needs a human)"] : [],
@@ -1597,6 +1641,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         proposals,
         republishCrls: republishWhy.length > 0,
         republishWhy,
+        afterRepublish: handSteps(crlDue, stopped.steps),
         republishBlockedBy: republishWhy.length > 0 ? pending : [],
         needsHuman: [
             ...expired(config, deployed, plan.retired, now, renewal, superseded),
