@@ -522,11 +522,15 @@ describe("workflows: who may touch what", function () {
             ],
         );
         const runs = (name: string) => w.jobs[name].steps.map((s) => s.run ?? "").join("\n");
+        // The token reads the outputs in a step that runs pulumi alone; node runs in one without it.
+        const decide = (id: string) => w.jobs.decide.steps.find((s) => s.id === id);
         assert.match(
-            runs("decide"),
-            /\n\s*env -u PULUMI_ACCESS_TOKEN node dist\/lib\/cli\/main\.js lifecycle --config "\$file" --deployed "\$deployed" --now "\$now" --write --format json/,
+            decide("decide")?.run ?? "",
+            /\n\s*node dist\/lib\/cli\/main\.js lifecycle --config "\$file" --deployed "\$deployed" --now "\$now" --write --format json/,
         );
-        assert.match(runs("decide"), /pulumi stack output --stack "\$stack" --json --non-interactive/);
+        assert.strictEqual(decide("decide")?.env, undefined);
+        assert.match(decide("deployed")?.run ?? "", /pulumi stack output --stack "\$stack" --json --non-interactive/);
+        assert.doesNotMatch(decide("deployed")?.run ?? "", /\bnode\b/);
         assert.doesNotMatch(w.text, /\bmerge\b[^\n]*(gh|pr)|gh pr merge|pulls\.merge/);
         assert.deepStrictEqual(
             jobsOf(w)
@@ -714,11 +718,44 @@ const STORES_TOKEN =
     'home="${PULUMI_HOME:-$HOME/.pulumi}"; mkdir -p "$home"; ' +
     `printf '{"accessTokens":{"https://api.pulumi.com":"%s"}}' "$PULUMI_ACCESS_TOKEN" > "$home/credentials.json"\n`;
 
-/** A fake `node` that starts only where it could not find the token: in its environment, or on disk. */
+/**
+ * A fake `node` that starts only where it could not find the token: in its environment, in that of
+ * each process above it (/proc/<pid>/environ, which a process may read for its parents: the step's
+ * shell, and up to the runner), or on disk.
+ */
 const NODE_WITHOUT_TOKEN =
     '#!/bin/sh\nif [ -n "${PULUMI_ACCESS_TOKEN+set}" ]; then echo "node saw PULUMI_ACCESS_TOKEN" >&2; exit 97; fi\n' +
+    'pid=$PPID\nwhile [ -n "$pid" ] && [ "$pid" -gt 1 ]; do\n' +
+    '  if grep -qa token-of-test "/proc/$pid/environ" 2>/dev/null; then echo "node could read the token in the environment of process $pid ($(cat "/proc/$pid/comm"))" >&2; exit 95; fi\n' +
+    '  pid=$(sed -n "s/^PPid:[[:space:]]*//p" "/proc/$pid/status" 2>/dev/null)\ndone\n' +
     'if found=$(grep -rls token-of-test "$HOME" "$RUNNER_TEMP" 2>/dev/null); then echo "node could read the token in $found" >&2; exit 96; fi\n' +
     `exec ${JSON.stringify(process.execPath)} "$@"\n`;
+
+/**
+ * Steps of a job replayed in turn, as GitHub runs them: each with the runner's environment
+ * (`runner`) and the keys its own `env:` names, taking their values from `values` (a secret only
+ * where the step's `env:` has it); the first that fails ends the job.
+ */
+function replaySteps(
+    job: Job,
+    ids: readonly string[],
+    cwd: string,
+    runner: Record<string, string>,
+    values: Record<string, string>,
+) {
+    let stdout = "";
+    let stderr = "";
+    for (const id of ids) {
+        const step = job.steps.find((s) => s.id === id);
+        assert.ok(step?.run, `step ${id}`);
+        const env = Object.fromEntries(Object.keys(step.env ?? {}).map((key) => [key, values[key] ?? ""]));
+        const r = replay(step.run, cwd, { ...runner, ...env });
+        stdout += r.stdout;
+        stderr += r.stderr;
+        if (r.status !== 0) return { status: r.status, stdout, stderr };
+    }
+    return { status: 0, stdout, stderr };
+}
 
 /** Files a hostile name's `touch PWNED...` would have made. */
 const noPwned = (...dirs: string[]) =>
@@ -2024,16 +2061,19 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         fs.writeFileSync(path.join(bin, "node"), NODE_WITHOUT_TOKEN, { mode: 0o755 });
         const temp = tempDir("workflow-runner");
         const output = path.join(temp, "github-output");
-        const step = workflow("lifecycle.yml").jobs.decide.steps.find((s) => s.id === "decide");
         const devBefore = fs.readFileSync(path.join(dir, "stacks/Pulumi.dev.yaml"), "utf8");
-        const r = replay(step?.run ?? "exit 9", dir, {
-            PATH: `${bin}:${process.env.PATH}`,
-            RUNNER_TEMP: temp,
-            GITHUB_OUTPUT: output,
-            PULUMI_BACKEND_URL: "",
-            PULUMI_ACCESS_TOKEN: "token-of-test",
-            HOME: tempDir("runner-home"),
-        });
+        const r = replaySteps(
+            workflow("lifecycle.yml").jobs.decide,
+            ["deployed", "decide"],
+            dir,
+            {
+                PATH: `${bin}:${process.env.PATH}`,
+                RUNNER_TEMP: temp,
+                GITHUB_OUTPUT: output,
+                HOME: tempDir("runner-home"),
+            },
+            { PULUMI_BACKEND_URL: "", PULUMI_ACCESS_TOKEN: "token-of-test" },
+        );
         assert.strictEqual(r.status, 0, r.stderr);
         assert.deepStrictEqual(noPwned(dir, temp), []);
         assert.strictEqual(r.stdout.split("\n").filter((l) => l.startsWith("Skipped")).length, 3);
@@ -2053,7 +2093,7 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             republishCrls: false,
             markdown: "",
             needsHuman: [
-                `the lifecycle command failed on stack sit (exit 2): error: --deployed ${temp}/deployed-sit.json: it is not JSON; give the JSON of "pulumi stack output --json" or a render's folder (inventory.json and deployment.json)\n`,
+                `the lifecycle command failed on stack sit (exit 2): error: --deployed ${temp}/deployed/sit.json: it is not JSON; give the JSON of "pulumi stack output --json" or a render's folder (inventory.json and deployment.json)\n`,
             ],
         });
         const dev = result("dev");
@@ -2070,7 +2110,7 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         );
         assert.match(fs.readFileSync(output, "utf8"), /^republish=\[("[a-z]+"(,"[a-z]+")*)?\]\n$/);
         assert.deepStrictEqual(
-            fs.readdirSync(temp).filter((f) => f.startsWith("deployed-")),
+            fs.readdirSync(temp).filter((f) => f.startsWith("deployed")),
             [],
             "the deployed outputs are not kept",
         );
@@ -2139,16 +2179,19 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         const { dir, bin, crlDue } = await crlsDue();
         const temp = tempDir("workflow-runner");
         const output = path.join(temp, "github-output");
-        const step = workflow("lifecycle.yml").jobs.decide.steps.find((s) => s.id === "decide");
-        const r = replay(step?.run ?? "exit 9", dir, {
-            PATH: `${bin}:${process.env.PATH}`,
-            RUNNER_TEMP: temp,
-            GITHUB_OUTPUT: output,
-            PULUMI_BACKEND_URL: "",
-            PULUMI_ACCESS_TOKEN: "token-of-test",
-            HOME: tempDir("runner-home"),
-            DEPLOYED_OUTPUTS: crlDue,
-        });
+        const r = replaySteps(
+            workflow("lifecycle.yml").jobs.decide,
+            ["deployed", "decide"],
+            dir,
+            {
+                PATH: `${bin}:${process.env.PATH}`,
+                RUNNER_TEMP: temp,
+                GITHUB_OUTPUT: output,
+                HOME: tempDir("runner-home"),
+                DEPLOYED_OUTPUTS: crlDue,
+            },
+            { PULUMI_BACKEND_URL: "", PULUMI_ACCESS_TOKEN: "token-of-test" },
+        );
         assert.strictEqual(r.status, 0, r.stderr);
         const result = (stack: string) =>
             JSON.parse(fs.readFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), "utf8"));
@@ -2183,34 +2226,46 @@ describe("workflows: the lifecycle decision step, replayed", function () {
                 "actions/setup-node",
                 "install and build",
                 "install the Pulumi CLI",
+                "deployed",
                 "recheck",
                 "pulumi up, if it changes nothing but the secrets that carry CRLs",
             ],
         );
         assert.deepStrictEqual(job.steps[0].with, { ref: "${{ github.ref }}", "persist-credentials": false });
-        assert.strictEqual(job.steps[5].if, "steps.recheck.outputs.due == 'true'");
-        const step = job.steps[4];
-        // The passphrase and the kubeconfig stay with pulumi up.
-        assert.deepStrictEqual(step.env, {
-            STACK: "${{ matrix.stack }}",
-            PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}",
-            PULUMI_BACKEND_URL: "${{ vars.PULUMI_BACKEND_URL }}",
-        });
+        assert.strictEqual(job.steps[6].if, "steps.recheck.outputs.due == 'true'");
+        // The token reads the outputs, in a step that runs pulumi alone; node decides in one with no
+        // secret; the passphrase and the kubeconfig stay with pulumi up.
+        assert.deepStrictEqual(
+            job.steps.slice(4, 6).map((s) => s.env),
+            [
+                {
+                    STACK: "${{ matrix.stack }}",
+                    PULUMI_ACCESS_TOKEN: "${{ secrets.PULUMI_ACCESS_TOKEN }}",
+                    PULUMI_BACKEND_URL: "${{ vars.PULUMI_BACKEND_URL }}",
+                },
+                { STACK: "${{ matrix.stack }}" },
+            ],
+        );
+        assert.doesNotMatch(job.steps[4].run ?? "", /\bnode\b/);
         const { dir, bin, crlDue, rendered } = await crlsDue();
         const run = (stack: string, outputs: string) => {
             const temp = tempDir("workflow-runner");
             const output = path.join(temp, "github-output");
-            const r = replay(step.run ?? "exit 9", dir, {
-                PATH: `${bin}:${process.env.PATH}`,
-                RUNNER_TEMP: temp,
-                GITHUB_OUTPUT: output,
-                PULUMI_BACKEND_URL: "",
-                PULUMI_ACCESS_TOKEN: "token-of-test",
-                HOME: tempDir("runner-home"),
-                STACK: stack,
-                DEPLOYED_OUTPUTS: outputs,
-            });
+            const r = replaySteps(
+                job,
+                ["deployed", "recheck"],
+                dir,
+                {
+                    PATH: `${bin}:${process.env.PATH}`,
+                    RUNNER_TEMP: temp,
+                    GITHUB_OUTPUT: output,
+                    HOME: tempDir("runner-home"),
+                    DEPLOYED_OUTPUTS: outputs,
+                },
+                { STACK: stack, PULUMI_BACKEND_URL: "", PULUMI_ACCESS_TOKEN: "token-of-test" },
+            );
             assert.ok(!fs.existsSync(path.join(temp, "deployed.json")), "the deployed outputs are not kept");
+            assert.ok(!fs.existsSync(path.join(temp, "pulumi-home")), "nor pulumi's credentials");
             return {
                 status: r.status,
                 stdout: r.stdout,
