@@ -2123,7 +2123,14 @@ describe("workflows: the lifecycle decision step, replayed", function () {
      * APIC-client CA that nothing revoked needs any more (due now: the next update removes it, CRLs
      * alone), or as rendered (nothing due).
      */
-    async function crlsDue(): Promise<{ dir: string; bin: string; crlDue: string; rendered: string }> {
+    async function crlsDue(): Promise<{
+        dir: string;
+        bin: string;
+        crlDue: string;
+        rendered: string;
+        handDue: string;
+        handBefore: string;
+    }> {
         const { dir, git } = gitRepo("workflow-republish");
         fs.mkdirSync(path.join(dir, "stacks"));
         const devText = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
@@ -2145,23 +2152,32 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             inventory: JSON.parse(devRender.read("inventory.json")).certificates,
             deploymentRecord: JSON.parse(devRender.read("deployment.json")),
         };
+        const published = (nextUpdateDays: number) => ({
+            number: 1,
+            digest: "",
+            thisUpdate: new Date(now - 10 * 86_400_000).toISOString(),
+            nextUpdate: new Date(now + nextUpdateDays * 86_400_000).toISOString(),
+            renewal: "period",
+            published: true,
+        });
         const crlDue = writeTemp(
             outputs,
             "crl-due.json",
             JSON.stringify({
                 ...rendered,
+                deploymentRecord: { ...rendered.deploymentRecord, crls: { "apic-client-ca": published(18) } },
+            }),
+        );
+        // Also a CRL of the gateway-server CA that nothing revoked needs any more: loaded into
+        // DataPower by hand, it is to be taken out by hand before its next update.
+        const handDue = writeTemp(
+            outputs,
+            "hand-due.json",
+            JSON.stringify({
+                ...rendered,
                 deploymentRecord: {
                     ...rendered.deploymentRecord,
-                    crls: {
-                        "apic-client-ca": {
-                            number: 1,
-                            digest: "",
-                            thisUpdate: new Date(now - 10 * 86_400_000).toISOString(),
-                            nextUpdate: new Date(now + 18 * 86_400_000).toISOString(),
-                            renewal: "period",
-                            published: true,
-                        },
-                    },
+                    crls: { "apic-client-ca": published(18), "gateway-server-ca": published(12) },
                 },
             }),
         );
@@ -2172,7 +2188,14 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             { mode: 0o755 },
         );
         fs.writeFileSync(path.join(bin, "node"), NODE_WITHOUT_TOKEN, { mode: 0o755 });
-        return { dir, bin, crlDue, rendered: writeTemp(outputs, "rendered.json", JSON.stringify(rendered)) };
+        return {
+            dir,
+            bin,
+            crlDue,
+            rendered: writeTemp(outputs, "rendered.json", JSON.stringify(rendered)),
+            handDue,
+            handBefore: new Date(now + 12 * 86_400_000).toISOString(),
+        };
     }
 
     it("lists a stack for republish only when its due CRLs can be re-published alone, not beside changes not deployed yet", async () => {
@@ -2229,10 +2252,15 @@ describe("workflows: the lifecycle decision step, replayed", function () {
                 "deployed",
                 "recheck",
                 "pulumi up, if it changes nothing but the secrets that carry CRLs",
+                "hand-steps",
+                "actions/upload-artifact",
             ],
         );
         assert.deepStrictEqual(job.steps[0].with, { ref: "${{ github.ref }}", "persist-credentials": false });
-        assert.strictEqual(job.steps[6].if, "steps.recheck.outputs.due == 'true'");
+        assert.deepStrictEqual(
+            job.steps.slice(6).map((s) => s.if),
+            Array(3).fill("steps.recheck.outputs.due == 'true'"),
+        );
         // The token reads the outputs, in a step that runs pulumi alone; node decides in one with no
         // secret; the passphrase and the kubeconfig stay with pulumi up.
         assert.deepStrictEqual(
@@ -2295,6 +2323,117 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             stdout: "Not re-publishing: the lifecycle command failed on stack dev (exit 2), as its message above says.\n",
             output: null,
         });
+    });
+
+    it("after a re-publication, opens one issue per stack of what a person does by hand and by when, updates it on the next, and leaves its closing to a person", async () => {
+        const w = workflow("lifecycle.yml");
+        const { dir, bin, handDue, handBefore } = await crlsDue();
+        // republish: decided again from what is deployed, pulumi up (not replayed here), then the hand steps kept.
+        const temp = tempDir("workflow-runner");
+        const output = path.join(temp, "github-output");
+        const republished = replaySteps(
+            w.jobs.republish,
+            ["deployed", "recheck", "hand-steps"],
+            dir,
+            {
+                PATH: `${bin}:${process.env.PATH}`,
+                RUNNER_TEMP: temp,
+                GITHUB_OUTPUT: output,
+                HOME: tempDir("runner-home"),
+                DEPLOYED_OUTPUTS: handDue,
+            },
+            { STACK: "dev", PULUMI_BACKEND_URL: "", PULUMI_ACCESS_TOKEN: "token-of-test" },
+        );
+        assert.strictEqual(republished.status, 0, republished.stderr);
+        assert.strictEqual(fs.readFileSync(output, "utf8"), "due=true\n");
+        const takeOut =
+            "take apic/<endpoint>/truststore.crl out of the DataPower validation credentials that check the gateway's CRLs, where you loaded it (there is no new one to load)";
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(temp, "hand-steps/dev.json"), "utf8")), {
+            afterRepublish: [{ step: takeOut, before: handBefore }],
+        });
+        // The artifact, as run-failure downloads it (merge-multiple: each stack's file in one folder).
+        const upload = w.jobs.republish.steps.at(-1);
+        assert.deepStrictEqual(upload?.with, {
+            name: "hand-steps-${{ matrix.stack }}",
+            path: "${{ runner.temp }}/hand-steps/${{ matrix.stack }}.json",
+            overwrite: true,
+        });
+        const job = w.jobs["run-failure"];
+        const download = job.steps.find((s) => s.uses?.startsWith("actions/download-artifact@"));
+        assert.deepStrictEqual(download?.with, {
+            pattern: "hand-steps-*",
+            "merge-multiple": true,
+            path: "${{ runner.temp }}/hand-steps",
+        });
+        const step = job.steps.find(
+            (s) => s.name === "open or update the issue of the hand steps after a re-publication, per stack",
+        );
+        assert.ok(step?.run);
+        // After the run's issue, whether that step failed or not.
+        assert.deepStrictEqual([download?.if, step.if], ["always()", "always()"]);
+        const { dir: fake, calls } = fakes({
+            gh: [
+                'case "$1 $2" in',
+                '  "issue list") if [[ " $* " == *" --app github-actions "* ]]; then jq "[.[] | select(.app)]" "$FAKE/issues.json"; else cat "$FAKE/issues.json"; fi ;;',
+                '  "issue create") cp "$6" "$FAKE/body-new" ;;',
+                '  "issue edit") cp "$5" "$FAKE/body-$3" ;;',
+                "esac",
+            ].join("\n"),
+        });
+        const runnerTemp = tempDir("workflow-temp");
+        fs.mkdirSync(path.join(runnerTemp, "hand-steps"));
+        fs.copyFileSync(path.join(temp, "hand-steps/dev.json"), path.join(runnerTemp, "hand-steps/dev.json"));
+        // A stack re-published with nothing to do by hand (the gateway's own ca.crl): no issue.
+        fs.writeFileSync(path.join(runnerTemp, "hand-steps/sit.json"), JSON.stringify({ afterRepublish: [] }));
+        const title = "PKI lifecycle: stack dev: load the re-published CRLs into DataPower";
+        const body =
+            "The PKI lifecycle run https://github.example/bank/pki/actions/runs/9 re-published the CRLs of stack `dev`. " +
+            "These steps reach DataPower only by hand: do each before its date, when the CRL loaded there now passes its next update and DataPower refuses every peer it checks:\n\n" +
+            `- before ${handBefore.slice(0, 10)}: ${takeOut}\n` +
+            "\nClose this issue once the steps are done: no run closes it. A later re-publication while it is open updates it, and says so in a comment.\n";
+        const run = (issues: object[]) => {
+            fs.writeFileSync(path.join(fake, "issues.json"), JSON.stringify(issues));
+            fs.rmSync(path.join(fake, "calls"), { force: true });
+            const r = replayIssueStep(step.run!, fake, runnerTemp, {});
+            assert.strictEqual(r.status, 0, r.stderr);
+            return calls().filter((c) => !c.startsWith("gh issue list"));
+        };
+        // None open (one of the same title someone else opened does not count): one is opened.
+        assert.deepStrictEqual(run([{ number: 5, title, app: false }]), [
+            `gh issue create --title ${title} --body-file ${runnerTemp}/hand-steps.md`,
+        ]);
+        assert.strictEqual(fs.readFileSync(path.join(fake, "body-new"), "utf8"), body);
+        // Still open at the next re-publication: updated, and a comment says so; no second issue.
+        assert.deepStrictEqual(run([{ number: 6, title, app: true }]), [
+            `gh issue edit 6 --body-file ${runnerTemp}/hand-steps.md`,
+            "gh issue comment 6 --body The run https://github.example/bank/pki/actions/runs/9 re-published the CRLs of stack dev again: the steps above are due again, by the dates they give now.",
+        ]);
+        assert.strictEqual(fs.readFileSync(path.join(fake, "body-6"), "utf8"), body);
+        // The daily attention job, with nothing needing a human on dev, closes the stack's other issue, never this one.
+        fs.rmSync(path.join(runnerTemp, "hand-steps"), { recursive: true });
+        fs.mkdirSync(path.join(runnerTemp, "lifecycle/dev"), { recursive: true });
+        fs.writeFileSync(
+            path.join(runnerTemp, "lifecycle/dev/lifecycle.json"),
+            JSON.stringify({ changed: false, republishCrls: true, markdown: "", needsHuman: [] }),
+        );
+        const attention = w.jobs.attention.steps.find((s) => s.name === "open, update or close the issues")?.run;
+        assert.ok(attention);
+        fs.writeFileSync(
+            path.join(fake, "issues.json"),
+            JSON.stringify([
+                { number: 6, title, app: true },
+                { number: 7, title: "PKI lifecycle: stack dev needs a human", app: true },
+            ]),
+        );
+        fs.rmSync(path.join(fake, "calls"), { force: true });
+        const r = replayIssueStep(attention, fake, runnerTemp, { DECIDED: "success" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.deepStrictEqual(
+            calls().filter((c) => !c.startsWith("gh issue list")),
+            [
+                "gh issue close 7 --comment Nothing needs a human on stack dev any more (https://github.example/bank/pki/actions/runs/9).",
+            ],
+        );
     });
 });
 
