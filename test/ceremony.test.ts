@@ -306,6 +306,25 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(piped.status, 0, piped.err);
     });
 
+    it("refuses --yes on a terminal before anything is shown or asked, in sign and crl: a real ceremony's people read the review and type the confirmation", async () => {
+        const refusal =
+            "error: --yes is given, but the ceremony runs on a terminal, where people read the review and type the confirmation; nothing was read or written: " +
+            "run the command again without --yes (it is for scripted rehearsals alone)";
+        const logBefore = logOf(root);
+        const certificate = path.join(dir, "yes-on-terminal.crt");
+        const series = path.join(dir, "yes-on-terminal.pem");
+        for (const argv of [
+            ["sign", "--root", root, "--csr", csr, "--out", certificate, "--yes"],
+            ["crl", "--root", root, "--period-days", "7", "--periods", "1", "--out", series, "--yes"],
+        ]) {
+            const run = await ceremonyOnTerminal([], ...argv);
+            assert.strictEqual(run.status, 1, run.transcript);
+            assert.strictEqual(run.transcript.replace(/\r\n/g, "\n"), `${refusal}\n`);
+        }
+        assert.ok(!fs.existsSync(certificate) && !fs.existsSync(series), "nothing was written");
+        assert.strictEqual(logOf(root), logBefore, "nothing was logged");
+    });
+
     it("takes a passphrase character whose UTF-8 bytes arrive in two reads whole, as a serial console or a slow link delivers them, and refuses bytes that are no UTF-8 (a Latin-1 terminal) rather than taking them as U+FFFD", async () => {
         const made = path.join(dir, "split-utf8-root");
         const passphrase = `${PASSPHRASE} é`;

@@ -31,7 +31,13 @@ import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { undoUnlessDone } from "../interrupt";
 import { nameOnOneLine } from "../pki/x509";
-import { Prompter, refuseRehearsalPassphraseOnTerminal, ROOT_PASSPHRASE_VARIABLE, rootPassphrase } from "./prompt";
+import {
+    Prompter,
+    refuseRehearsalConfirmationOnTerminal,
+    refuseRehearsalPassphraseOnTerminal,
+    ROOT_PASSPHRASE_VARIABLE,
+    rootPassphrase,
+} from "./prompt";
 import {
     CertificateRecord,
     CrlRecord,
@@ -93,7 +99,8 @@ crl        signs the root's CRL series: K CRLs, one per period of N days from DA
 The passphrase is asked on the terminal without echo (twice by init-root, at least 16
 characters), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
 for confirmation (for a CSR, the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256 typed
-from the change request; "yes" for a series); --yes skips it in scripted rehearsals. Everything
+from the change request; "yes" for a series); --yes skips it in scripted rehearsals, and is
+refused on a terminal. Everything
 signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL number, subject, SPKI SHA-256,
 notBefore and notAfter or thisUpdate and nextUpdate, time, environment, trust domain, the
 serial of the root that signed it); sign and crl refuse a folder whose log begins with, or later
@@ -562,6 +569,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         yes: { type: "boolean" },
         "allow-git-work-tree": { type: "boolean" },
     });
+    if (v.yes === true) refuseRehearsalConfirmationOnTerminal();
     const csrFiles = v.csr ?? [];
     if (v.root === undefined || csrFiles.length === 0) throw new UsageError("sign needs --root DIR and --csr FILE");
     checkFileNames([["--root", v.root], ...csrFiles.map((file) => ["--csr", file] as const), ["--out", v.out]]);
@@ -754,6 +762,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         yes: { type: "boolean" },
         "allow-git-work-tree": { type: "boolean" },
     });
+    if (v.yes === true) refuseRehearsalConfirmationOnTerminal();
     if (v.root === undefined || v.out === undefined) {
         throw new UsageError("crl needs --root DIR, --period-days N, --periods K and --out FILE");
     }

@@ -153,3 +153,17 @@ export function refuseRehearsalPassphraseOnTerminal(): void {
             `unset it and run the command again (the variable is for scripted rehearsals alone)`,
     );
 }
+
+/**
+ * Refuses --yes on a terminal, before anything is shown or asked, as the passphrase variable is
+ * refused there: left in a command copied from a rehearsal's script, it would have a real
+ * ceremony sign what no one confirmed, the SPKI SHA-256 from the change request never typed.
+ * Scripted rehearsals have no terminal (their input is a pipe or a file).
+ */
+export function refuseRehearsalConfirmationOnTerminal(): void {
+    if (process.stdin.isTTY !== true) return;
+    throw new Error(
+        `--yes is given, but the ceremony runs on a terminal, where people read the review and type the confirmation; nothing was read or written: ` +
+            `run the command again without --yes (it is for scripted rehearsals alone)`,
+    );
+}
