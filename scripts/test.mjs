@@ -15,7 +15,8 @@ function run(command, args, { show }) {
 }
 
 const [suite, ...linters] = await Promise.all([
-    run("mocha", [], { show: true }),
+    // No core files: the ceremony refuses to take a root key's passphrase in a process that may dump one.
+    run("sh", ["-c", "ulimit -S -c 0 && exec mocha"], { show: true }),
     run("eslint", ["--cache", "--cache-strategy", "content", "--cache-location", "node_modules/.cache/eslint/", "."], {
         show: false,
     }),

@@ -17,6 +17,7 @@ import {
     ceremonyOnTerminalWithVariable,
     ceremonyPiped,
     ceremonyPipedAs,
+    ceremonyWithCoreLimit,
     PASSPHRASE,
 } from "./ceremonyTools";
 import { ENGINE_KEYS_FILE } from "./engineKeys";
@@ -361,10 +362,12 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.ok(!fs.existsSync(latin1), "nothing was written");
     });
 
-    it("gives the terminal its echo back when a signal ends it at the passphrase prompt (SIGTERM, SIGHUP)", async () => {
+    it("gives the terminal its echo back when a signal ends it at the passphrase prompt (SIGTERM, SIGHUP; SIGQUIT, Ctrl-\\, ends it as SIGINT, never dumping core)", async () => {
+        // Each signal and the number of the one that ends the process.
         const signals = [
             ["SIGTERM", 15],
             ["SIGHUP", 1],
+            ["SIGQUIT", 2],
         ] as const;
         const outOf = (signal: string) => path.join(dir, `signalled-${signal}`);
         // Side by side, each on its own terminal.
@@ -376,7 +379,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         for (const [i, [signal, number]] of signals.entries()) {
             const run = runs[i];
             const out = outOf(signal);
-            assert.strictEqual(run.ended, 128 + number, `ended by ${signal}:\n${run.transcript}`);
+            assert.strictEqual(run.ended, 128 + number, `${signal}: ended by signal ${number}:\n${run.transcript}`);
             assert.deepStrictEqual(
                 ["echo", "icanon"].filter((setting) => !run.settings.includes(setting)),
                 [],
@@ -384,6 +387,36 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             );
             assert.ok(!fs.existsSync(out), "nothing was written");
         }
+    });
+
+    it("refuses to start a command that takes the passphrase while the process may dump core (a non-zero soft core file size limit), naming the limit and ulimit -c 0", async () => {
+        const made = path.join(dir, "core-root");
+        const series = path.join(dir, "core.pem");
+        const logBefore = logOf(root);
+        for (const argv of [
+            [...initRootArgs(made, "Core Root"), "--key", "ECDSA"],
+            ["sign", "--root", root, "--csr", csr, "--out", path.join(dir, "core.crt"), "--yes"],
+            ["crl", "--root", root, "--period-days", "7", "--periods", "1", "--out", series, "--yes"],
+        ]) {
+            const run = ceremonyWithCoreLimit("1024", PASSPHRASE, ...argv);
+            assert.match(run.limit, /^[1-9][0-9]*$/);
+            assert.deepStrictEqual(
+                [argv[0], run.status, run.out, run.err],
+                [
+                    argv[0],
+                    1,
+                    "",
+                    `error: this process may write a core file (its soft limit "Max core file size" in /proc/self/limits is ${run.limit} bytes), ` +
+                        `which would hold the root key's passphrase and key should it crash or be sent Ctrl-\\; nothing was read or written: ` +
+                        `run "ulimit -c 0" in the ceremony's shell, then the command again\n`,
+                ],
+            );
+        }
+        assert.ok(!fs.existsSync(made) && !fs.existsSync(series), "nothing was written");
+        assert.strictEqual(logOf(root), logBefore, "nothing was logged");
+        // With the limit at 0, as "ulimit -c 0" sets it, the same command runs.
+        const run = ceremonyWithCoreLimit("0", PASSPHRASE, ...initRootArgs(made, "Core Root"), "--key", "ECDSA");
+        assert.deepStrictEqual([run.limit, run.status, run.err], ["0", 0, ""]);
     });
 
     it("refuses a wrong passphrase or a key that is not the root certificate's with one clear line and no stack trace, and signs nothing", async () => {

@@ -62,6 +62,28 @@ export function ceremonyPipedAs(
     return { status: result.status ?? -1, out: result.stdout, err: result.stderr };
 }
 
+/**
+ * The ceremony as a process on a pipe (`ceremonyPiped`), started by a shell that first sets its
+ * soft core file size limit (`ulimit -S -c blocks`); `limit` is that limit as /proc/self/limits
+ * then shows it ("1048576", "unlimited"), read by another process the same shell command starts.
+ */
+export function ceremonyWithCoreLimit(
+    blocks: string,
+    passphrase: string | undefined,
+    ...argv: string[]
+): { status: number; out: string; err: string; limit: string } {
+    const shell = (command: string, args: readonly string[]) =>
+        spawnSync("sh", ["-c", `ulimit -S -c ${blocks} && ${command}`, "sh", ...args], {
+            input: "",
+            env: childEnv(passphrase),
+            encoding: "utf8",
+        });
+    const limits = shell("cat /proc/self/limits", []).stdout;
+    const limit = /^Max core file size\s+(\S+)/m.exec(limits)?.[1] ?? `none in ${limits}`;
+    const result = shell(`exec "$@"`, [process.execPath, MAIN, "ceremony", ...argv]);
+    return { status: result.status ?? -1, out: result.stdout, err: result.stderr, limit };
+}
+
 const quote = (arg: string): string => `'${arg.replace(/'/g, "'\\''")}'`;
 
 /** What is typed at a question: a line, or its bytes in parts that reach the ceremony 200 ms apart. */

@@ -105,7 +105,8 @@ signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL number, sub
 notBefore and notAfter or thisUpdate and nextUpdate, time, environment, trust domain, the
 serial of the root that signed it); sign and crl refuse a folder whose log begins with, or later
 holds, another root's record, naming the line. Files are created exclusively, never through a link,
-and never replaced.`;
+and never replaced. On Linux each refuses to start while the process may write a core file, which
+would hold the passphrase and the key: run "ulimit -c 0" in the ceremony's shell first.`;
 
 function wholeNumber(value: string | undefined, option: string, fallback: number | undefined, max: number): number {
     if (value === undefined && fallback !== undefined) return fallback;
@@ -141,6 +142,28 @@ function isoTime(value: string, option: string): Date {
         );
     }
     return new Date(value);
+}
+
+/**
+ * Refuses to start a command that takes the root key's passphrase while this process may dump
+ * core (Linux: a non-zero soft "Max core file size" in /proc/self/limits): a crash, or Ctrl-\ at
+ * a question, would write the passphrase and the root key to a core file on the machine's disk.
+ * Elsewhere (no /proc) nothing is checked.
+ */
+function refuseCoreDumps(): void {
+    let limits: string;
+    try {
+        limits = fs.readFileSync("/proc/self/limits", "utf8");
+    } catch {
+        return;
+    }
+    const soft = /^Max core file size\s+(\S+)/m.exec(limits)?.[1];
+    if (soft === undefined || soft === "0") return;
+    throw new Error(
+        `this process may write a core file (its soft limit "Max core file size" in /proc/self/limits is ${soft === "unlimited" ? soft : `${soft} bytes`}), ` +
+            `which would hold the root key's passphrase and key should it crash or be sent Ctrl-\\; nothing was read or written: ` +
+            `run "ulimit -c 0" in the ceremony's shell, then the command again`,
+    );
 }
 
 /** `SERIAL:REASON:REVOKED_AT`, the time keeping its own colons. */
@@ -972,12 +995,15 @@ export const ceremonyCommand: Command = {
     usage: USAGE,
     async run(argv, out) {
         const [action, ...rest] = argv;
-        // A signal (Ctrl-C, SIGTERM, SIGHUP) is handled between the ceremony's steps, never inside
-        // the writes of a root, a certificate and its log record: they land whole, then it ends.
-        const stopWatching = undoUnlessDone();
+        // A signal (Ctrl-C, Ctrl-\, SIGTERM, SIGHUP) is handled between the ceremony's steps, never
+        // inside the writes of a root, a certificate and its log record: they land whole, then it ends.
+        const stopWatching = undoUnlessDone({ quitAsInterrupt: true });
         try {
             const asksHelp = rest.includes("--help") || rest.includes("-h");
-            if (["init-root", "sign", "crl"].includes(action) && !asksHelp) refuseRehearsalPassphraseOnTerminal();
+            if (["init-root", "sign", "crl"].includes(action) && !asksHelp) {
+                refuseRehearsalPassphraseOnTerminal();
+                refuseCoreDumps();
+            }
             if (action === "init-root") return await initRoot(rest, out);
             if (action === "sign") return await sign(rest, out);
             if (action === "crl") return await crl(rest, out);
