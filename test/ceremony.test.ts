@@ -460,6 +460,41 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.ok(!fs.existsSync(path.join(dir, "swapped.crt")));
     });
 
+    it("opens root.key only as one ENCRYPTED PRIVATE KEY block and nothing else: a plain key put before that BEGIN line does not open with any passphrase", async () => {
+        const crafted = path.join(dir, "crafted-key-root");
+        assert.strictEqual(
+            (await ceremony(PASSPHRASE, ...initRootArgs(crafted, "Crafted"), "--key", "ECDSA")).status,
+            0,
+        );
+        const keyFile = path.join(crafted, ROOT_KEY);
+        const plain = openssl(["pkey", "-in", keyFile, "-passin", `pass:${PASSPHRASE}`]).output;
+        assert.match(plain, /^-----BEGIN PRIVATE KEY-----\n/);
+        fs.writeFileSync(keyFile, `${plain}-----BEGIN ENCRYPTED PRIVATE KEY-----\n`);
+        const logBefore = logOf(crafted);
+        const target = path.join(dir, "crafted.crt");
+        const signed = await ceremony(
+            "any passphrase at all",
+            "sign",
+            "--root",
+            crafted,
+            "--csr",
+            csr,
+            "--out",
+            target,
+            "--yes",
+        );
+        assert.deepStrictEqual(
+            [signed.status, signed.err],
+            [
+                1,
+                `error: ${keyFile} must hold one encrypted key (one ENCRYPTED PRIVATE KEY PEM block) and nothing else, but it holds 2 PEM blocks (PRIVATE KEY, then ENCRYPTED PRIVATE KEY): ` +
+                    `the file was altered; restore it from the ceremony medium's backup\n`,
+            ],
+        );
+        assert.ok(!fs.existsSync(target), "nothing was signed");
+        assert.strictEqual(logOf(crafted), logBefore, "nothing was logged");
+    });
+
     it("shows each CSR (subject, key, SPKI SHA-256, validity, the CA it becomes) and signs nothing unless the confirmation is typed", async () => {
         const csrPem = fs.readFileSync(csr, "utf8");
         const spki = opensslSpkiSha256(csrPem, "csr");

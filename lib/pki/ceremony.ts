@@ -36,7 +36,7 @@ import { normalSerial } from "./x509";
 import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
 import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
-import { pemDecode, pemEncode } from "./pem";
+import { pemBlocksInOrder, pemDecode, pemEncode } from "./pem";
 import { pbes2Encryption } from "./pkcs12";
 import { bindingProblem, bindingUnit, rootBinding, stackCaNames, stackCaSlot } from "./rootBinding";
 import {
@@ -264,17 +264,45 @@ export function encryptRootKey(keyPem: string, passphrase: string): string {
     return pemEncode(toDer(info), "ENCRYPTED PRIVATE KEY");
 }
 
-/** Opens the encrypted root key (`file` names it in messages); an unencrypted key is refused. */
+/** The PEM label of an encrypted PKCS#8 key, the root key's form. */
+const ENCRYPTED_KEY = "ENCRYPTED PRIVATE KEY";
+
+/**
+ * Opens the encrypted root key (`file` names it in messages). The file must hold one PEM block,
+ * ENCRYPTED PRIVATE KEY, and nothing else but white space: given the whole text, Node would take
+ * its first key block, so a plain key put before an encrypted one would open with any passphrase.
+ * An unencrypted key is refused.
+ */
 export function decryptRootKey(encryptedPem: string, passphrase: string, file: string): string {
-    if (!encryptedPem.includes("-----BEGIN ENCRYPTED PRIVATE KEY-----")) {
+    const blocks = pemBlocksInOrder(encryptedPem);
+    const [block] = blocks;
+    if (blocks.length === 1 && block.label !== ENCRYPTED_KEY && block.label.endsWith("PRIVATE KEY")) {
         throw new Error(
             `${file} is not an encrypted private key; a root key is kept only encrypted: ` +
                 `encrypt it with "openssl pkcs8 -topk8 -v2 aes-256-cbc -iter ${ROOT_KEY_PBKDF2_ITERATIONS} -in ${file} -out ${file}.new", check it, then replace ${file} and destroy the plain copy`,
         );
     }
+    const problem =
+        blocks.length === 0
+            ? "it holds no PEM block"
+            : blocks.length > 1
+              ? `it holds ${blocks.length} PEM blocks (${blocks.map((b) => b.label).join(", then ")})`
+              : block.label !== ENCRYPTED_KEY
+                ? `it holds a ${block.label} PEM block`
+                : !block.ended
+                  ? `its ${ENCRYPTED_KEY} block has no END line`
+                  : encryptedPem.replace(block.pem.trimEnd(), "").trim() !== ""
+                    ? `it holds other text besides its ${ENCRYPTED_KEY} block`
+                    : undefined;
+    if (problem !== undefined) {
+        throw new Error(
+            `${file} must hold one encrypted key (one ${ENCRYPTED_KEY} PEM block) and nothing else, but ${problem}: ` +
+                `the file was altered; restore it from the ceremony medium's backup`,
+        );
+    }
     try {
         return crypto
-            .createPrivateKey({ key: encryptedPem, passphrase })
+            .createPrivateKey({ key: pemDecode(block.pem, ENCRYPTED_KEY), format: "der", type: "pkcs8", passphrase })
             .export({ type: "pkcs8", format: "pem" }) as string;
     } catch {
         throw new Error(`the passphrase does not open ${file}: wrong passphrase, or the file was altered`);
