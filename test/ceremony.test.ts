@@ -205,7 +205,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
-    it("asks the passphrase twice on a terminal without echoing it, and refuses two that differ or one under 16 characters", async () => {
+    it("asks the passphrase twice on a terminal without echoing it, and refuses two that differ, one under 16 characters, one string repeated or one of fewer than 8 different characters", async () => {
         const made = path.join(dir, "terminal-root");
         const init = [...initRootArgs(made, "Terminal Root"), "--key", "ECDSA"];
         const differ = await ceremonyOnTerminal(
@@ -226,6 +226,32 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             "error: the root key's passphrase has 9 characters; it needs at least 16 (e.g. six random words), since it is all that protects the key on its medium\n",
         );
         assert.ok(!fs.existsSync(made), "nothing was written");
+        // Long enough but one string repeated, or of few different characters: refused before a key is made.
+        const diceware =
+            "choose a diceware-style passphrase of several random words (e.g. six, rolled with dice from a word list)";
+        const weak: [string, string][] = [
+            [
+                "aaaaaaaaaaaaaaaa",
+                `the root key's passphrase is one string of 1 character repeated 16 times, which is no harder to guess than that string once: ${diceware}`,
+            ],
+            [
+                "passwordpassword",
+                `the root key's passphrase is one string of 8 characters repeated 2 times, which is no harder to guess than that string once: ${diceware}`,
+            ],
+            [
+                "abcabcabcabcabcabc",
+                `the root key's passphrase is one string of 3 characters repeated 6 times, which is no harder to guess than that string once: ${diceware}`,
+            ],
+            [
+                "aabbccddaabbccdda",
+                `the root key's passphrase has only 4 different characters; it needs at least 8, since few characters make few passphrases to try: ${diceware}`,
+            ],
+        ];
+        for (const [passphrase, message] of weak) {
+            const refused = await ceremony(passphrase, ...init);
+            assert.deepStrictEqual([passphrase, refused.status, refused.err], [passphrase, 1, `error: ${message}\n`]);
+            assert.ok(!fs.existsSync(made), "nothing was written");
+        }
         const made2 = await ceremonyOnTerminal(
             [
                 ["Passphrase of the root key: ", PASSPHRASE],

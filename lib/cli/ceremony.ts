@@ -97,7 +97,7 @@ crl        signs the root's CRL series: K CRLs, one per period of N days from DA
            pki:offlineRoots.<root>.crls.
 
 The passphrase is asked on the terminal without echo (twice by init-root, at least 16
-characters), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
+characters, 8 of them different, not a shorter string repeated), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
 for confirmation (for a CSR, the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256 typed
 from the change request; "yes" for a series); --yes skips it in scripted rehearsals, and is
 refused on a terminal. Everything

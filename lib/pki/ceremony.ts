@@ -226,12 +226,38 @@ export function createRoot(
 /** The least number of characters of a root key's passphrase: the passphrase is all that protects the key on its medium. */
 export const MIN_PASSPHRASE_LENGTH = 16;
 
-/** Refuses a passphrase too short to protect a new root key (its characters are never shown). */
+/** The least number of different characters of a root key's passphrase: "aaaaaaaaaaaaaaaa" or "passwordpassword" have fewer. */
+export const MIN_PASSPHRASE_DISTINCT = 8;
+
+/** What a refused passphrase is to become instead. */
+const DICEWARE =
+    "choose a diceware-style passphrase of several random words (e.g. six, rolled with dice from a word list)";
+
+/**
+ * Refuses a passphrase too weak to protect a new root key: too short, one shorter string repeated
+ * ("abcabcabc..."), or of fewer than MIN_PASSPHRASE_DISTINCT different characters. Cheap rules
+ * against what a person types to get past a length check; its characters are never shown.
+ */
 export function checkNewPassphrase(passphrase: string): void {
     const length = characterCount(passphrase);
     if (length < MIN_PASSPHRASE_LENGTH) {
         throw new Error(
             `the root key's passphrase has ${length} characters; it needs at least ${MIN_PASSPHRASE_LENGTH} (e.g. six random words), since it is all that protects the key on its medium`,
+        );
+    }
+    const characters = [...passphrase];
+    const period = characters.findIndex(
+        (_, i) => i > 0 && length % i === 0 && characters.every((c, j) => c === characters[j % i]),
+    );
+    if (period > 0) {
+        throw new Error(
+            `the root key's passphrase is one string of ${period} character${period === 1 ? "" : "s"} repeated ${length / period} times, which is no harder to guess than that string once: ${DICEWARE}`,
+        );
+    }
+    const distinct = new Set(characters).size;
+    if (distinct < MIN_PASSPHRASE_DISTINCT) {
+        throw new Error(
+            `the root key's passphrase has only ${distinct} different characters; it needs at least ${MIN_PASSPHRASE_DISTINCT}, since few characters make few passphrases to try: ${DICEWARE}`,
         );
     }
 }
