@@ -532,7 +532,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.match(
             refused.out,
             new RegExp(
-                `^CSR ${csr}\\n  subject       O=Example Bank, CN=example APIC client CA\\n  key           ECDSA P-256\\n  SPKI SHA-256  ${spki}\\n` +
+                `^issuance\\.log  \\d+ records?, SHA-256 [0-9a-f]{64} \\(compare it with the SHA-256 the change request recorded after the last ceremony\\)\\n` +
+                    `CSR ${csr}\\n  subject       O=Example Bank, CN=example APIC client CA\\n  key           ECDSA P-256\\n  SPKI SHA-256  ${spki}\\n` +
                     "  validity      730 days, \\S+Z to \\S+Z\\n" +
                     "  certificate   a CA: basicConstraints CA:TRUE pathlen 0 and keyUsage keyCertSign \\+ cRLSign \\(both critical\\), subject and authority key ids\\n" +
                     "  issuer        O=Example Bank, OU=apic-istio-pki example apic-client, CN=Example Bank APIC Client Root\\n$",
@@ -887,6 +888,99 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(
             linked.err,
             `error: ${log} is a symbolic link; the ceremony never reads or writes through a link\n`,
+        );
+    });
+
+    it("shows the issuance log's record count and SHA-256 (sha256sum's) before its questions and after appending, and refuses with --log-sha256 a log edited since", async () => {
+        const hashed = path.join(dir, "hashed-root");
+        const logFile = path.join(hashed, ISSUANCE_LOG);
+        const sha256sum = (): string => execFileSync("sha256sum", [logFile], { encoding: "utf8" }).split(" ")[0];
+        const recordThis = (records: number): string =>
+            `${logFile} now has ${records} record${records === 1 ? "" : "s"}, SHA-256 ${sha256sum()}: record this in the change request`;
+        const init = await ceremony(PASSPHRASE, ...initRootArgs(hashed, "Hashed Root"), "--key", "ECDSA");
+        assert.strictEqual(init.status, 0, init.err);
+        assert.strictEqual(init.out.split("\n").at(-2), recordThis(1));
+        // sign, given the SHA-256 in capitals: reviewed before the CSR, and the new one after.
+        const atInit = sha256sum();
+        const signed = await ceremony(
+            PASSPHRASE,
+            ...["sign", "--root", hashed, "--csr", csr, "--out", path.join(dir, "hashed.crt")],
+            ...["--log-sha256", atInit.toUpperCase(), "--yes"],
+        );
+        assert.strictEqual(signed.status, 0, signed.err);
+        assert.strictEqual(
+            signed.out.split("\n")[0],
+            `issuance.log  1 record, SHA-256 ${atInit} (as --log-sha256 gives)`,
+        );
+        assert.strictEqual(signed.out.split("\n").at(-2), recordThis(2));
+        const serial = (JSON.parse(lines(logFile)[1]) as { serial: string }).serial;
+        const revoke = `${serial}:keyCompromise:${new Date(Date.now() - 1000).toISOString()}`;
+        const crlArgs = (out: string) => [
+            "crl",
+            "--root",
+            hashed,
+            "--period-days",
+            "7",
+            "--periods",
+            "1",
+            "--out",
+            path.join(dir, out),
+        ];
+        const atSign = sha256sum();
+        const series = await ceremony(PASSPHRASE, ...crlArgs("hashed-1.pem"), "--revoke", revoke, "--yes");
+        assert.strictEqual(series.status, 0, series.err);
+        assert.ok(
+            series.out.includes(
+                `\nissuance.log  2 records, SHA-256 ${atSign} (compare it with the SHA-256 the change request recorded after the last ceremony)\n`,
+            ),
+            series.out,
+        );
+        assert.strictEqual(series.out.split("\n").at(-2), recordThis(3));
+        // The CRL record's revocation emptied in place: without the check, the next series would drop it.
+        const recorded = sha256sum();
+        const edited = lines(logFile).map((line) => {
+            const record = JSON.parse(line) as { event: string; revoked?: unknown[] };
+            return JSON.stringify(record.event === "crl" ? { ...record, revoked: [] } : record);
+        });
+        fs.writeFileSync(logFile, `${edited.join("\n")}\n`);
+        const changed = sha256sum();
+        assert.notStrictEqual(changed, recorded);
+        const refusal =
+            `error: ${logFile} has SHA-256 ${changed} (3 records), not ${recorded} as --log-sha256 gives (the change request's): ` +
+            `the log changed since the last ceremony; do not sign: compare it with its copies on the write-once archive to find what changed, and put the archived one back\n`;
+        for (const args of [
+            [...crlArgs("hashed-2.pem"), "--log-sha256", recorded, "--yes"],
+            [
+                "sign",
+                "--root",
+                hashed,
+                "--csr",
+                csr,
+                "--out",
+                path.join(dir, "hashed-2.crt"),
+                "--log-sha256",
+                recorded,
+                "--yes",
+            ],
+        ]) {
+            const refused = await ceremony(PASSPHRASE, ...args);
+            assert.deepStrictEqual([args[0], refused.status, refused.out, refused.err], [args[0], 1, "", refusal]);
+        }
+        assert.ok(!fs.existsSync(path.join(dir, "hashed-2.pem")) && !fs.existsSync(path.join(dir, "hashed-2.crt")));
+        assert.strictEqual(sha256sum(), changed, "nothing was logged");
+        const short = await ceremony(
+            PASSPHRASE,
+            ...crlArgs("hashed-2.pem"),
+            "--log-sha256",
+            recorded.slice(0, 32),
+            "--yes",
+        );
+        assert.deepStrictEqual(
+            [short.status, short.err.split("\n")[0]],
+            [
+                2,
+                `error: --log-sha256 must be the SHA-256 of issuance.log the change request recorded after the last ceremony, all 64 hex digits (as sha256sum prints it); got "${recorded.slice(0, 32)}"`,
+            ],
         );
     });
 
@@ -1761,7 +1855,10 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 `error: cannot write --out ${target} (ENOSPC); it was logged in issuance.log as signed: save its PEM from the output above\n`,
             ],
         );
-        assert.match(unwritten.out, /^CSR [\s\S]*-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/);
+        assert.match(
+            unwritten.out,
+            /^issuance\.log {2}\d+ records?, SHA-256 [0-9a-f]{64} \(.*\)\nCSR [\s\S]*-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/,
+        );
         assert.strictEqual(fs.existsSync(target), false, "no empty or partial certificate at --out");
         assert.strictEqual(logOf(root).slice(logBefore.length).split("\n").length, 2, "one record more, whole");
     });
@@ -2358,11 +2455,14 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(opensslSpkiSha256(second.toString(), "cert"), spki);
         // The review the custodians confirm names the certificate replaced, and the end says to revoke it.
         const revoke = `revoke it with the next CRL series (--revoke ${serial}:superseded:TIME, TIME when that series is signed; crl signs none until one revokes it)`;
-        assert.deepStrictEqual(reissued.out.split("\n").slice(-5), [
+        const log = path.join(root, ISSUANCE_LOG);
+        const logSha256 = crypto.createHash("sha256").update(fs.readFileSync(log)).digest("hex");
+        assert.deepStrictEqual(reissued.out.split("\n").slice(-6), [
             `  replaces      serial ${serial}, valid ${opensslNotBefore(path.join(dir, "certified.crt"))} to ${until} (--reissue): it stays trusted until revoked`,
             `                ${revoke}`,
             `signed ${again}: serial ${second.serialNumber} -> ${path.join(dir, "certified-again.crt")}`,
             `serial ${serial} is replaced by serial ${second.serialNumber}: ${revoke}`,
+            `${log} now has ${lines(log).length} records, SHA-256 ${logSha256}: record this in the change request`,
             "",
         ]);
     });

@@ -61,8 +61,8 @@ import { Command, oneOf, parse, UsageError } from "./stackSource";
 const FINGERPRINT_PREFIX = 32;
 
 const USAGE = `usage: ceremony init-root --out DIR --environment ENV --trust-domain DOMAIN --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
-       ceremony sign --root DIR --csr FILE [--csr FILE ...] [--days 1095] [--out FILE] [--reissue SERIAL ...] [--yes]
-       ceremony crl --root DIR --period-days N --periods K [--from DATE] [--revoke SERIAL:REASON:REVOKED_AT ...] --out FILE [--yes]
+       ceremony sign --root DIR --csr FILE [--csr FILE ...] [--days 1095] [--out FILE] [--reissue SERIAL ...] [--log-sha256 HEX] [--yes]
+       ceremony crl --root DIR --period-days N --periods K [--from DATE] [--revoke SERIAL:REASON:REVOKED_AT ...] --out FILE [--log-sha256 HEX] [--yes]
        (each also takes --allow-git-work-tree)
 
 init-root  makes the root folder DIR (0700; refused inside a git work tree): DIR/root.key, the
@@ -104,7 +104,10 @@ refused on a terminal. Everything
 signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL number, subject, SPKI SHA-256,
 notBefore and notAfter or thisUpdate and nextUpdate, time, environment, trust domain, the
 serial of the root that signed it); sign and crl refuse a folder whose log begins with, or later
-holds, another root's record, naming the line. Files are created exclusively, never through a link,
+holds, another root's record, naming the line. Each command shows the log's record count and
+SHA-256 before its questions and once it has appended to it (record that in the change request);
+sign and crl --log-sha256 HEX (the SHA-256 the change request recorded) refuse a log changed since.
+Files are created exclusively, never through a link,
 and never replaced. On Linux each refuses to start while the process may write a core file, which
 would hold the passphrase and the key: run "ulimit -c 0" in the ceremony's shell first.`;
 
@@ -337,6 +340,44 @@ function checkLogOfRoot(
     }
 }
 
+/** --log-sha256: the SHA-256 the change request recorded for the log, 64 hex digits, in lower case. */
+function logSha256Option(value: string | undefined): string | undefined {
+    if (value === undefined) return undefined;
+    if (!/^[0-9A-Fa-f]{64}$/.test(value)) {
+        throw new UsageError(
+            `--log-sha256 must be the SHA-256 of ${ISSUANCE_LOG} the change request recorded after the last ceremony, all 64 hex digits (as sha256sum prints it); got ${json(value)}`,
+        );
+    }
+    return value.toLowerCase();
+}
+
+/**
+ * The log's record count and SHA-256 as the review shows them, before any question; refused when
+ * --log-sha256 (`expected`) gives another SHA-256: the log was changed since the last ceremony
+ * (a CRL record's revocations emptied would have crl drop them, sign certify a compromised key).
+ */
+function reviewLog(folder: RootFolder, expected: string | undefined): string {
+    const { records, sha256 } = folder.logDigest();
+    const log = folder.path(ISSUANCE_LOG);
+    if (expected !== undefined && sha256 !== expected) {
+        throw new Error(
+            `${log} has SHA-256 ${sha256} (${records} record${records === 1 ? "" : "s"}), not ${expected} as --log-sha256 gives (the change request's): ` +
+                `the log changed since the last ceremony; do not sign: compare it with its copies on the write-once archive to find what changed, and put the archived one back`,
+        );
+    }
+    const compared =
+        expected !== undefined
+            ? "as --log-sha256 gives"
+            : "compare it with the SHA-256 the change request recorded after the last ceremony";
+    return `${ISSUANCE_LOG}  ${records} record${records === 1 ? "" : "s"}, SHA-256 ${sha256} (${compared})\n`;
+}
+
+/** The log's record count and SHA-256 once the ceremony appended to it (or made it), for the change request. */
+function loggedNow(folder: RootFolder): string {
+    const { records, sha256 } = folder.logDigest();
+    return `${folder.path(ISSUANCE_LOG)} now has ${records} record${records === 1 ? "" : "s"}, SHA-256 ${sha256}: record this in the change request\n`;
+}
+
 /** The root key, decrypted, once it is shown to be the key of the folder's root certificate. */
 async function unlockRootKey(folder: RootFolder, prompter: Prompter, rootCertPem: string): Promise<string> {
     const encrypted = folder.readEncryptedKey();
@@ -496,7 +537,8 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
         `root of environment ${v.environment}, trust domain ${trustDomain}: ${record.subject}\n` +
             `  serial ${record.serial}, SPKI SHA-256 ${record.spkiSha256}, until ${record.notAfter}\n` +
             `wrote ${folder.path(ROOT_CERT)} (public: paste it into pki:offlineRoots.<root>.certificate), ` +
-            `${folder.path(ROOT_KEY)} (encrypted; it never leaves this machine) and ${folder.path(ISSUANCE_LOG)}\n`,
+            `${folder.path(ROOT_KEY)} (encrypted; it never leaves this machine) and ${folder.path(ISSUANCE_LOG)}\n` +
+            loggedNow(folder),
     );
     return 0;
 }
@@ -581,6 +623,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         days?: string;
         out?: string;
         reissue?: string[];
+        "log-sha256"?: string;
         yes?: boolean;
         "allow-git-work-tree"?: boolean;
     }>(argv, {
@@ -589,6 +632,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         days: { type: "string" },
         out: { type: "string" },
         reissue: { type: "string", multiple: true },
+        "log-sha256": { type: "string" },
         yes: { type: "boolean" },
         "allow-git-work-tree": { type: "boolean" },
     });
@@ -607,6 +651,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         }
     }
     const validityDays = wholeNumber(v.days, "--days", 1095, 36500);
+    const logSha256 = logSha256Option(v["log-sha256"]);
     // By serial as compared (normalSerial), to the serial as given.
     const reissues = new Map(
         (v.reissue ?? []).map((serial) => {
@@ -622,6 +667,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
     // Before the log is read and any question asked: see RootFolder.lock.
     const lock = folder.lock();
     try {
+        const logReview = reviewLog(folder, logSha256);
         const root = rootOf(folder);
         const now = new Date();
         const notAfter = intermediateNotAfter(root.certPem, validityDays, now);
@@ -706,6 +752,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         for (const { target, label } of requests) {
             checkTarget(target, label, v.out !== undefined ? "choose another file" : "copy the CSR to another folder");
         }
+        out(logReview);
         const prompter = new Prompter();
         let rootKeyPem: string;
         try {
@@ -751,6 +798,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
                 out(`serial ${r.serial} is replaced by serial ${record.serial}: ${revokeReplaced(r.serial)}\n`);
             }
         }
+        out(loggedNow(folder));
         return 0;
     } finally {
         lock.release();
@@ -773,6 +821,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         from?: string;
         revoke?: string[];
         out?: string;
+        "log-sha256"?: string;
         yes?: boolean;
         "allow-git-work-tree"?: boolean;
     }>(argv, {
@@ -782,6 +831,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         from: { type: "string" },
         revoke: { type: "string", multiple: true },
         out: { type: "string" },
+        "log-sha256": { type: "string" },
         yes: { type: "boolean" },
         "allow-git-work-tree": { type: "boolean" },
     });
@@ -798,10 +848,12 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     const from = v.from === undefined ? now : isoTime(v.from, "--from");
     const revoked = (v.revoke ?? []).map(revocation);
+    const logSha256 = logSha256Option(v["log-sha256"]);
     const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
     // Before the log is read and any question asked: see RootFolder.lock.
     const lock = folder.lock();
     try {
+        const logReview = reviewLog(folder, logSha256);
         const root = rootOf(folder);
         const log = folder.readLog();
         const signed = new Map(
@@ -939,7 +991,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
                           "                replace pki:offlineRoots.<root>.crls with the crls.pem written now, never append it to the earlier series",
                       ]),
                 "",
-            ].join("\n"),
+            ].join("\n") + logReview,
         );
         const prompter = new Prompter();
         let rootKeyPem: string;
@@ -983,7 +1035,8 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         }
         writePublic(v.out, series.map((c) => c.pem).join(""), `--out ${v.out}`, out);
         out(
-            `signed CRLs ${series[0].number} to ${series[series.length - 1].number} -> ${v.out} (paste it into pki:offlineRoots.<root>.crls)\n`,
+            `signed CRLs ${series[0].number} to ${series[series.length - 1].number} -> ${v.out} (paste it into pki:offlineRoots.<root>.crls)\n` +
+                loggedNow(folder),
         );
         return 0;
     } finally {

@@ -284,9 +284,13 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
 }
 
 function readExisting(file: string, privateFile: boolean): string {
+    return readExistingBytes(file, privateFile).toString("utf8");
+}
+
+function readExistingBytes(file: string, privateFile: boolean): Buffer {
     const fd = openExisting(file, O_RDONLY, privateFile);
     try {
-        return fs.readFileSync(fd, "utf8");
+        return fs.readFileSync(fd);
     } finally {
         fs.closeSync(fd);
     }
@@ -601,6 +605,19 @@ export class RootFolder {
         } finally {
             fs.closeSync(fd);
         }
+    }
+
+    /**
+     * The log's record count and the SHA-256 of its bytes, in hex (what sha256sum prints for it):
+     * what the change request records after each ceremony, so that the next one can show the log
+     * was not edited meanwhile.
+     */
+    logDigest(): { records: number; sha256: string } {
+        const bytes = readExistingBytes(this.path(ISSUANCE_LOG), true);
+        return {
+            records: this.readLog().length,
+            sha256: crypto.createHash("sha256").update(bytes).digest("hex"),
+        };
     }
 
     readLog(): LogRecord[] {
