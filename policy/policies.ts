@@ -108,7 +108,7 @@ function pemPrivateKey(pem: unknown): crypto.KeyObject | undefined {
 export const keyStrengthPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-strength",
     description:
-        "RSA keys have at least 2048 bits; ECDSA keys use P-256 or stronger (the provider's default is P-224): a tls.PrivateKey, a key given as PEM to a CertRequest or SelfSignedCert, and the key of a CSR given as PEM to a LocallySignedCert.",
+        "RSA keys have at least 2048 bits; ECDSA keys use P-256 or stronger (the provider's default is P-224): a tls.PrivateKey, a key given as PEM to a CertRequest or SelfSignedCert (privateKeyPem or the write-only privateKeyPemWo), and the key of a CSR given as PEM to a LocallySignedCert.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (args.type === KEY) {
@@ -133,26 +133,46 @@ export const keyStrengthPolicy: policy.ResourceValidationPolicy = {
         }
         if (args.type !== CSR && args.type !== SELF_SIGNED) return;
         // A key from config, a file or a StackReference; a tls.PrivateKey's is unknown in a preview until it exists.
-        const key = pemPrivateKey(known(() => args.props.privateKeyPem));
+        const { pem, input } = keyInputOf(args);
+        const key = pemPrivateKey(pem);
         if (key === undefined) return;
         const { bits, text } = pemKeyStrength(key);
         if (bits < 2048)
-            report(`${args.name}: the key in its privateKeyPem is ${text}, too weak; use RSA 2048+ or ECDSA P256+`);
+            report(`${args.name}: the key in its ${input} is ${text}, too weak; use RSA 2048+ or ECDSA P256+`);
     },
 };
 
 /**
+ * The inputs by which a SelfSignedCert or CertRequest is given its key: privateKeyPem, or the
+ * write-only privateKeyPemWo (@pulumi/tls 5.6, never kept in state), exactly one of them.
+ */
+const KEY_INPUTS = ["privateKeyPem", "privateKeyPemWo"] as const;
+
+/**
+ * The key PEM a SelfSignedCert or CertRequest is given (privateKeyPem, else privateKeyPemWo, as
+ * the provider reads it), with the input's name; `pem` undefined while a preview does not know it.
+ */
+function keyInputOf(r: Pick<policy.PolicyResource, "props">): { pem: unknown; input: string } {
+    for (const input of KEY_INPUTS) {
+        const pem = known(() => r.props[input]);
+        if (pem !== undefined) return { pem, input };
+    }
+    return { pem: undefined, input: KEY_INPUTS[0] };
+}
+
+/** The resource a SelfSignedCert's or CertRequest's key comes from, by either key input (KEY_INPUTS). */
+const keyDependencyOf = (r: policy.PolicyResource): policy.PolicyResource | undefined =>
+    KEY_INPUTS.map((input) => r.propertyDependencies[input]?.[0]).find((d) => d !== undefined);
+
+/**
  * The tls.PrivateKey a certificate certifies: self-signed -> its key; locally signed -> its CSR's
- * key. Not another resource a key's PEM may come from: its props say nothing of the key.
+ * key (by privateKeyPem or privateKeyPemWo). Not another resource a key's PEM may come from: its
+ * props say nothing of the key.
  */
 function keyOf(cert: policy.PolicyResource): policy.PolicyResource | undefined {
     const csr = cert.propertyDependencies.certRequestPem?.[0];
     const key =
-        cert.type === SELF_SIGNED
-            ? cert.propertyDependencies.privateKeyPem?.[0]
-            : csr?.type === CSR
-              ? csr.propertyDependencies.privateKeyPem?.[0]
-              : undefined;
+        cert.type === SELF_SIGNED ? keyDependencyOf(cert) : csr?.type === CSR ? keyDependencyOf(csr) : undefined;
     return key?.type === KEY ? key : undefined;
 }
 
@@ -168,8 +188,8 @@ function known(read: () => unknown): unknown {
 
 /**
  * The public key of a certificate (a CA's, or a leaf's CSR) given as PEM rather than by a
- * tls.PrivateKey (from config, a file, a StackReference): a self-signed one's privateKeyPem, a
- * locally signed one's CSR's privateKeyPem, or its certRequestPem (read as such when
+ * tls.PrivateKey (from config, a file, a StackReference): a self-signed one's privateKeyPem (or
+ * privateKeyPemWo: keyInputOf), a locally signed one's CSR's, or its certRequestPem (read as such when
  * `propertyDependencies` are not known, as a resource rule has them). With where it is, for the
  * message; undefined while unknown, or unreadable (the provider refuses that itself).
  */
@@ -177,11 +197,12 @@ function givenKey(
     cert: Pick<policy.PolicyResource, "type" | "props"> & Partial<Pick<policy.PolicyResource, "propertyDependencies">>,
 ): { key: crypto.KeyObject; where: string } | undefined {
     const csr = cert.propertyDependencies?.certRequestPem?.[0];
+    const given = cert.type === SELF_SIGNED ? keyInputOf(cert) : csr?.type === CSR ? keyInputOf(csr) : undefined;
     const [pem, where, isCsr] =
         cert.type === SELF_SIGNED
-            ? [known(() => cert.props.privateKeyPem), "its privateKeyPem", false]
+            ? [given?.pem, `its ${given?.input}`, false]
             : csr?.type === CSR
-              ? [known(() => csr.props.privateKeyPem), `the privateKeyPem of ${csr.name}`, false]
+              ? [given?.pem, `the ${given?.input} of ${csr.name}`, false]
               : [known(() => cert.props.certRequestPem), "its certRequestPem", true];
     if (typeof pem !== "string") return undefined;
     try {

@@ -1280,6 +1280,81 @@ describe("Policy pack", function () {
         );
     });
 
+    it("private-key-strength, ca-key-strength: read the write-only key inputs of @pulumi/tls 5.6 (privateKeyPemWo) as privateKeyPem, given as PEM or by a tls.PrivateKey", async () => {
+        const pem = (key: crypto.KeyObject) => key.export({ type: "pkcs8", format: "pem" }) as string;
+        const p224 = pem(crypto.generateKeyPairSync("ec", { namedCurve: "secp224r1" }).privateKey);
+        const csr = "tls:index/certRequest:CertRequest";
+        const selfSigned = "tls:index/selfSignedCert:SelfSignedCert";
+        const writeOnly = (type: string, name: string, key: string) =>
+            checkResource(keyStrengthPolicy, {
+                type,
+                name,
+                props: { privateKeyPemWo: asSecret(key), privateKeyPemWoVersion: 1, subject: { commonName: "x" } },
+            });
+        assert.deepStrictEqual(
+            [
+                await writeOnly(csr, "wo-csr", p224),
+                await writeOnly(selfSigned, "wo-cert", p224),
+                await writeOnly(csr, "wo-fixture-csr", TEST_ONLY_CA_KEY_PEM),
+                await writeOnly(csr, "wo-preview-csr", UNKNOWN),
+            ],
+            [
+                ["wo-csr: the key in its privateKeyPemWo is ECDSA P224, too weak; use RSA 2048+ or ECDSA P256+"],
+                ["wo-cert: the key in its privateKeyPemWo is ECDSA P224, too weak; use RSA 2048+ or ECDSA P256+"],
+                [],
+                [],
+            ],
+        );
+        // A CA key given as PEM to the write-only input of a self-signed CA or of a CA's CSR, and one a
+        // tls.PrivateKey makes (in a preview: not known, the dependency tells which key it is).
+        const root = named("client-root-ca-cert");
+        const intermediate = named("apic-client-ca-cert");
+        const rsa2048 = { type: "tls:index/privateKey:PrivateKey", props: { algorithm: "RSA", rsaBits: 2048 } };
+        const rootProps = { ...root.props, privateKeyPem: undefined };
+        const stack: Resource[] = [
+            { ...root, name: "wo-root-cert", props: { ...rootProps, privateKeyPemWo: asSecret(TEST_ONLY_CA_KEY_PEM) } },
+            { type: csr, name: "wo-ca-csr", props: { privateKeyPemWo: asSecret(TEST_ONLY_CA_KEY_PEM) } },
+            { ...intermediate, name: "wo-ca-cert" },
+            { ...rsa2048, name: "made-root-signing-key" },
+            {
+                ...root,
+                name: "made-root-cert",
+                props: { ...rootProps, privateKeyPemWo: UNKNOWN },
+                propertyDependencies: { privateKeyPemWo: ["made-root-signing-key"] },
+            },
+            { ...rsa2048, name: "made-ca-signing-key" },
+            {
+                type: csr,
+                name: "made-ca-csr",
+                props: { privateKeyPemWo: UNKNOWN },
+                propertyDependencies: { privateKeyPemWo: ["made-ca-signing-key"] },
+            },
+            { ...intermediate, name: "made-ca-cert" },
+            // The CA key of a certificate signed under a CA given as PEM is read from that CA's certificate,
+            // whichever input (caPrivateKeyPem or the write-only caPrivateKeyPemWo) gives it its private key.
+            {
+                ...named("ob-apic-client-cert"),
+                name: "wo-signed-cert",
+                givenCaCert: true,
+                props: {
+                    ...named("ob-apic-client-cert").props,
+                    caCertPem: TEST_ONLY_CA_CERT_PEM,
+                    caPrivateKeyPem: undefined,
+                    caPrivateKeyPemWo: asSecret(TEST_ONLY_CA_KEY_PEM),
+                    caPrivateKeyPemWoVersion: 1,
+                },
+            },
+        ];
+        const fixtureCa = subjectOf(new crypto.X509Certificate(TEST_ONLY_CA_CERT_PEM));
+        assert.deepStrictEqual(await checkStack(caKeyStrengthPolicy, stack), [
+            "wo-root-cert: the CA key in its privateKeyPemWo is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+            "wo-ca-cert: the CA key in the privateKeyPemWo of wo-ca-csr is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+            "made-root-cert: the CA key made-root-signing-key is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+            "made-ca-cert: the CA key made-ca-signing-key is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+            `wo-signed-cert: the CA key that signs it, of its caCertPem (${fixtureCa}), is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+`,
+        ]);
+    });
+
     it("leaf-max-validity: refuses a leaf (a CA with a TLS usage too) past the maximum, and the maximum is configurable", async () => {
         const leaf = named("ob-apic-client-cert");
         assert.deepStrictEqual(
