@@ -2314,9 +2314,16 @@ function publicAnchorOf(
 
 /**
  * What is wrong with the leaf of tls.crt (its first certificate): a CA, no TLS use, too long
- * (unless `maxDays` is undefined: a publicly issued leaf); [] when nothing is.
+ * (unless `maxDays` is undefined: a publicly issued leaf), not the certificate of tls.key (`key`,
+ * when known), expired or not valid yet at `now` (one dated up to CLOCK_SKEW_MS ahead is only a
+ * clock ahead); [] when nothing is.
  */
-function tlsLeafProblems(leaf: crypto.X509Certificate, maxDays: number | undefined): string[] {
+function tlsLeafProblems(
+    leaf: crypto.X509Certificate,
+    maxDays: number | undefined,
+    key: crypto.KeyObject | undefined,
+    now: Date,
+): string[] {
     const which = `tls.crt's leaf (${subjectOf(leaf)})`;
     const { ca, extendedKeyUsage } = caFlags(leaf);
     const problems: string[] = [];
@@ -2333,6 +2340,21 @@ function tlsLeafProblems(leaf: crypto.X509Certificate, maxDays: number | undefin
     const days = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 86_400_000;
     if (maxDays !== undefined && days > maxDays)
         problems.push(`${which}: ${leafTooLong(Math.round(days), maxDays)}; renew it for ${maxDays} days or less`);
+    // As istiod-cacerts holds ca-key.pem to ca-cert.pem: Envoy loads tls.crt and tls.key as one pair.
+    if (key !== undefined && !leaf.checkPrivateKey(key))
+        problems.push(
+            `tls.key is not the key of ${which}: Envoy's BoringSSL refuses the pair when it loads the Secret ("KEY_VALUES_MISMATCH"), ` +
+                "so nothing is served with it; give the key of tls.crt's leaf, or the certificate of tls.key",
+        );
+    if (expiredAt(leaf, now))
+        problems.push(
+            `${which} expired on ${new Date(leaf.validTo).toISOString()}: peers refuse it ("certificate has expired"); renew it`,
+        );
+    else if (notYetValidAt(leaf, new Date(now.getTime() + CLOCK_SKEW_MS)))
+        problems.push(
+            `${which} is not valid before ${new Date(leaf.validFrom).toISOString()}: peers refuse it until then ("certificate is not yet valid"); ` +
+                "give a current certificate, or wait until then (if it was issued today, the issuing machine's clock is ahead)",
+        );
     return problems;
 }
 
@@ -2394,7 +2416,7 @@ function trustBlockProblems(texts: Record<string, string>): string[] {
 export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
     name: "tls-secret-contents",
     description:
-        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197); no publicly trusted root nor public CA in ca.crt or cacert when the certificate it serves (cert when it and key are set and not empty, else tls.crt; in a preview, a known cert with key not known yet too) is not for clientAuth alone (credential-trust refuses it too, but only once the Secret is made). The other client trust a Gateway names (a ConfigMap, a Secret elsewhere), which this rule cannot tell from the resource alone, credential-trust holds to the same checks of its trust and CRL entries.",
+        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold), the certificate of tls.key, and valid now (one dated up to 5 minutes ahead is allowed); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197); no publicly trusted root nor public CA in ca.crt or cacert when the certificate it serves (cert when it and key are set and not empty, else tls.crt; in a preview, a known cert with key not known yet too) is not for clientAuth alone (credential-trust refuses it too, but only once the Secret is made). The other client trust a Gateway names (a ConfigMap, a Secret elsewhere), which this rule cannot tell from the resource alone, credential-trust holds to the same checks of its trust and CRL entries.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {
@@ -2416,7 +2438,8 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
         const leaf = secret.tls ? pemCertificate(texts["tls.crt"]) : undefined;
         const chain = leaf === undefined ? undefined : pemCertificates(texts["tls.crt"]);
         const maxDays = chain !== undefined && publiclyIssued(chain) ? undefined : leafMaxDaysOf(args);
-        for (const problem of leaf === undefined ? [] : tlsLeafProblems(leaf, maxDays)) report(`${shown}: ${problem}`);
+        for (const problem of leaf === undefined ? [] : tlsLeafProblems(leaf, maxDays, key, new Date()))
+            report(`${shown}: ${problem}`);
         for (const problem of trustKeyProblems(texts)) report(`${shown}: ${problem}`);
         if (secret.tls) {
             const props = knownPart(args.props) as { data?: unknown; stringData?: unknown };

@@ -3,7 +3,7 @@ import { execFile } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { rootCertificates } from "tls";
+import { createSecureContext, rootCertificates } from "tls";
 import { promisify } from "util";
 import * as k8s from "@pulumi/kubernetes";
 import * as policy from "@pulumi/policy";
@@ -3095,6 +3095,65 @@ describe("Policy pack", function () {
         for (const message of leaked) assert.ok(!message.includes(written["tls.key"].split("\n")[1]), "never quoted");
     });
 
+    it("tls-secret-contents: refuses a tls.key that is not the key of tls.crt's leaf, and a leaf expired or not valid yet, as Envoy and its peers do; a preview checks what it knows", async () => {
+        const hours = (n: number) => new Date(Date.now() + n * 3_600_000);
+        const root = await mintRoot("Payments server root", { validityHours: 96, issuedAt: hours(-72) });
+        const server = {
+            commonName: "payments.team.bank.example",
+            dnsNames: ["payments.team.bank.example"],
+            allowedUses: ["digital_signature", "server_auth"],
+        };
+        const current = await mintLeaf(root, server);
+        const other = await mintLeaf(root, server);
+        const expired = await mintLeaf(root, server, hours(-48));
+        const ahead = await mintLeaf(root, server, hours(2));
+        const minutesAhead = await mintLeaf(root, server, new Date(Date.now() + 2 * 60_000));
+        // The verdicts the rule foresees: OpenSSL will not load the pair (BoringSSL's check is the same), and
+        // BoringSSL and OpenSSL refuse the expired and the future leaf.
+        assert.throws(() => createSecureContext({ cert: current.cert, key: other.key }), /key values mismatch/);
+        assert.deepStrictEqual(
+            [current, expired, ahead].map(
+                (leaf) => verifyPeer({ caCrt: root.certPem, chain: leaf.cert, purpose: "sslserver" }).accepted,
+            ),
+            [true, false, false],
+        );
+        const check = (entries: Record<string, string>) =>
+            checkResource(tlsSecretContentsPolicy, handWrittenTlsSecret("payments-tls", entries));
+        const leaf = "tls.crt's leaf (CN=payments.team.bank.example)";
+        const dateOf = (pem: string, date: "validTo" | "validFrom") =>
+            new Date(new crypto.X509Certificate(pem)[date]).toISOString();
+        assert.deepStrictEqual(
+            [
+                await check({ "tls.crt": current.cert, "tls.key": other.key }),
+                await check({ "tls.crt": expired.cert, "tls.key": expired.key }),
+                await check({ "tls.crt": ahead.cert + root.certPem, "tls.key": ahead.key }),
+            ],
+            [
+                [
+                    `istio-system/payments-tls: tls.key is not the key of ${leaf}: Envoy's BoringSSL refuses the pair when it loads the Secret ` +
+                        '("KEY_VALUES_MISMATCH"), so nothing is served with it; give the key of tls.crt\'s leaf, or the certificate of tls.key',
+                ],
+                [
+                    `istio-system/payments-tls: ${leaf} expired on ${dateOf(expired.cert, "validTo")}: peers refuse it ("certificate has expired"); renew it`,
+                ],
+                [
+                    `istio-system/payments-tls: ${leaf} is not valid before ${dateOf(ahead.cert, "validFrom")}: peers refuse it until then ` +
+                        '("certificate is not yet valid"); give a current certificate, or wait until then (if it was issued today, the issuing machine\'s clock is ahead)',
+                ],
+            ],
+        );
+        // The pair itself, a leaf dated minutes ahead (a clock ahead), and in a preview a tls.key or tls.crt not known yet pass.
+        assert.deepStrictEqual(
+            [
+                await check({ "tls.crt": current.cert, "tls.key": current.key }),
+                await check({ "tls.crt": minutesAhead.cert, "tls.key": minutesAhead.key }),
+                await check({ "tls.crt": current.cert, "tls.key": UNKNOWN }),
+                await check({ "tls.crt": UNKNOWN, "tls.key": other.key }),
+            ],
+            [[], [], [], []],
+        );
+    });
+
     it("tls-secret-contents: refuses a CA in ca.crt that is no root beside ca.crl, as IstioGatewayTls does (envoy#29197: every client refused)", async () => {
         const { root, issuing, crls } = await paymentsClientCas();
         const check = (caCrt: string, name = "payments-cacert", type = "Opaque") =>
@@ -4514,19 +4573,23 @@ describe("Policy pack", function () {
                 "so every peer would be refused (envoyproxy/envoy#29197). Give only the root(s) in cacert; peers send their issuing CA",
         ]);
         // A public CA's leaf of 84 days under leafMaxDays 30: its chain links up to GTS Root R1, so the CA's limits hold, not the pack's.
+        // (The fixture's leaf has expired since: that, unlike its lifetime, is refused whoever issued it.)
         const publicLeaf = (tlsCrt: string) => handWrittenTlsSecret("public-tls-www", { "tls.crt": tlsCrt });
+        const googleExpired =
+            "istio-system/public-tls-www: tls.crt's leaf (CN=www.google.com) expired on " +
+            `${new Date(new crypto.X509Certificate(GOOGLE_LEAF_PEM).validTo).toISOString()}: peers refuse it ("certificate has expired"); renew it`;
         assert.deepStrictEqual(
             await checkResource(tlsSecretContentsPolicy, publicLeaf(GOOGLE_LEAF_PEM + GTS_CA_1C3_PEM), {
                 leafMaxDays: 30,
             }),
-            [],
+            [googleExpired],
         );
         // Without the intermediate, or a leaf of one's own before it, nothing shows a public CA issued the leaf.
         const tooLong = (subject: string, days: number) =>
             `istio-system/public-tls-www: tls.crt's leaf (${subject}): a leaf valid ${days} days exceeds the 30-day maximum; renew it for 30 days or less`;
         assert.deepStrictEqual(
             await checkResource(tlsSecretContentsPolicy, publicLeaf(GOOGLE_LEAF_PEM), { leafMaxDays: 30 }),
-            [tooLong("CN=www.google.com", 84)],
+            [tooLong("CN=www.google.com", 84), googleExpired],
         );
         const ownKey = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
         const own = tlsProvider.selfSignedCert({
