@@ -3154,6 +3154,46 @@ describe("Policy pack", function () {
         );
     });
 
+    it("tls-secret-contents: judges a SecretPatch that leaves out type (the Secret keeps its own) and writes tls.crt or tls.key as a kubernetes.io/tls Secret", async () => {
+        const root = await mintRoot("Payments patch root");
+        const leaf = await mintLeaf(root, {
+            commonName: "payments.team.bank.example",
+            allowedUses: ["digital_signature", "server_auth"],
+        });
+        const weakKey = (await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 })).state
+            .privateKeyPem as string;
+        // A server-side-apply patch of a Secret outside keySecretNamespaces: only its TLS entries make it a credential.
+        const patch = (props: Record<string, unknown>) =>
+            checkResource(tlsSecretContentsPolicy, {
+                type: "kubernetes:core/v1:SecretPatch",
+                name: "payments-tls-patch",
+                props: { metadata: { name: "payments-tls", namespace: "payments" }, ...props },
+            });
+        const weak = "payments/payments-tls: the key in tls.key is RSA 1024, too weak; use RSA 2048+ or ECDSA P256+";
+        assert.deepStrictEqual(
+            [
+                await patch({ stringData: asSecret({ "tls.crt": leaf.cert, "tls.key": weakKey }) }),
+                await patch({ data: asSecret({ "tls.key": base64(weakKey) }) }),
+                // A preview that does not know tls.crt yet: the known tls.key is judged.
+                await patch({ stringData: asSecret({ "tls.crt": UNKNOWN, "tls.key": weakKey }) }),
+                // A patch that sets another type, or writes no TLS entry, is no TLS credential.
+                await patch({ type: "Opaque", stringData: asSecret({ "tls.key": weakKey }) }),
+                await patch({ stringData: asSecret({ "app.key": weakKey }) }),
+            ],
+            [
+                [
+                    weak,
+                    "payments/payments-tls: tls.key is not the key of tls.crt's leaf (CN=payments.team.bank.example): Envoy's BoringSSL refuses the pair " +
+                        'when it loads the Secret ("KEY_VALUES_MISMATCH"), so nothing is served with it; give the key of tls.crt\'s leaf, or the certificate of tls.key',
+                ],
+                [weak],
+                [weak],
+                [],
+                [],
+            ],
+        );
+    });
+
     it("tls-secret-contents: refuses a CA in ca.crt that is no root beside ca.crl, as IstioGatewayTls does (envoy#29197: every client refused)", async () => {
         const { root, issuing, crls } = await paymentsClientCas();
         const check = (caCrt: string, name = "payments-cacert", type = "Opaque") =>
