@@ -489,10 +489,18 @@ function keyEntries(map: unknown, encoding: "text" | "base64"): string[] {
 /**
  * The namespace a Kubernetes provider puts objects in that name none: its `namespace` setting. Without
  * one, its kubeconfig context's namespace (or "default") applies, which the engine does not send.
+ * `notKnown`: set, but a preview does not know it yet (an output of a resource not yet made).
  */
-function providerNamespace(provider: policy.PolicyProviderResource | undefined): string | undefined {
-    const namespace = provider?.type === "pulumi:providers:kubernetes" ? provider.props.namespace : undefined;
-    return typeof namespace === "string" && namespace !== "" ? namespace : undefined;
+function providerNamespace(provider: policy.PolicyProviderResource | undefined): {
+    namespace: string | undefined;
+    notKnown: boolean;
+} {
+    if (provider?.type !== "pulumi:providers:kubernetes") return { namespace: undefined, notKnown: false };
+    // knownPart keeps a setting a preview does not know, without its value: reading it would throw.
+    const settings = knownPart(provider.props) as Props;
+    const namespace = settings.namespace;
+    if ("namespace" in settings && namespace === undefined) return { namespace: undefined, notKnown: true };
+    return { namespace: typeof namespace === "string" && namespace !== "" ? namespace : undefined, notKnown: false };
 }
 
 /** Its provider's URN: objects of one name under two providers (two clusters) are two. */
@@ -514,14 +522,15 @@ function objectNameOf(r: { name: string; props: Props; provider?: policy.PolicyP
 } {
     const metadata = fieldsOf(knownPart(known(() => r.props.metadata)));
     const name = typeof metadata.name === "string" ? metadata.name : r.name;
-    // knownPart keeps a field a preview does not know, without its value.
-    const unknownNamespace = "namespace" in metadata && metadata.namespace === undefined;
+    const fromProvider = providerNamespace(r.provider);
+    // knownPart keeps a field a preview does not know, without its value; without one, the provider's may not be known.
+    const unknownNamespace = "namespace" in metadata ? metadata.namespace === undefined : fromProvider.notKnown;
     const namespace =
         typeof metadata.namespace === "string"
             ? metadata.namespace
             : unknownNamespace
               ? undefined
-              : providerNamespace(r.provider);
+              : fromProvider.namespace;
     const shownNamespace = namespace ?? (unknownNamespace ? NAMESPACE_NOT_KNOWN : "(its provider's namespace)");
     return { name, namespace, unknownNamespace, shown: `${shownNamespace}/${name}` };
 }
@@ -553,14 +562,15 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         // Given but not known yet: knownPart keeps the key, its value undefined (the engine sends no undefined).
         const notKnown = (object: object | undefined, key: string) =>
             object !== undefined && key in object && (object as Record<string, unknown>)[key] === undefined;
+        const fromProvider = providerNamespace(args.provider);
         const [nameNotKnown, namespaceNotKnown, typeNotKnown] = [
             notKnown(props, "metadata") || notKnown(props.metadata, "name"),
-            notKnown(props, "metadata") || notKnown(props.metadata, "namespace"),
+            notKnown(props, "metadata") ||
+                notKnown(props.metadata, "namespace") ||
+                (props.metadata?.namespace === undefined && fromProvider.notKnown),
             notKnown(props, "type"),
         ];
-        const namespace = namespaceNotKnown
-            ? undefined
-            : (props.metadata?.namespace ?? providerNamespace(args.provider));
+        const namespace = namespaceNotKnown ? undefined : (props.metadata?.namespace ?? fromProvider.namespace);
         const name = props.metadata?.name ?? args.name;
         const key = `a private key (${entries.join(", ")})`;
         const belong = `keys belong only in ${namespaces.join(", ")} (the pack's keySecretNamespaces)`;
@@ -1208,9 +1218,9 @@ export const istiodCaPolicy: policy.ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;
-        const metadata = knownPart(known(() => args.props.metadata)) as
-            { name?: unknown; namespace?: unknown } | undefined;
-        const namespace = metadata?.namespace ?? providerNamespace(args.provider);
+        const metadata = knownPart(known(() => args.props.metadata)) as { name?: unknown } | undefined;
+        // Its namespace as objectNameOf reads it: one a preview does not know yet is checked by the update.
+        const { namespace } = objectNameOf(args);
         if (metadata?.name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) return;
         const props = knownPart(args.props) as { data?: unknown; stringData?: unknown };
         const maps = [props.data, props.stringData].filter((map) => typeof map === "object" && map !== null);
@@ -1239,8 +1249,10 @@ export const istiodCaPolicy: policy.ResourceValidationPolicy = {
  * changes, and deletes a named one before it creates it again (provider/pkg/provider/diff.go).
  */
 function updatesSecretsInPlace(provider: policy.PolicyProviderResource | undefined): boolean {
-    const mutable = provider?.type === "pulumi:providers:kubernetes" ? provider.props.enableSecretMutable : undefined;
-    return mutable === true || mutable === "true";
+    // Set but not known in a preview: what it will be is not known either, and the update tells.
+    const settings = provider?.type === "pulumi:providers:kubernetes" ? (knownPart(provider.props) as Props) : {};
+    const mutable = settings.enableSecretMutable;
+    return ("enableSecretMutable" in settings && mutable === undefined) || mutable === true || mutable === "true";
 }
 
 export const secretsInPlacePolicy: policy.ResourceValidationPolicy = {
@@ -1420,7 +1432,8 @@ function objectOf(r: policy.PolicyResource): { id: string; shown: string } | und
     const metadata = knownPart(known(() => r.props.metadata)) as { name?: unknown; namespace?: unknown } | undefined;
     if (typeof metadata?.name !== "string") return undefined;
     const group = apiVersion.split("/").slice(0, -1).join("/");
-    const namespace = typeof metadata.namespace === "string" ? metadata.namespace : providerNamespace(r.provider);
+    const namespace =
+        typeof metadata.namespace === "string" ? metadata.namespace : providerNamespace(r.provider).namespace;
     const where = `${namespace ?? "(its provider's namespace)"}/${metadata.name}`;
     return { id: [r.provider?.urn ?? "", group, kind, where].join("::"), shown: `${kind} ${where}` };
 }

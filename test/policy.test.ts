@@ -4644,6 +4644,66 @@ describe("Policy pack", function () {
         );
     });
 
+    it("in a preview, a Kubernetes provider whose namespace (or enableSecretMutable) is not known yet switches no rule off: an object without a namespace has one not known", async () => {
+        const provider = {
+            type: "pulumi:providers:kubernetes",
+            name: "team-cluster",
+            props: { namespace: UNKNOWN, enableSecretMutable: UNKNOWN },
+        };
+        const underIt = (r: Resource, metadata?: Record<string, unknown>): Resource => ({
+            ...r,
+            provider,
+            props: metadata === undefined ? r.props : { ...r.props, metadata },
+        });
+        const weakKey = (await tlsProvider.privateKey({ algorithm: "RSA", rsaBits: 1024 })).state
+            .privateKeyPem as string;
+        const opaque = (name: string, namespace?: string) =>
+            underIt(handWrittenTlsSecret(name, { "tls.key": weakKey }, "Opaque"), { name, namespace });
+        const opaqueRefusal =
+            "a private key (tls.key) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts: metadata.name cacerts in istio-system)";
+        const weakTls = underIt(handWrittenTlsSecret("app-tls", { "tls.key": weakKey }), { name: "app-tls" });
+        const publicTrust = underIt(handWrittenTlsSecret("gw-server", { "ca.crt": isrgRootX1() }));
+        const configMap = (name: string): Resource => ({
+            type: "kubernetes:core/v1:ConfigMap",
+            name,
+            provider,
+            props: { metadata: { name: "settings" }, data: { mode: "strict" } },
+        });
+        const cacerts = named("mesh-ca-example-cacerts");
+        assert.deepStrictEqual(
+            [
+                // With a namespace of its own, judged as ever; without, its namespace is left to the update.
+                await checkResource(keySecretPolicy, opaque("app-key", "payments")),
+                await checkResource(keySecretPolicy, opaque("app-key")),
+                await checkResource(tlsSecretContentsPolicy, weakTls),
+                await checkResource(istiodCaPolicy, underIt(cacerts, { name: "cacerts" })),
+                await checkResource(secretsInPlacePolicy, weakTls),
+                await checkStack(credentialTrustPolicy, [publicTrust, weakTls]),
+                await checkStack(uniqueKubernetesObjectsPolicy, [configMap("settings-a"), configMap("settings-b")]),
+            ],
+            [
+                [
+                    "app-key: a private key (tls.key) in namespace payments; keys belong only in istio-system (the pack's keySecretNamespaces). " +
+                        "Move it there, or, if a gateway or sidecar must read it in payments (a stack's pki:gatewayNamespace, " +
+                        "pki:frontEnd.customerFacingGateway.namespace or front-end UI namespace, or such a namespace of your program's), add payments to keySecretNamespaces",
+                    `app-key: ${opaqueRefusal}`,
+                ],
+                [`app-key: ${opaqueRefusal}`],
+                [
+                    "(a namespace not known until the update)/app-tls: the key in tls.key is RSA 1024, too weak; use RSA 2048+ or ECDSA P256+",
+                ],
+                [],
+                [],
+                [unreadPublicRefusal("istio-system/gw-server")],
+                [
+                    "ConfigMap (its provider's namespace)/settings: made by settings-a and settings-b in one cluster, so each would replace what the other writes " +
+                        "(istiod reads its plug-in CA from istio-system/cacerts, a gateway its certificate from its credentialName's Secret). " +
+                        "Give each its own metadata.name (a component's secretName, or another endpoint id: IstioGatewayTls names an endpoint's Secret apic-mtls-<id>)",
+                ],
+            ],
+        );
+    });
+
     it("unique-kubernetes-objects: refuses two resources making one object (a Secret, a Gateway of any version) in one cluster, not patches", async () => {
         // Two gateways of one endpoint id (one Secret apic-mtls-payments), or a Secret of a program's own named cacerts.
         const program = (clash: "endpoint id" | "cacerts") =>
