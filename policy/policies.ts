@@ -1421,7 +1421,7 @@ export const keyKubernetesObjectPolicy: policy.ResourceValidationPolicy = {
  * A Kubernetes object as its cluster knows it: its kind (group and kind, any version: a
  * `networking.istio.io/v1` Gateway is the `v1beta1` one), namespace and name, in the cluster its
  * provider reaches; and how a message shows it. Undefined when Kubernetes names it (no
- * metadata.name), while a preview does not know its name, or for a patch (a SecretPatch): it
+ * metadata.name), while a preview does not know its name or the namespace it sets, or for a patch (a SecretPatch): it
  * server-side applies its own fields with a field manager of its own, so patches of one object, or
  * a patch of a Secret the program makes, write side by side, and a field two of them set fails the
  * update as a conflict (@pulumi/kubernetes' SecretPatch docs) rather than being written over unseen.
@@ -1431,6 +1431,8 @@ function objectOf(r: policy.PolicyResource): { id: string; shown: string } | und
     const [, apiVersion = "", kind = ""] = r.type.split(":");
     const metadata = knownPart(known(() => r.props.metadata)) as { name?: unknown; namespace?: unknown } | undefined;
     if (typeof metadata?.name !== "string") return undefined;
+    // Set but not known yet (an auto-named Namespace's): not its provider's, and maybe another object's namespace.
+    if ("namespace" in metadata && metadata.namespace === undefined) return undefined;
     const group = apiVersion.split("/").slice(0, -1).join("/");
     const namespace =
         typeof metadata.namespace === "string" ? metadata.namespace : providerNamespace(r.provider).namespace;

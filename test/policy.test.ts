@@ -4815,6 +4815,37 @@ describe("Policy pack", function () {
         );
     });
 
+    it("unique-kubernetes-objects: in a preview, objects of one name in namespaces not known yet (two new auto-named Namespaces) are not taken for one", async () => {
+        const configMap = (name: string, namespace: string): Resource => ({
+            type: "kubernetes:core/v1:ConfigMap",
+            name,
+            provider: { type: "pulumi:providers:kubernetes", name: "team-cluster", props: { namespace: "default" } },
+            props: { metadata: { name: "settings", namespace }, data: { mode: "strict" } },
+        });
+        const made =
+            "ConfigMap team-a/settings: made by settings-a and settings-b in one cluster, so each would replace what the other writes " +
+            "(istiod reads its plug-in CA from istio-system/cacerts, a gateway its certificate from its credentialName's Secret). " +
+            "Give each its own metadata.name (a component's secretName, or another endpoint id: IstioGatewayTls names an endpoint's Secret apic-mtls-<id>)";
+        assert.deepStrictEqual(
+            [
+                await checkStack(uniqueKubernetesObjectsPolicy, [
+                    configMap("settings-a", UNKNOWN),
+                    configMap("settings-b", UNKNOWN),
+                ]),
+                // Nor for its provider's namespace's object of that name; two in one known namespace are still one.
+                await checkStack(uniqueKubernetesObjectsPolicy, [
+                    configMap("settings-a", UNKNOWN),
+                    configMap("settings-b", "default"),
+                ]),
+                await checkStack(uniqueKubernetesObjectsPolicy, [
+                    configMap("settings-a", "team-a"),
+                    configMap("settings-b", "team-a"),
+                ]),
+            ],
+            [[], [], [made]],
+        );
+    });
+
     it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", async () => {
         assert.strictEqual(
             YAML.parse(fs.readFileSync(path.join(ROOT, "policy/PulumiPolicy.yaml"), "utf8")).runtime,
