@@ -14,7 +14,14 @@ import { mozillaRootCertificates, publicRootsAnchor } from "../lib/pki/publicCer
 import { CLOCK_SKEW_MS, parseCrl } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
 import { CERTIFICATE_LABELS, certificateDerOf, PRIVATE_KEY_FORMS } from "../lib/pki/der";
-import { ANY_EXTENDED_KEY_USAGE, issuerDatesProblem, LEAF_PURPOSES, signatureProblem } from "../lib/pki/issuerChecks";
+import {
+    ANY_EXTENDED_KEY_USAGE,
+    issuerDatesProblem,
+    LEAF_PURPOSES,
+    pathLengthProblem,
+    signatureProblem,
+    signingCaProblem,
+} from "../lib/pki/issuerChecks";
 import { caFlags, crlBundleProblem, rootsWithCrlProblem } from "../lib/pki/trustBundle";
 import {
     expiredAt,
@@ -285,26 +292,33 @@ export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
 /**
  * What is wrong with the CA certificate a certificate is signed under, by that certificate alone
  * (a CA given as PEM, whose path the pack does not see), as the components refuse it: expired, not
- * valid yet (a CA dated up to CLOCK_SKEW_MS ahead is only a clock ahead), or signed with a hash
- * collisions have broken. Then BoringSSL, OpenSSL or Go refuse every certificate it signs.
+ * valid yet (a CA dated up to CLOCK_SKEW_MS ahead is only a clock ahead), no CA (CA:FALSE) or one
+ * without keyCertSign, signed with a hash collisions have broken, or with a pathlen that allows no
+ * CA below it when the certificate is a CA (`signsCa`). Then BoringSSL, OpenSSL or Go refuse every
+ * certificate it signs.
  */
-function issuingCaProblem(ca: crypto.X509Certificate, now: Date): string | undefined {
+function issuingCaProblem(ca: crypto.X509Certificate, now: Date, signsCa: boolean): string | undefined {
     const where = `the CA of its caCertPem (${subjectOf(ca)})`;
-    const dates = issuerDatesProblem({ certs: [ca] }, now, () => where);
-    if (dates !== undefined) return dates;
-    // A self-signed CA's own signature is checked by no verifier; the chain above one given as PEM is not seen.
-    return signatureProblem([ca], undefined, false, () => where);
+    const placed = () => where;
+    return (
+        issuerDatesProblem({ certs: [ca] }, now, placed) ??
+        signingCaProblem(ca, where) ??
+        // A self-signed CA's own signature is checked by no verifier; the chain above one given as PEM is not seen.
+        signatureProblem([ca], undefined, false, placed) ??
+        // Its pathlen against the CA signed here; the CAs the stack makes below that, ca-path-length counts.
+        pathLengthProblem([ca], undefined, signsCa, false, placed)
+    );
 }
 
 export const issuingCaCertificatePolicy: policy.ResourceValidationPolicy = {
     name: "issuing-ca-certificate",
     description:
-        "The CA certificate a LocallySignedCert is signed under (its caCertPem, when known: a CA given as PEM, or one the stack has made) is valid now (one dated up to 5 minutes ahead is allowed) and, unless self-signed, not signed with SHA-1 or MD5: verifiers refuse every certificate it signs.",
+        "The CA certificate a LocallySignedCert is signed under (its caCertPem, when known: a CA given as PEM, or one the stack has made) is valid now (one dated up to 5 minutes ahead is allowed), a CA (CA:TRUE) with keyCertSign, unless self-signed not signed with SHA-1 or MD5, and, when the LocallySignedCert is a CA (isCaCertificate), without a pathlen of 0: verifiers refuse every certificate it signs.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (args.type !== LOCALLY_SIGNED) return;
         const ca = pemCertificate(known(() => args.props.caCertPem));
-        const problem = ca && issuingCaProblem(ca, new Date());
+        const problem = ca && issuingCaProblem(ca, new Date(), args.props.isCaCertificate === true);
         if (problem !== undefined) report(`${args.name}: ${problem}`);
     },
 };

@@ -1192,6 +1192,63 @@ describe("Policy pack", function () {
         );
     });
 
+    it("issuing-ca-certificate: refuses a CA given as PEM that is no CA, lacks keyCertSign, or has pathlen:0 above a CA signed here, as Envoy does", async () => {
+        const root = await mintRoot("Bank root");
+        const notCa = opensslCa(
+            "Not a CA",
+            ["basicConstraints = critical,CA:FALSE", "keyUsage = critical,digitalSignature"],
+            root,
+        );
+        const noCertSign = opensslCa(
+            "No keyCertSign CA",
+            ["basicConstraints = critical,CA:TRUE", "keyUsage = critical,digitalSignature,cRLSign"],
+            root,
+        );
+        const lastCa = opensslCa(
+            "Last CA",
+            ["basicConstraints = critical,CA:TRUE,pathlen:0", "keyUsage = critical,keyCertSign,cRLSign"],
+            root,
+        );
+        // Envoy's verdict on a client certificate signed under each (under Last CA, by a CA signed there), and one signed by Last CA itself.
+        const client = { commonName: "ob client", allowedUses: ["digital_signature", "client_auth"] };
+        const envoy = async (ca: TestCa, below?: TestCa) => {
+            const leaf = await mintLeaf(below ?? ca, client);
+            const chain = leaf.cert + (below === undefined ? "" : below.certPem) + ca.certPem;
+            return verifyPeer({ caCrt: root.certPem, chain, purpose: "sslclient" }).accepted;
+        };
+        assert.deepStrictEqual(
+            [
+                await envoy(notCa),
+                await envoy(noCertSign),
+                await envoy(lastCa, await mintSubCa(lastCa, "CA under Last CA")),
+                await envoy(lastCa),
+            ],
+            [false, false, false, true],
+        );
+        const leaf = named("ob-apic-client-cert");
+        const under = (ca: TestCa, isCaCertificate = false) =>
+            checkResource(issuingCaCertificatePolicy, {
+                ...leaf,
+                props: { ...leaf.props, caCertPem: ca.certPem, isCaCertificate },
+            });
+        assert.deepStrictEqual(
+            [await under(notCa), await under(noCertSign), await under(lastCa, true), await under(lastCa)],
+            [
+                ["ob-apic-client-cert: the CA of its caCertPem (CN=Not a CA) is not a CA certificate (CA:FALSE)"],
+                [
+                    "ob-apic-client-cert: the CA of its caCertPem (CN=No keyCertSign CA) is a CA certificate whose keyUsage lacks keyCertSign, " +
+                        "so verifiers accept nothing it signs; re-issue it with keyCertSign (and cRLSign), or give another CA",
+                ],
+                [
+                    "ob-apic-client-cert: the CA of its caCertPem (CN=Last CA) has pathlen:0, which allows no CA below it, and with the CA made here there would be 1: " +
+                        'OpenSSL, Go (istiod) and Envoy\'s BoringSSL would refuse every certificate that CA signs ("path length constraint exceeded"); ' +
+                        "sign this CA with a CA higher up the chain, or re-issue CN=Last CA with pathlen:1 or more",
+                ],
+                [],
+            ],
+        );
+    });
+
     it("private-key-strength: checks a key given as PEM to a CertRequest or a SelfSignedCert by the leaf limits", async () => {
         const pem = (key: crypto.KeyObject) => key.export({ type: "pkcs8", format: "pem" }) as string;
         const given = (type: string, name: string, key: crypto.KeyObject | string) =>

@@ -31,6 +31,7 @@ import {
     purposeProblem,
     signatureProblem,
     SignedName,
+    signingCaProblem,
     unhandledExtensionProblem,
 } from "../pki/issuerChecks";
 import { caFlags } from "../pki/trustBundle";
@@ -718,12 +719,8 @@ function signingCertificateOf(certPem: string): crypto.X509Certificate | string 
     } catch {
         return "certPem is not a certificate in PEM";
     }
-    // Node's X509Certificate.ca is false for both, and the fix differs.
-    const { ca, certSign } = caFlags(cert);
-    if (!ca) return `certPem (${subjectOf(cert)}) is not a CA certificate (CA:FALSE)`;
-    if (!certSign) {
-        return `certPem (${subjectOf(cert)}) is a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signs; re-issue it with keyCertSign (and cRLSign), or give another CA`;
-    }
+    const notCa = signingCaProblem(cert, `certPem (${subjectOf(cert)})`);
+    if (notCa !== undefined) return notCa;
     // Go 1.23 and later refuse to parse it (pulumi-tls sets no x509negativeserial GODEBUG).
     if (cert.serialNumber.startsWith("-")) {
         return `certPem (${subjectOf(cert)}) has a negative serial number (${cert.serialNumber}), which @pulumi/tls cannot read (Go's crypto/x509: "negative serial number"; RFC 5280 requires a positive one); re-issue the CA certificate with a positive serial, or give another CA`;

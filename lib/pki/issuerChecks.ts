@@ -490,9 +490,23 @@ export function pathLengthProblem(
                   : `OpenSSL, Go (istiod) and Envoy's BoringSSL would refuse every certificate ${signsCa ? "that CA" : "it"} signs ("path length constraint exceeded")`;
         return signsCa
             ? `${where} has pathlen:${pathLen}, which allows ${allows} below it, and with the CA made here there would be ${below}: ${refusers}; ` +
-                  `${path.length > 1 ? "sign this CA with a CA higher up the chain" : "give a root that allows CAs below it"}, or re-issue ${subject} with pathlen:${below} or more`
+                  `${path.length > 1 || !isSelfSigned(cert) ? "sign this CA with a CA higher up the chain" : "give a root that allows CAs below it"}, or re-issue ${subject} with pathlen:${below} or more`
             : `${where} has pathlen:${pathLen}, which allows ${allows} below it, but there ${below === 1 ? "is" : "are"} ${below} down to ${place(0, path[0], root)}: ${refusers}; ` +
                   `give a CA higher up the chain, or re-issue ${subject} with pathlen:${below} or more`;
+    }
+    return undefined;
+}
+
+/**
+ * Why `cert` (a refusal names it `where`) signs no certificate a verifier accepts, or undefined: it
+ * is no CA (CA:FALSE), or a CA whose keyUsage lacks keyCertSign. BoringSSL, OpenSSL and Go refuse
+ * every certificate it signs (Node's X509Certificate.ca is false for both, and the fix differs).
+ */
+export function signingCaProblem(cert: crypto.X509Certificate, where: string): string | undefined {
+    const { ca, certSign } = caFlags(cert);
+    if (!ca) return `${where} is not a CA certificate (CA:FALSE)`;
+    if (!certSign) {
+        return `${where} is a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signs; re-issue it with keyCertSign (and cRLSign), or give another CA`;
     }
     return undefined;
 }
