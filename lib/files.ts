@@ -12,6 +12,8 @@ import { untilDone } from "./interrupt";
 export const PRIVATE_FILE = 0o600;
 export const PUBLIC_FILE = 0o644;
 export const PRIVATE_FOLDER = 0o700;
+/** The sticky bit of a folder's mode: in it, only an entry's owner (or root) may rename or remove it. */
+const STICKY = 0o1000;
 
 const { O_CREAT, O_EXCL, O_NOFOLLOW, O_WRONLY, O_RDONLY, O_DIRECTORY, O_NONBLOCK } = fs.constants;
 
@@ -202,7 +204,11 @@ export function leftoverReplacements(file: string): string[] {
         .map((e) => path.join(folder, e.name));
 }
 
-/** Makes one folder (its parent must exist), or takes the existing one, and sets it 0700; a link is refused. */
+/**
+ * Makes one folder (its parent must exist), or takes the existing one, and sets it 0700; a link is
+ * refused, and so (EPERM) is a folder another user owns (one made there since its parent was
+ * checked: root would otherwise take it, and write into a folder its owner controls).
+ */
 export function makePrivateFolder(folder: string): void {
     try {
         fs.mkdirSync(folder, { mode: PRIVATE_FOLDER });
@@ -212,6 +218,10 @@ export function makePrivateFolder(folder: string): void {
     // Opened without following a link (ELOOP), so the mode is set on the folder itself.
     const fd = fs.openSync(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     try {
+        const uid = process.getuid?.();
+        if (uid !== undefined && fs.fstatSync(fd).uid !== uid) {
+            throw Object.assign(new Error(`${folder} belongs to another user`), { code: "EPERM" });
+        }
         fs.fchmodSync(fd, PRIVATE_FOLDER);
     } finally {
         fs.closeSync(fd);
@@ -281,6 +291,97 @@ export function anotherUsers(stat: fs.Stats): string | undefined {
     const uid = process.getuid?.();
     if (uid === undefined || stat.uid === uid) return undefined;
     return `belongs to user ${stat.uid}, not to the user rendering (${uid})`;
+}
+
+/**
+ * Why a folder or link on the path to a file render writes lets another user change where that
+ * path leads, or undefined: a folder another user owns (root excepted), or one its group or others
+ * may write without the sticky bit, or in a sticky folder others may write (/tmp) an entry of
+ * another user's (they may rename it). Any of them could swap a folder render writes into, or
+ * deletes a tree in, for a link while it works, sending private keys or deletions anywhere.
+ */
+function othersMayChange(at: string, stat: fs.Stats, uid: number, kind: "folder" | "link"): string | undefined {
+    if (stat.uid !== uid && stat.uid !== 0) {
+        return `the ${kind} ${at} on its path belongs to user ${stat.uid}, not to the user rendering (${uid}): that user could redirect or delete what render writes there, private keys included`;
+    }
+    const writable = stat.mode & 0o022;
+    if (kind === "folder" && writable !== 0 && (stat.mode & STICKY) === 0) {
+        const who = writable === 0o022 ? "its group and others" : writable === 0o020 ? "its group" : "others";
+        return `the folder ${at} on its path has mode 0${(stat.mode & 0o7777).toString(8)}, writable by ${who} without the sticky bit: they could redirect or delete what render writes there, private keys included`;
+    }
+    return undefined;
+}
+
+/**
+ * The refusal of a file or folder render is to write (`named` as the user gave it, e.g. "output
+ * folder out", for `option`, e.g. "--out") whose path another user could change under it
+ * (othersMayChange), or undefined. Every folder from the root to the one holding `target` is
+ * checked, links followed as the system follows them (each link's own folder included): a folder
+ * not made yet ends the walk (render makes it 0700), as does anything the system calls will refuse
+ * themselves (a file on the way, a loop). Undefined where there are no uids (Windows).
+ */
+export function othersPathRefusal(named: string, option: string, target: string): string | undefined {
+    const uid = process.getuid?.();
+    if (uid === undefined) return undefined;
+    const absolute = path.resolve(target);
+    let pending = path
+        .dirname(absolute)
+        .split(path.sep)
+        .filter((part) => part !== "");
+    let folder = path.parse(absolute).root;
+    let stat: fs.Stats;
+    let links = 0;
+    const refusal = (problem: string, at: string): string => {
+        const fix =
+            stat.uid !== uid && stat.uid !== 0
+                ? `render as user ${stat.uid}, or give ${option} a place of your own outside ${at} (an administrator may chown ${at} to you after checking what it holds)`
+                : `give ${option} a place of your own outside ${at}, or take that write access away (chmod go-w ${at}) after checking what it holds`;
+        return `${named} cannot be used: ${problem}; ${fix}`;
+    };
+    try {
+        stat = fs.lstatSync(folder);
+        let problem = othersMayChange(folder, stat, uid, "folder");
+        if (problem !== undefined) return refusal(problem, folder);
+        while (pending.length > 0) {
+            const part = pending.shift() as string;
+            if (part === ".") continue;
+            if (part === "..") {
+                // `folder` has no link in it: its parent is what the system reaches, checked already.
+                folder = path.dirname(folder);
+                stat = fs.lstatSync(folder);
+                continue;
+            }
+            const next = path.join(folder, part);
+            const entry = entryAt(next);
+            if (entry === undefined || !(entry.isDirectory() || entry.isSymbolicLink())) return undefined;
+            const kind = entry.isSymbolicLink() ? "link" : "folder";
+            // In a sticky folder others may write, another user may rename their own entries.
+            const shared = (stat.mode & 0o022) !== 0 && (stat.mode & STICKY) !== 0;
+            if (shared && entry.uid !== uid && entry.uid !== 0) {
+                stat = entry;
+                return refusal(othersMayChange(next, entry, uid, kind) as string, next);
+            }
+            if (entry.isSymbolicLink()) {
+                if (++links > 40) return undefined; // ELOOP, for the system calls to say
+                const to = fs.readlinkSync(next);
+                if (path.isAbsolute(to)) {
+                    folder = path.parse(to).root;
+                    stat = fs.lstatSync(folder);
+                    problem = othersMayChange(folder, stat, uid, "folder");
+                    if (problem !== undefined) return refusal(problem, folder);
+                }
+                pending = [...to.split(path.sep).filter((p) => p !== ""), ...pending];
+                continue;
+            }
+            stat = entry;
+            problem = othersMayChange(next, entry, uid, "folder");
+            if (problem !== undefined) return refusal(problem, next);
+            folder = next;
+        }
+    } catch {
+        return undefined; // a folder that may not be searched: the system calls say so
+    }
+    return undefined;
 }
 
 /** Who may remove another user's file: root may, and must first know no render of theirs uses it. */

@@ -7,7 +7,7 @@ import * as path from "path";
 import * as YAML from "yaml";
 import nodeCrypto from "crypto";
 import nodeFs from "fs";
-import { createReplacement } from "../lib/files";
+import { createReplacement, othersPathRefusal } from "../lib/files";
 import { PRIVATE_FILE, writeNewFile } from "../lib/render/files";
 import { decryptState, encryptState } from "../lib/render/stateFile";
 import { lockOutputFolder, lockStateFile } from "../lib/render/stateLock";
@@ -1619,25 +1619,6 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"]);
         }
 
-        // Another user's empty folder in a sticky folder such as /tmp (EPERM): why, by its owner.
-        const empty = path.join(dir, "empty");
-        fs.mkdirSync(empty);
-        fs.chownSync(empty, 65534, 65534);
-        assert.deepStrictEqual(
-            await patched(
-                nodeFs,
-                "renameSync",
-                renameFailing("EPERM", (from) => from === empty),
-                () => cli("render", "--config", option1(dir), "--out", empty),
-            ),
-            {
-                status: 1,
-                out: "",
-                err: `error: output folder ${empty} cannot be renamed: render puts its output in place by renaming the folder aside, which fails with EPERM there (it belongs to user 65534, not to the user rendering (${process.getuid!()}), and a sticky folder such as /tmp lets only its owner move it); give --out a folder you can rename\n`,
-            },
-        );
-        fs.rmdirSync(empty);
-
         // Renamed aside but not back (as unlikely as it is): the folder is named for a person to move back.
         const result = await patched(
             nodeFs,
@@ -1717,7 +1698,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
     });
 
-    it("in a shared folder (mode 1777), removes none of another user's leftovers or new state files, naming the owner and the fix; their output only as root or when empty", async () => {
+    it("in a shared folder (mode 1777), removes none of another user's leftovers or new state files, nor takes their output folder, even as root, naming the owner and the fix", async () => {
         // Files of another user (nobody, 65534) are made by root alone; any other user meets root's
         // own shared folder, /tmp, as an output folder that is not theirs (without --force).
         const uid = process.getuid!();
@@ -1725,7 +1706,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             assert.deepStrictEqual(await cli("render", "--config", option1(tempDir("not-root")), "--out", "/tmp"), {
                 status: 1,
                 out: "",
-                err: `error: output folder /tmp belongs to user 0, not to the user rendering (${uid}): a render replaces the folder whole, and never another user's; give another --out, or ask its owner (or root) to remove it\n`,
+                err: `error: output folder /tmp belongs to user 0, not to the user rendering (${uid}): that user could redirect or delete what render writes there, private keys included; render as user 0, or give --out a folder of your own outside it (an administrator may chown it to you after checking what it holds)\n`,
             });
             return;
         }
@@ -1780,12 +1761,19 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             err: refusal(`--state ${state}`, newState, "--state"),
         });
 
-        // Their earlier output: root may replace it (a CI job run as root in a checkout another uid owns).
+        // Their earlier output, even to root: its owner could swap a folder of it for a link while
+        // --force deletes it, and have root delete anything.
         const output = path.join(shared, "theirs");
         assert.strictEqual((await render("--out", output)).status, 0);
         theirs(output);
-        assert.strictEqual((await render("--out", output, "--force")).status, 0);
-        assert.strictEqual(fs.statSync(output).uid, 0);
+        const before = entries(output).sort();
+        assert.deepStrictEqual(await render("--out", output, "--force"), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${output} belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a folder of your own outside it (an administrator may chown it to you after checking what it holds)\n`,
+        });
+        assert.strictEqual(fs.statSync(output).uid, 65534);
+        assert.deepStrictEqual(entries(output).sort(), before);
         assert.deepStrictEqual(
             entries(shared).sort(),
             [
@@ -1852,5 +1840,197 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         });
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
         assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"]);
+    });
+});
+
+describe("render: never writes into, or deletes a tree in, a place another user can change", function () {
+    this.timeout(60_000);
+    const uid = process.getuid!();
+    /** Gives `file` (and what it holds) to nobody (65534), as only root can. */
+    const toNobody = (file: string): void => {
+        for (const entry of fs.statSync(file).isDirectory() ? entries(file) : []) {
+            fs.lchownSync(path.join(file, entry), 65534, 65534);
+        }
+        fs.lchownSync(file, 65534, 65534);
+    };
+    const notOurs = (folder: string, owner: number, fix: string) =>
+        `the folder ${folder} on its path belongs to user ${owner}, not to the user rendering (${uid}): that user could redirect or delete what render writes there, private keys included; ` +
+        `render as user ${owner}, or give ${fix} a place of your own outside ${folder} (an administrator may chown ${folder} to you after checking what it holds)`;
+
+    it("refuses another user's output folder, empty or holding render-like files, even as root with --force: nothing is written beside it or deleted", async () => {
+        if (uid !== 0) {
+            // Only root makes folders of another user's; the user meets root's own, unchanged.
+            const result = await cli("render", "--config", option1(tempDir("not-root")), "--out", "/tmp", "--force");
+            assert.match(result.err, /^error: output folder \/tmp belongs to user 0, not to the user rendering/);
+            return;
+        }
+        const dir = tempDir("others-output");
+        const config = option1(dir);
+        const theirs = path.join(dir, "theirs");
+        const refusal = {
+            status: 1,
+            out: "",
+            err: `error: output folder ${theirs} belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a folder of your own outside it (an administrator may chown it to you after checking what it holds)\n`,
+        };
+        // Empty: its owner could still swap what render puts in it for a link (the old exemption).
+        fs.mkdirSync(theirs);
+        toNobody(theirs);
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", theirs), refusal);
+        assert.deepStrictEqual(fs.readdirSync(theirs), []);
+        // Filled with paths --force took for a render's (k8s/<cluster>/<namespace>/*.yaml): the owner
+        // swapped one of those folders for a link while rmSync walked it, and root deleted outside.
+        const victim = path.join(dir, "victim");
+        fs.mkdirSync(victim);
+        fs.writeFileSync(path.join(victim, "precious.yaml"), "kept\n");
+        fs.writeFileSync(path.join(theirs, "inventory.json"), JSON.stringify({ environment: "x", certificates: [] }));
+        fs.mkdirSync(path.join(theirs, "k8s/f01"), { recursive: true });
+        fs.symlinkSync(victim, path.join(theirs, "k8s/f01/ns"));
+        toNobody(theirs);
+        const before = entries(theirs).sort();
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", theirs, "--force"), refusal);
+        assert.deepStrictEqual(entries(theirs).sort(), before);
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "theirs", "victim"]);
+        assert.strictEqual(fs.readFileSync(path.join(victim, "precious.yaml"), "utf8"), "kept\n");
+    });
+
+    it("refuses an --out or --state in a folder another user owns (links followed), before anything is made in it", async () => {
+        const dir = tempDir("others-parent");
+        const config = option1(dir);
+        if (uid !== 0) {
+            // Only root makes a folder of another user's; root's own on the way (/) are trusted.
+            return void assert.strictEqual(othersPathRefusal("output folder /x", "--out", "/x"), undefined);
+        }
+        const [theirs, owner] = [path.join(dir, "theirs"), 65534];
+        fs.mkdirSync(theirs);
+        toNobody(theirs);
+        const mine = path.join(dir, "mine");
+        for (const out of [path.join(theirs, "out"), path.join(theirs, "not/made/yet/out")]) {
+            assert.deepStrictEqual(await cli("render", "--config", config, "--out", out), {
+                status: 1,
+                out: "",
+                err: `error: output folder ${out} cannot be used: ${notOurs(theirs, owner, "--out")}\n`,
+            });
+        }
+        // Through a link of the user's own to it: the folder the link leads to is named.
+        fs.symlinkSync(theirs, path.join(dir, "link"));
+        const linked = path.join(dir, "link/out");
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", linked), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${linked} cannot be used: ${notOurs(theirs, owner, "--out")}\n`,
+        });
+        // The state's lock and next version are made beside it, as the output's staging folder is.
+        const state = path.join(theirs, "dev.state.json");
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", mine, "--state", state), {
+            status: 1,
+            out: "",
+            err: `error: --state ${state} cannot be used: ${notOurs(theirs, owner, "--state")}\n`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(theirs), [], "no staging folder, lock or state was made in it");
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "link", "theirs"]);
+    });
+
+    it("refuses a folder on the way that its group or others may write without the sticky bit, or another user's link in a sticky one; renders in a sticky folder of its own", async () => {
+        const dir = tempDir("others-writable");
+        const config = option1(dir);
+        for (const [mode, who] of [
+            [0o775, "its group"],
+            [0o757, "others"],
+            [0o777, "its group and others"],
+        ] as const) {
+            const open = path.join(dir, `open-${mode.toString(8)}`);
+            fs.mkdirSync(open);
+            fs.chmodSync(open, mode);
+            const out = path.join(open, "out");
+            assert.deepStrictEqual(await cli("render", "--config", config, "--out", out), {
+                status: 1,
+                out: "",
+                err: `error: output folder ${out} cannot be used: the folder ${open} on its path has mode 0${mode.toString(8)}, writable by ${who} without the sticky bit: they could redirect or delete what render writes there, private keys included; give --out a place of your own outside ${open}, or take that write access away (chmod go-w ${open}) after checking what it holds\n`,
+            });
+            assert.deepStrictEqual(fs.readdirSync(open), []);
+        }
+        // Sticky, as /tmp: others may not rename the user's entries, so its render goes ahead.
+        const sticky = path.join(dir, "sticky");
+        fs.mkdirSync(sticky);
+        fs.chmodSync(sticky, 0o1777);
+        const out = path.join(sticky, "out");
+        assert.strictEqual((await cli("render", "--config", config, "--out", out)).status, 0);
+        assert.strictEqual((await cli("render", "--config", config, "--out", out, "--force")).status, 0);
+        assert.deepStrictEqual(fs.readdirSync(sticky), ["out"]);
+        if (uid !== 0) return;
+        // Another user's link there: its owner may rename it, or put another in its place.
+        const link = path.join(sticky, "link");
+        fs.symlinkSync(path.join(dir, "mine"), link);
+        fs.lchownSync(link, 65534, 65534);
+        fs.mkdirSync(path.join(dir, "mine"));
+        const through = path.join(link, "out");
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", through), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${through} cannot be used: the link ${link} on its path belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a place of your own outside ${link} (an administrator may chown ${link} to you after checking what it holds)\n`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(path.join(dir, "mine")), []);
+    });
+
+    it("never takes a folder another user made on its way since it was checked, nor chmods it", async () => {
+        if (uid !== 0) return void assert.ok(true, "only root can make a folder another user owns");
+        const dir = tempDir("others-race");
+        const made = path.join(dir, "made");
+        const out = path.join(made, "out");
+        const mkdirSync = nodeFs.mkdirSync;
+        // They win the race in a sticky folder: their folder is there when render makes its own.
+        const result = await patched(
+            nodeFs,
+            "mkdirSync",
+            (folder: fs.PathLike, ...rest: [fs.MakeDirectoryOptions]) => {
+                if (String(folder) === made && !fs.existsSync(made)) {
+                    mkdirSync(made, { mode: 0o755 });
+                    fs.chownSync(made, 65534, 65534);
+                }
+                return mkdirSync(folder, ...rest);
+            },
+            () => cli("render", "--config", option1(dir), "--out", out),
+        );
+        assert.deepStrictEqual(result, {
+            status: 1,
+            out: "",
+            err: `error: cannot write to ${out} (EPERM creating a folder in ${dir}); give --out a folder you can write to\n`,
+        });
+        assert.deepStrictEqual([fs.statSync(made).uid, mode(made)], [65534, 0o755], "left as its owner made it");
+        assert.deepStrictEqual(fs.readdirSync(made), []);
+    });
+
+    it("deletes no tree holding anything another user owns: an earlier output's folder under --force, a killed render's leftover", async () => {
+        if (uid !== 0) return void assert.ok(true, "only root can give a folder to another user");
+        const dir = tempDir("others-inside");
+        const config = option1(dir);
+        const out = path.join(dir, "out");
+        assert.strictEqual((await cli("render", "--config", config, "--out", out)).status, 0);
+        // A namespace folder of the earlier output given to another user, who may swap what is in it.
+        const [cluster] = fs.readdirSync(path.join(out, "k8s"));
+        const namespace = path.join(out, "k8s", cluster, fs.readdirSync(path.join(out, "k8s", cluster))[0]);
+        toNobody(namespace);
+        const before = entries(out).sort();
+        const relative = path.relative(out, namespace);
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", out, "--force"), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${out} holds files that are not a render's (${relative}/ of user 65534); --force only replaces an earlier render: choose another --out\n`,
+        });
+        assert.deepStrictEqual(entries(out).sort(), before);
+        // The same in a killed render's staging folder beside it: refused, not removed.
+        const leftover = path.join(dir, ".out.render-AAAAAA");
+        fs.cpSync(out, leftover, { recursive: true });
+        toNobody(path.join(leftover, relative));
+        fs.lchownSync(namespace, 0, 0);
+        for (const entry of entries(namespace)) fs.lchownSync(path.join(namespace, entry), 0, 0);
+        const kept = entries(leftover).sort();
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", out, "--force"), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${out} cannot be used: ${leftover} beside it, named as a render's leftover, holds files that are not a render's (${relative}/ of user 65534), which render would remove with it; move them out of it, or give another --out\n`,
+        });
+        assert.deepStrictEqual(entries(leftover).sort(), kept);
+        assert.deepStrictEqual(entries(out).sort(), before);
     });
 });

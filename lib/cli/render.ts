@@ -43,8 +43,10 @@ that are not a render's, is never removed: the render is refused, naming it.
 --force replaces DIR when it holds an earlier render and nothing else, at any depth; nothing of
 it survives, unless files were written into DIR while the render ran: then the earlier output is
 kept beside it as .DIR.render-XXXXXX-old (keys included), named in a warning, and renders into
-DIR are refused until it is removed. DIR owned by another user is refused unless it is empty or
-the render runs as root.
+DIR are refused until it is removed. Render never writes into, or deletes a tree in, a place
+another user can change: DIR owned by another user is refused, even empty, even to root, and so
+are DIR and --state FILE when a folder on their path (links followed) is another user's (root's
+are trusted) or may be written by its group or others without the sticky bit (/tmp is fine).
 Without it DIR must be empty or absent. DIR may not be a mount point (a volume, a CI or Docker
 bind mount), which the swap cannot rename: give a folder inside it. A stack too large for this
 process's heap (about 200 KB per resource, 9 per endpoint) is refused before any key is made,

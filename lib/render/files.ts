@@ -16,6 +16,7 @@ import {
     FolderError,
     makeMissingFolders,
     makePrivateFolder,
+    othersPathRefusal,
     ownerOrRoot,
     removeEmptyFolders,
     writeNewFile,
@@ -109,13 +110,17 @@ function isRenderInventory(file: string): boolean {
 
 /**
  * The entries below `folder` that no render writes, by their paths in it (folders end in "/"): a
- * file, folder or link at a path render does not use, another special file, and an inventory.json
- * that is not a render's (a link or special file there included: it is never followed or read). Folders render uses are searched; a foreign one is named
- * alone. A folder --force may replace has none.
+ * file, folder or link at a path render does not use, another special file, an inventory.json
+ * that is not a render's (a link or special file there included: it is never followed or read),
+ * and anything another user owns ("k8s/ of user 65534": they could swap a folder of theirs for a
+ * link while it is deleted). Folders render uses are searched; a foreign one is named alone. A
+ * folder --force may replace has none.
  */
 function foreignEntries(folder: string, under = ""): string[] {
     return fs.readdirSync(path.join(folder, under), { withFileTypes: true }).flatMap((entry) => {
         const relative = under === "" ? entry.name : `${under}/${entry.name}`;
+        const owner = othersUid(fs.lstatSync(path.join(folder, relative)));
+        if (owner !== undefined) return [`${relative}${entry.isDirectory() ? "/" : ""} of user ${owner}`];
         if (entry.isDirectory()) {
             return RENDER_FOLDERS.test(relative) ? foreignEntries(folder, relative) : [`${relative}/`];
         }
@@ -128,33 +133,71 @@ function foreignEntries(folder: string, under = ""): string[] {
     });
 }
 
+/** The owner of `stat`'s entry when it is not the user rendering; undefined where there are no uids. */
+function othersUid(stat: fs.Stats): number | undefined {
+    const uid = process.getuid?.();
+    return uid === undefined || stat.uid === uid ? undefined : stat.uid;
+}
+
 /** Up to three of `entries`, then how many more: for a one-line message. */
 const listed = (entries: string[]): string =>
     (entries.length > 3 ? [...entries.slice(0, 3), `${entries.length - 3} more`] : entries).join(", ");
 
 /**
  * Removes a folder of the user's own render, with what it holds (links removed, never followed):
- * its folders are first made writable by the user, so that an earlier output someone made
- * read-only (chmod -R a-w) goes too. Throws the system error.
+ * its folders are first made the user's alone (0700), outermost first, so that an earlier output
+ * someone made read-only (chmod -R a-w) goes too. Throws the system error, or (EPERM) when it meets
+ * anything another user owns, before it deletes anything.
+ *
+ * rmSync works by path (lstat, readdir, unlink, rmdir), so whoever may change a folder of the tree
+ * while it runs could swap a sub-folder for a link and have it delete what the link leads to. Here
+ * no one else can: the folder's parent is one no other user may change (othersPathRefusal, checked
+ * by StagedFolder.open), the folder and everything in it are the user's own (checked by
+ * foreignEntries, then again here), and once every folder is 0700 no other user may add, rename or
+ * remove anything in the tree. The modes are set on the folders opened without following a link.
  */
 function removeRender(folder: string): void {
-    const makeWritable = (at: string): void => {
-        const stat = fs.lstatSync(at);
-        if (!stat.isDirectory() || anotherUsers(stat) !== undefined) return;
-        fs.chmodSync(at, 0o700);
+    const { O_DIRECTORY } = fs.constants;
+    const makePrivate = (at: string): void => {
+        let fd: number;
+        try {
+            fd = fs.openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        } catch (error) {
+            if (codeOf(error) !== "EACCES") throw error;
+            // A folder of the user's own with no read bit (chmod a-rwx): its parent is the user's
+            // alone by now (or the checked parent), so no one can have put a link at its path.
+            if (othersUid(fs.lstatSync(at)) === undefined) fs.chmodSync(at, 0o700);
+            fd = fs.openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        }
+        try {
+            const owner = othersUid(fs.fstatSync(fd));
+            if (owner !== undefined) {
+                throw Object.assign(new Error(`${at} belongs to user ${owner}`), { code: "EPERM" });
+            }
+            fs.fchmodSync(fd, 0o700);
+        } finally {
+            fs.closeSync(fd);
+        }
         for (const entry of fs.readdirSync(at, { withFileTypes: true })) {
-            if (entry.isDirectory()) makeWritable(path.join(at, entry.name));
+            const inside = path.join(at, entry.name);
+            if (entry.isDirectory()) makePrivate(inside);
+            else if (othersUid(fs.lstatSync(inside)) !== undefined) {
+                throw Object.assign(new Error(`${inside} belongs to another user`), { code: "EPERM" });
+            }
         }
     };
-    makeWritable(folder);
+    makePrivate(folder);
     fs.rmSync(folder, { recursive: true, force: true });
 }
 
 /**
- * Refuses a target that render may not write to: a link, a file, another user's folder, or a
+ * Refuses a target that render may not write to: one whose path another user could change
+ * (othersPathRefusal), a link, a file, another user's folder (even empty, even to root), or a
  * folder holding anything but an earlier render (and that only with `force`).
  */
 function checkTarget(target: string, force: boolean): void {
+    const unsafe = othersPathRefusal(`output folder ${target}`, "--out", target);
+    if (unsafe !== undefined) throw new Error(unsafe);
     let existing: fs.Stats | undefined;
     try {
         existing = entryAt(target);
@@ -181,12 +224,13 @@ function checkTarget(target: string, force: boolean): void {
     } catch (error) {
         throw new Error(`output folder ${target} cannot be read (${codeOf(error)}); choose another --out`);
     }
-    // An empty folder made for the render (by root, for a job) holds nothing to lose; root may
-    // replace any (a CI job run as root in a checkout another uid owns).
-    const owner = existing !== undefined && entries.length > 0 ? anotherUsers(existing) : undefined;
-    if (owner !== undefined && process.getuid?.() !== 0) {
+    // Never another user's, even empty, even to root: its owner may change what is in it at will,
+    // and could swap a folder of it for a link while render deletes it or writes beside it.
+    const owner = existing !== undefined ? othersUid(existing) : undefined;
+    if (owner !== undefined) {
         throw new Error(
-            `output folder ${target} ${owner}: a render replaces the folder whole, and never another user's; ${ownerOrRoot("--out")}`,
+            `output folder ${target} belongs to user ${owner}, not to the user rendering (${process.getuid?.()}): that user could redirect or delete what render writes there, private keys included; ` +
+                `render as user ${owner}, or give --out a folder of your own outside it (an administrator may chown it to you after checking what it holds)`,
         );
     }
     if (foreign.length > 0) {
@@ -221,11 +265,7 @@ function unswappable(target: string, error: unknown): string {
         code in mounted
             ? `give --out a folder inside it, such as ${path.join(target, "render")}`
             : "give --out a folder you can rename";
-    // In a sticky folder (/tmp) only a folder's owner may rename it: another user's, empty or not.
-    const owner = code === "EPERM" ? anotherUsers(fs.lstatSync(target)) : undefined;
-    const why =
-        owner === undefined ? "" : ` (it ${owner}, and a sticky folder such as /tmp lets only its owner move it)`;
-    return `output folder ${target} ${mounted[code] ?? "cannot be renamed"}: render puts its output in place by renaming the folder aside, which fails with ${code} there${why}; ${fix}`;
+    return `output folder ${target} ${mounted[code] ?? "cannot be renamed"}: render puts its output in place by renaming the folder aside, which fails with ${code} there; ${fix}`;
 }
 
 /** The end of a staging folder's name after `.<name>.render-` (mkdtemp's six characters), and of the old output's during a swap. */

@@ -16,6 +16,7 @@ import {
     FolderError,
     leftoverReplacements,
     makeMissingFolders,
+    othersPathRefusal,
     ownerOrRoot,
     PRIVATE_FILE,
     removeEmptyFolders,
@@ -351,6 +352,10 @@ export function openStateFile(
     passphrase: string | undefined,
     options: { encryptPlain?: boolean; warn?: (message: string) => void; outputFolder?: string } = {},
 ): StateFile {
+    // The lock, the next state and its rename are made by path beside the file: in a folder another
+    // user could change, they could be sent through a link of theirs.
+    const unsafe = othersPathRefusal(`${OPTION} ${file}`, OPTION, file);
+    if (unsafe !== undefined) throw new Error(unsafe);
     // Its folder is made when missing (e.g. out/ of --state out/dev.state.json on a fresh clone),
     // and removed again when the render leaves nothing in it.
     let madeFolders: string[];
