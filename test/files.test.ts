@@ -2033,4 +2033,37 @@ describe("render: never writes into, or deletes a tree in, a place another user 
         assert.deepStrictEqual(entries(leftover).sort(), kept);
         assert.deepStrictEqual(entries(out).sort(), before);
     });
+
+    it("refuses a state file with another hard link, whose render would take another lock: both left as they were", async () => {
+        const dir = tempDir("state-hard-link");
+        const config = option1(dir);
+        const state = path.join(dir, "dev.state.json");
+        assert.strictEqual(
+            (await cli("render", "--config", config, "--out", path.join(dir, "one"), "--state", state)).status,
+            0,
+        );
+        const other = path.join(dir, "other.state.json");
+        fs.linkSync(state, other);
+        const before = fs.readFileSync(state);
+        for (const [file, also] of [
+            [state, other],
+            [other, state],
+        ]) {
+            assert.deepStrictEqual(
+                await cli("render", "--config", config, "--out", path.join(dir, "two"), "--state", file),
+                {
+                    status: 1,
+                    out: "",
+                    err: `error: --state ${file} has 2 hard links: a render locks the state by its name (${file}.lock), so a render through another link would run beside this one and the two would split the state; remove every other link (find "$(findmnt -no TARGET -T ${file})" -xdev -samefile ${file} lists them), or give --state a copy of its own\n`,
+                },
+            );
+            assert.deepStrictEqual([fs.readFileSync(file), fs.readFileSync(also)], [before, before]);
+        }
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), [
+            "Pulumi.option-1.yaml",
+            "dev.state.json",
+            "one",
+            "other.state.json",
+        ]);
+    });
 });

@@ -159,6 +159,14 @@ function readPrivateFile(file: string): string | undefined {
                 `${OPTION} ${file} belongs to user ${stat.uid}, not to the user rendering (${uid}): the state holds every private key, and a file another user owns may hold keys they chose; render as its owner or give a state file of your own`,
             );
         }
+        // Its lock is taken by name (FILE.lock): through another hard link a second render would
+        // take another lock, run beside this one, and the last to save would drop the other's keys.
+        if (stat.nlink !== 1) {
+            throw new Error(
+                `${OPTION} ${file} has ${stat.nlink} hard links: a render locks the state by its name (${file}.lock), so a render through another link would run beside this one and the two would split the state; ` +
+                    `remove every other link (find "$(findmnt -no TARGET -T ${file})" -xdev -samefile ${file} lists them), or give ${OPTION} a copy of its own`,
+            );
+        }
         const mode = stat.mode & 0o777;
         if ((mode & 0o077) !== 0) {
             throw new Error(
