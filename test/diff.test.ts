@@ -39,6 +39,16 @@ const ISTIOD_READS_NO_CRL =
 const REMOVED_BEFORE =
     "if a cluster was removed from pki:clusters before this change, every cluster's cacerts carries ca-crl.pem from then on (stack files cannot show it)";
 const GATEWAY_SECRETS = ["dp", "ob"].map((id) => `k8s/dev-east/istio-system/secret-apic-mtls-${id}`);
+/** How APIC's truststores take new content: IBM documents truststores:update for title and summary only. */
+const TRUSTSTORE_UPLOAD =
+    "(truststore.json; IBM documents apic truststores:update only for title and summary, so create a new truststore and point the TLS client profile at it if an update does not take the content).";
+const UI_TRUSTSTORE_UPLOAD =
+    "Upload APIC's UI truststore (apic/ui/truststore.json; IBM documents apic truststores:update only for title and summary, so create a new truststore and point the TLS server profile of each APIC host at it if an update does not take the content).";
+/** Before the gateway pins APIC's new key, it refuses it: the upload waits for istiod's push of the Gateway. */
+const PINS_REACH_GATEWAY =
+    "once the gateway pods have the new Gateway that pins the old and the new key: kubectl get gateways.networking.istio.io -n istio-system apic-mtls-dp apic-mtls-ob -o yaml shows both pins in each host's tls.verifyCertificateSpki, " +
+    "and istiod pushes it to the pods (istioctl proxy-config listener <gateway pod> -n istio-system -o json shows both pins in verifyCertificateSpki; until then the gateway refuses APIC's new key); " +
+    "the gateway accepts the old and the new key from then until the rotation finishes.";
 
 /** A copy of a stack file with one line replaced, next to the real ones (so Pulumi.yaml is found). */
 function stackVariant(dir: string, name: string, from: string, to: string, stackFile = DEV): string {
@@ -88,7 +98,7 @@ describe("diff of a staged CA rotation", function () {
             { endpoint: "ob", before: ["key of epoch 0"], after: ["key of epoch 1", "key of epoch 0"] },
         ]);
         assert.deepStrictEqual(d.steps.after, [
-            "Upload the APIC keystore of dp and ob (apic keystores:update, same name); the gateway accepts the old and the new key until the rotation finishes.",
+            `Upload the APIC keystore of dp and ob (apic keystores:update, same name), ${PINS_REACH_GATEWAY}`,
             "Then, in a later change, the next phase: pki:caRotation.apicClientCa: { generation: 1, phase: finish }.",
         ]);
         assert.deepStrictEqual([d.risks, d.refused], [[], []]);
@@ -129,11 +139,19 @@ describe("diff of a staged CA rotation", function () {
             "new certificate",
             `update secret ${GATEWAY_SECRETS.join(", ")}`,
         ]);
+        assert.deepStrictEqual(prepare.steps.after, [
+            "Before the switch, wait until the gateway pods in istio-system have the new ca.crt of their Secrets (istiod pushes it to them: istioctl proxy-config secret <gateway pod> -n istio-system -o json shows the ca.crt each has).",
+            "Then, in a later change, the next phase: pki:caRotation.clientRoot: { generation: 1, phase: switch }.",
+        ]);
         // The switch keeps the bundle as the prepare wrote it, old root first (istiod <= 1.29 compares bytes).
         const switched = diffPlans(plan(at("clientRoot", 1, "prepare")), plan(at("clientRoot", 1, "switch")));
         assert.deepStrictEqual(
             places(switched).filter((p) => p.includes("secret-apic-mtls")),
             [],
+        );
+        assert.strictEqual(
+            switched.steps.after[0],
+            `Upload the APIC keystore of dp and ob (apic keystores:update, same name), ${PINS_REACH_GATEWAY}`,
         );
         const finish = diffPlans(plan(at("clientRoot", 1, "switch")), plan(at("clientRoot", 1, "finish")));
         assert.deepStrictEqual(
@@ -186,7 +204,7 @@ describe("diff of a staged CA rotation", function () {
             ["dp", "ob"].map((id) => `update APIC truststore of ${id}: truststore.pem: + gateway-server-ca-g1`),
         );
         assert.deepStrictEqual(prepare.steps.after.slice(0, 1), [
-            "Upload the APIC truststore of dp and ob (truststore.json).",
+            `Upload the APIC truststore of dp and ob ${TRUSTSTORE_UPLOAD}`,
         ]);
         const switched = diffPlans(plan(at("gatewayServerCa", 1, "prepare")), plan(at("gatewayServerCa", 1, "switch")));
         assert.deepStrictEqual(
@@ -204,7 +222,7 @@ describe("diff of a staged CA rotation", function () {
                     `update APIC truststore of ${id}: truststore.pem: - gateway-server-ca; truststore.crl: new: CRL of gateway-server-ca-g1, CRL of server-root (revokes gateway-server-ca, retired)`,
             ),
         );
-        assert.strictEqual(finish.steps.after[0], "Upload the APIC truststore of dp and ob (truststore.json).");
+        assert.strictEqual(finish.steps.after[0], `Upload the APIC truststore of dp and ob ${TRUSTSTORE_UPLOAD}`);
         assert.match(
             finish.steps.after[1],
             /^Load the new truststore\.crl of dp and ob into the DataPower validation credentials that check the gateway's CRLs/,
@@ -238,6 +256,11 @@ describe("diff of a staged CA rotation", function () {
             ],
         );
         assert.match(prepare.steps.before[0], /^Set ISTIO_MULTIROOT_MESH=true on istiod/);
+        assert.deepStrictEqual(prepare.steps.after.slice(-2), [
+            "Before the switch, wait until istiod of dev-east has the new root-cert.pem (it reloads cacerts and writes the istio-ca-root-cert ConfigMap of every namespace: kubectl get configmap istio-ca-root-cert -n <namespace> -o yaml shows both roots) " +
+                "and every proxy has both roots (istioctl proxy-config secret <pod> -n <namespace> shows its ROOTCA).",
+            "Then, in a later change, the next phase: pki:caRotation.meshRoot: { generation: 1, phase: switch }.",
+        ]);
         const switched = diffPlans(plan(at("meshRoot", 1, "prepare")), plan(at("meshRoot", 1, "switch")));
         assert.deepStrictEqual(places(switched), [
             "update k8s/dev-east/istio-system/secret-cacerts: ca-cert.pem: mesh-ca-dev-east -> mesh-ca-dev-east-g1; ca-key.pem: key of mesh-ca-dev-east -> key of mesh-ca-dev-east-g1; " +
@@ -253,6 +276,39 @@ describe("diff of a staged CA rotation", function () {
             "update k8s/dev-east/istio-system/secret-cacerts: root-cert.pem: - mesh-root; " +
                 `ca-crl.pem: may also change: ${EVER_REMOVED}: - CRL of mesh-root, CRL of mesh-ca-dev-east`,
         ]);
+    });
+
+    it("mesh CA finish: the old mesh CA's certificates are refused from this update on, so diff asks first for the check pki:meshFinishAfterHours cannot make", () => {
+        const check = (raw: Record<string, unknown>) =>
+            diffPlans(plan(at("meshCa", 1, "switch", raw)), plan(at("meshCa", 1, "finish", raw))).steps.before;
+        const text = (cas: string) =>
+            `Check that every workload was restarted or renewed since the switch, with a certificate of the new mesh CA (${cas}): ` +
+            "certificates of the old mesh CA are refused after this update (Istio 1.27+ sidecars read ca-crl.pem, which revokes it), " +
+            "and pki:meshFinishAfterHours measures only the time since the switch, not whether istiod took the switch's cacerts. " +
+            "In each cluster, istioctl proxy-config secret <pod> -n <namespace> -o json shows a workload's certificate chain: its issuer must be the new mesh CA; " +
+            "restart the workloads whose issuer is the old one, and istiod first if it still signs with the old one.";
+        assert.deepStrictEqual(check(oneCluster), [text("mesh-ca-dev-east-g1")]);
+        assert.deepStrictEqual(check(twoClusters), [text("mesh-ca-dev-east-g1 and mesh-ca-dev-west-g1")]);
+        assert.deepStrictEqual(check({ ...dev, trustDomains: "shared" }), [text("mesh-ca-dev-east-g1")]);
+    });
+
+    it("an issuing CA's finish says its CRLs are published from now on only where none was before", () => {
+        const revocation = {
+            endpoint: "ob",
+            serial: "F1D1E59E376EF775D55D309E3292F63C",
+            epoch: 0,
+            reason: "keyCompromise",
+            revokedAt: "2026-01-20T09:30:00Z",
+        };
+        const finish = (raw: Record<string, unknown>) =>
+            diffPlans(
+                plan(at("apicClientCa", 1, "switch", raw)),
+                plan(at("apicClientCa", 1, "finish", raw)),
+            ).caRotation.map((t) => t.effect);
+        const effect = (crls: string) =>
+            `finish: apic-client-ca removed from every bundle and deleted; revoked in its root's CRL (${crls}); the old APIC keys are no longer pinned`;
+        assert.deepStrictEqual(finish(dev), [effect("CRLs are published from now on")]);
+        assert.deepStrictEqual(finish({ ...dev, revocations: [revocation] }), [effect("CRLs are published already")]);
     });
 
     it("an APIC-client CA rotated after its root: each phase names the CA its resources are, whose suffix counts the root's rotation too", () => {
@@ -302,7 +358,8 @@ describe("diff of a staged CA rotation", function () {
                     [],
                     ["apic-client-ca-g2"],
                     [
-                        "finish: apic-client-ca-g2 removed from every bundle and deleted; revoked in its root's CRL (CRLs are published from now on); the old APIC keys are no longer pinned",
+                        // Generation 1's finish published the gateway's ca.crl already.
+                        "finish: apic-client-ca-g2 removed from every bundle and deleted; revoked in its root's CRL (CRLs are published already); the old APIC keys are no longer pinned",
                     ],
                 ],
             ],
@@ -2225,7 +2282,7 @@ describe("diff of the front end (examples/front-end)", function () {
         assert.deepStrictEqual(prepare.steps, {
             before: [],
             after: [
-                "Upload APIC's UI truststore (apic/ui/truststore.json, apic truststores:update).",
+                UI_TRUSTSTORE_UPLOAD,
                 "Then, in a later change, the next phase: pki:caRotation.uiClientCa: { generation: 1, phase: switch }.",
             ],
         });
@@ -2256,10 +2313,7 @@ describe("diff of the front end (examples/front-end)", function () {
         assert.deepStrictEqual(finish.steps.before, [
             "Check that every UI service took its Secret of the switch (restart those that mount it and do TLS themselves): APIC refuses the old generation's certificates once it has this update's UI truststore and its CRL.",
         ]);
-        assert.strictEqual(
-            finish.steps.after[0],
-            "Upload APIC's UI truststore (apic/ui/truststore.json, apic truststores:update).",
-        );
+        assert.strictEqual(finish.steps.after[0], UI_TRUSTSTORE_UPLOAD);
         assertUiCrlSteps(finish.steps.after.slice(1));
     });
 
@@ -2269,7 +2323,7 @@ describe("diff of the front end (examples/front-end)", function () {
             "update APIC UI truststore: truststore.pem: + ui-client-root-g1, ui-client-ca-g1",
         ]);
         assert.deepStrictEqual(prepare.steps.after, [
-            "Upload APIC's UI truststore (apic/ui/truststore.json, apic truststores:update).",
+            UI_TRUSTSTORE_UPLOAD,
             "Then, in a later change, the next phase: pki:caRotation.uiClientRoot: { generation: 1, phase: switch }.",
         ]);
         const finish = diffPlans(plan(at("uiClientRoot", 1, "switch")), plan(at("uiClientRoot", 1, "finish")));
@@ -2285,6 +2339,21 @@ describe("diff of the front end (examples/front-end)", function () {
             ...UI_SECRETS.map((s) => `update ${s}: ca.crt: + server-root-g1`),
             "update APIC truststore of ob: truststore.pem: + server-root-g1, gateway-server-ca-g1",
         ]);
+        // APIC's truststore takes the new root by the upload; the UI services' sidecars from istiod.
+        assert.deepStrictEqual(prepare.steps.after, [
+            `Upload the APIC truststore of ob ${TRUSTSTORE_UPLOAD}`,
+            "Before the switch, wait until the sidecars of consumer-dashboard and authentication-ui have the new ca.crt of their Secrets (istiod pushes it to them: istioctl proxy-config secret <pod> -n ob-ui -o json shows the ca.crt each has).",
+            "Then, in a later change, the next phase: pki:caRotation.serverRoot: { generation: 1, phase: switch }.",
+        ]);
+        assert.deepStrictEqual(
+            diffPlans(plan(dev), plan({ ...dev, caRotation: { serverRoot: { generation: 1, phase: "prepare" } } }))
+                .steps.after,
+            [
+                `Upload the APIC truststore of dp and ob ${TRUSTSTORE_UPLOAD}`,
+                "Then, in a later change, the next phase: pki:caRotation.serverRoot: { generation: 1, phase: switch }.",
+            ],
+            "without UI callers nothing but APIC's truststores holds the server root",
+        );
         const switched = diffPlans(plan(at("serverRoot", 1, "prepare")), plan(at("serverRoot", 1, "switch")));
         assert.ok(
             places(switched).includes(

@@ -2391,7 +2391,9 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
         );
     }
     if (owners("APIC UI truststore", "update", "truststore.pem").length > 0) {
-        after.push(`Upload APIC's UI truststore (${APIC_UI_DIR}/truststore.json, apic truststores:update).`);
+        after.push(
+            `Upload APIC's UI truststore (${APIC_UI_DIR}/truststore.json; ${TRUSTSTORES_UPDATE} and point the TLS server profile of each APIC host at it if an update does not take the content).`,
+        );
     }
     if (owners("APIC UI truststore", "update", "truststore.crl").length > 0) {
         after.push(
@@ -2417,6 +2419,75 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
         );
     }
     return { before, after };
+}
+
+/** Why an upload of a truststore's new content may take a new truststore (README, Staged CA rotation). */
+const TRUSTSTORES_UPDATE =
+    "IBM documents apic truststores:update only for title and summary, so create a new truststore";
+
+/**
+ * Before a mesh CA's finish: its ca-crl.pem revokes the old mesh CAs, so Istio 1.27+ sidecars refuse
+ * every certificate they issued. pki:meshFinishAfterHours measures time only: an istiod that never
+ * took the switch's cacerts still signs with the old CA.
+ */
+function meshCaFinishCheck(head: PkiPlan): string {
+    const meshCas = head.cas.filter((c) => c.slot === "meshCa" && c.active).map((c) => c.id);
+    return (
+        "Check that every workload was restarted or renewed since the switch, with a certificate of the new mesh CA " +
+        `(${names(meshCas)}): certificates of the old mesh CA are refused after this update (Istio 1.27+ sidecars read ca-crl.pem, which revokes it), ` +
+        "and pki:meshFinishAfterHours measures only the time since the switch, not whether istiod took the switch's cacerts. " +
+        "In each cluster, istioctl proxy-config secret <pod> -n <namespace> -o json shows a workload's certificate chain: its issuer must be the new mesh CA; " +
+        "restart the workloads whose issuer is the old one, and istiod first if it still signs with the old one."
+    );
+}
+
+/**
+ * How the gateway's pods get the pins of `endpoints` (their Gateway's verifyCertificateSpki): istiod
+ * pushes the Gateway to them. Until then they refuse a key they do not pin, APIC's new one.
+ */
+function pinsReached(endpoints: readonly string[], head: PkiPlan): string {
+    const ns = head.config.gatewayNamespace;
+    const gateways = [...new Set(head.endpoints.filter((e) => endpoints.includes(e.id)).map((e) => e.gatewayName))];
+    return (
+        `kubectl get gateways.networking.istio.io -n ${ns} ${gateways.join(" ")} -o yaml shows both pins in each host's tls.verifyCertificateSpki, ` +
+        `and istiod pushes it to the pods (istioctl proxy-config listener <gateway pod> -n ${ns} -o json shows both pins in verifyCertificateSpki; ` +
+        "until then the gateway refuses APIC's new key)"
+    );
+}
+
+/**
+ * After a root's prepare: who must hold the new root before the switch, and how it gets there.
+ * APIC's truststores take a new server root, and its UI truststore a new UI client root, by the
+ * uploads above, not by themselves.
+ */
+function rootBundleWait(slot: CaSlot, diff: Omit<CertDiff, "steps">, head: PkiPlan): string | undefined {
+    if (!isRootSlot(slot)) return undefined;
+    const ns = head.config.gatewayNamespace;
+    const parts: string[] = [];
+    if (slot === "clientRoot" || slot === "root") {
+        parts.push(
+            `the gateway pods in ${ns} have the new ca.crt of their Secrets (istiod pushes it to them: istioctl proxy-config secret <gateway pod> -n ${ns} -o json shows the ca.crt each has)`,
+        );
+    }
+    if (slot === "meshRoot" || slot === "root") {
+        parts.push(
+            `istiod of ${list(head.config.clusters.map((c) => c.name))} has the new root-cert.pem (it reloads cacerts and writes the istio-ca-root-cert ConfigMap of every namespace: ` +
+                "kubectl get configmap istio-ca-root-cert -n <namespace> -o yaml shows both roots) and every proxy has both roots (istioctl proxy-config secret <pod> -n <namespace> shows its ROOTCA)",
+        );
+    }
+    const uiCallers = ownersOf(diff.places, "UI client secret", "update", "ca.crt");
+    if ((slot === "serverRoot" || slot === "root") && uiCallers.length > 0) {
+        const namespaces = [
+            ...new Set(
+                head.frontEnd.uiClients.filter((c) => uiCallers.includes(c.name)).map((c) => c.secret.namespace),
+            ),
+        ];
+        parts.push(
+            `the sidecars of ${names(uiCallers)} have the new ca.crt of ${its(uiCallers)} ${uiCallers.length === 1 ? "Secret" : "Secrets"} ` +
+                `(istiod pushes it to them: istioctl proxy-config secret <pod> -n ${namespaces.length === 1 ? namespaces[0] : "<namespace>"} -o json shows the ca.crt each has)`,
+        );
+    }
+    return parts.length > 0 ? `Before the switch, wait until ${parts.join(", and until ")}.` : undefined;
 }
 
 /** What to do around `pulumi up`, in order, from what changes; `keepsOld`: cacertsIstiodKeepsOld's. */
@@ -2448,6 +2519,9 @@ function stepsFor(
     before.push(...frontEnd.before);
     for (const t of diff.caRotation.filter((t) => t.refused === undefined)) {
         const to = head.config.caRotation[t.slot];
+        if (t.slot === "meshCa" && to.phase === "finish") {
+            before.push(meshCaFinishCheck(head));
+        }
         if (t.slot !== "meshRoot" && t.slot !== "root") continue;
         if (to.phase === "prepare") {
             before.push(
@@ -2483,12 +2557,14 @@ function stepsFor(
     const switching = diff.pins.filter((p) => p.after.length > 1).map((p) => p.endpoint);
     if (keystores.length > 0) {
         const now = keystores.filter((id) => revoked.has(id));
+        const pinning = now.length === 0 && keystores.every((id) => switching.includes(id));
         after.push(
             `Upload the APIC keystore of ${names(keystores)} (apic keystores:update, same name)` +
                 (now.length > 0
                     ? `; at once for ${list(now)}: APIC's calls to ${list(now.map(hostOf))} fail until then`
-                    : keystores.every((id) => switching.includes(id))
-                      ? "; the gateway accepts the old and the new key until the rotation finishes"
+                    : pinning
+                      ? `, once the gateway pods have the new Gateway that pins the old and the new key: ${pinsReached(keystores, head)}; ` +
+                        "the gateway accepts the old and the new key from then until the rotation finishes"
                       : "") +
                 ".",
         );
@@ -2505,7 +2581,9 @@ function stepsFor(
     }
     const updated = (item: string) => ownersOf(diff.places, "APIC truststore", "update", item);
     if (updated("truststore.pem").length > 0) {
-        after.push(`Upload the APIC truststore of ${names(updated("truststore.pem"))} (truststore.json).`);
+        after.push(
+            `Upload the APIC truststore of ${names(updated("truststore.pem"))} (truststore.json; ${TRUSTSTORES_UPDATE} and point the TLS client profile at it if an update does not take the content).`,
+        );
     }
     if (updated("truststore.crl").length > 0) {
         after.push(
@@ -2607,10 +2685,8 @@ function stepsFor(
         const to = head.config.caRotation[t.slot];
         const next = PHASES[PHASES.indexOf(to.phase) + 1];
         if (next === undefined) continue;
-        // APIC's UI truststore takes the new UI client root by the upload above, not by itself.
-        if (to.phase === "prepare" && isRootSlot(t.slot) && t.slot !== "uiClientRoot") {
-            after.push("Wait until every gateway pod and istiod has the new trust bundle.");
-        }
+        const waiting = to.phase === "prepare" ? rootBundleWait(t.slot, diff, head) : undefined;
+        if (waiting !== undefined) after.push(waiting);
         after.push(
             `Then, in a later change, the next phase: pki:caRotation.${t.slot}: { generation: ${to.generation}, phase: ${next} }.`,
         );
@@ -2734,11 +2810,25 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
             removed.push({ id: before.id, role: before.role, reasons: [], forces: [], before });
     }
 
+    // The issuing CAs whose relying parties checked CRLs before this change: a finish adds to those.
+    const publishedBefore = crlsPublished(from);
     const caRotation = describeTransitions(
         from.config.caRotation,
         head.config.caRotation,
         caSlots(layoutOf(head.config)),
         { before: from.cas, after: head.cas },
+        new Set(
+            (
+                [
+                    ["apicClientCa", publishedBefore.gateway],
+                    ["gatewayServerCa", publishedBefore.apicTruststore],
+                    ["meshCa", publishedBefore.mesh],
+                    ["uiClientCa", publishedBefore.apicUiTruststore],
+                ] as const
+            )
+                .filter(([, published]) => published)
+                .map(([slot]) => slot),
+        ),
     );
     const rotating = new Set(caRotation.map((t) => t.slot));
     const revocations = base === undefined ? [] : revocationChanges(from, head);

@@ -684,13 +684,15 @@ const listed = (items: readonly string[]): string =>
  * One line per CA of the stack (`slots`) whose position changes: what the phase does (or why it is
  * refused). The CAs are named by their ids in the two plans (`cas`), as their resources are: an
  * intermediate's generation suffix also counts its root's rotations, so it may differ from the
- * generation in pki:caRotation.
+ * generation in pki:caRotation. `crlsBefore`: the issuing CAs whose relying parties got CRLs
+ * before this change already (a revocation, or another finish under the same root).
  */
 export function describeTransitions(
     deployed: CaRotationConfig,
     next: CaRotationConfig,
     slots: readonly CaSlot[],
     cas: { before: readonly CaPlan[]; after: readonly CaPlan[] },
+    crlsBefore: ReadonlySet<CaSlot> = new Set(),
 ): { slot: CaSlot; from: string; to: string; effect: string; refused?: string }[] {
     const beforeIds = new Set(cas.before.map((c) => c.id));
     const afterIds = new Set(cas.after.map((c) => c.id));
@@ -731,7 +733,7 @@ export function describeTransitions(
                             ? retiredBelow.length > 0
                                 ? `, with ${listed(retiredBelow)}, which it issued`
                                 : ""
-                            : "; revoked in its root's CRL (CRLs are published from now on)" +
+                            : `; revoked in its root's CRL (${crlsBefore.has(slot) ? "CRLs are published already" : "CRLs are published from now on"})` +
                               (slot === "apicClientCa" ? "; the old APIC keys are no longer pinned" : ""));
             const refused = transitionProblem(slot, deployed[slot], to);
             return {
