@@ -642,6 +642,43 @@ describe("workflows: who may touch what", function () {
         for (const line of commands) assert.match(line, / --policy-pack policy\b/, line);
     });
 
+    it("runs no node code before a step that holds a secret, unless that step runs the program (node) with it anyway", () => {
+        // Every step of a job runs as the same user, and GitHub ends the processes a step leaves
+        // behind only when the job ends: one npm ci's scripts or the build left running could read
+        // a later step's environment (/proc/<pid>/environ) or the credentials pulumi writes.
+        const runsNode = (s: Step) =>
+            Boolean(s.uses?.startsWith("actions/setup-node@")) ||
+            /(^|[\s;&|(])(npm|npx|node|tsc)(?=\s|$)/m.test(s.run ?? "");
+        const seen: string[] = [];
+        for (const w of workflows) {
+            for (const [name, job] of jobsOf(w)) {
+                job.steps.forEach((s, i) => {
+                    if (secretsOf({ steps: [s] }).length === 0) return;
+                    const where = `${w.file} ${name}: step ${s.id ?? s.name}`;
+                    // pulumi preview and up run the program, this package and its dependencies, with the secrets.
+                    if (/^\s*pulumi (preview|up)\b/m.test(s.run ?? "")) {
+                        seen.push(`${where}: runs the program`);
+                        return;
+                    }
+                    const before = job.steps.slice(0, i).filter(runsNode);
+                    assert.deepStrictEqual(
+                        before.map((b) => b.name ?? b.uses),
+                        [],
+                        `${where} holds a secret after node code ran`,
+                    );
+                    assert.ok(!runsNode(s), `${where} runs node with a secret`);
+                    seen.push(where);
+                });
+            }
+        }
+        assert.deepStrictEqual(seen, [
+            "lifecycle.yml decide: step deployed",
+            "lifecycle.yml republish: step deployed",
+            "lifecycle.yml republish: step pulumi up, if it changes nothing but the secrets that carry CRLs: runs the program",
+            "preview.yml preview: step pulumi preview of each stack: runs the program",
+        ]);
+    });
+
     it("the README documents each environment, secret and permission the workflows use", () => {
         const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
         const section = readme.slice(readme.indexOf("### Pull requests and scheduled renewals: the workflows"));
@@ -2246,10 +2283,10 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             job.steps.map((s) => s.id ?? s.name ?? s.uses?.split("@")[0]),
             [
                 "actions/checkout",
-                "actions/setup-node",
-                "install and build",
                 "install the Pulumi CLI",
                 "deployed",
+                "actions/setup-node",
+                "install and build",
                 "recheck",
                 "pulumi up, if it changes nothing but the secrets that carry CRLs",
                 "hand-steps",
@@ -2261,10 +2298,10 @@ describe("workflows: the lifecycle decision step, replayed", function () {
             job.steps.slice(6).map((s) => s.if),
             Array(3).fill("steps.recheck.outputs.due == 'true'"),
         );
-        // The token reads the outputs, in a step that runs pulumi alone; node decides in one with no
-        // secret; the passphrase and the kubeconfig stay with pulumi up.
+        // The token reads the outputs, in a step that runs pulumi alone before any node code; node
+        // decides in one with no secret; the passphrase and the kubeconfig stay with pulumi up.
         assert.deepStrictEqual(
-            job.steps.slice(4, 6).map((s) => s.env),
+            [job.steps[2], job.steps[5]].map((s) => s.env),
             [
                 {
                     STACK: "${{ matrix.stack }}",
@@ -2274,7 +2311,7 @@ describe("workflows: the lifecycle decision step, replayed", function () {
                 { STACK: "${{ matrix.stack }}" },
             ],
         );
-        assert.doesNotMatch(job.steps[4].run ?? "", /\bnode\b/);
+        assert.doesNotMatch(job.steps[2].run ?? "", /\bnode\b/);
         const { dir, bin, crlDue, rendered } = await crlsDue();
         const run = (stack: string, outputs: string) => {
             const temp = tempDir("workflow-runner");
