@@ -178,6 +178,38 @@ other: [x,  y]
         }
     });
 
+    it("adds a key to a block map written after a '? ' or ': ' indicator at that map's column, and after a tag or anchor at the tag's", () => {
+        const cases: [string, string, unknown][] = [
+            [
+                "config:\n  pki:rotation:\n    ? endpoints\n    : ob: { serverEpoch: 1 }\n",
+                "config:\n  pki:rotation:\n    ? endpoints\n    : ob: { serverEpoch: 1 }\n      dp: { serverEpoch: 5 }\n",
+                { "pki:rotation": { endpoints: { ob: { serverEpoch: 1 }, dp: { serverEpoch: 5 } } } },
+            ],
+            [
+                "config:\n  pki:rotation:\n    endpoints:\n      ? ob\n      : serverEpoch: 1\n",
+                "config:\n  pki:rotation:\n    endpoints:\n      ? ob\n      : serverEpoch: 1\n      dp: { serverEpoch: 5 }\n",
+                { "pki:rotation": { endpoints: { ob: { serverEpoch: 1 }, dp: { serverEpoch: 5 } } } },
+            ],
+            [
+                "config:\n  pki:rotation:\n    endpoints:\n      ? ob\n      : ? serverEpoch\n        : 1\n",
+                "config:\n  pki:rotation:\n    endpoints:\n      ? ob\n      : ? serverEpoch\n        : 1\n      dp: { serverEpoch: 5 }\n",
+                { "pki:rotation": { endpoints: { ob: { serverEpoch: 1 }, dp: { serverEpoch: 5 } } } },
+            ],
+            [
+                "config:\n  pki:rotation:\n    endpoints:\n      !!str ob: { serverEpoch: 1 }\n",
+                "config:\n  pki:rotation:\n    endpoints:\n      !!str ob: { serverEpoch: 1 }\n      dp: { serverEpoch: 5 }\n",
+                { "pki:rotation": { endpoints: { ob: { serverEpoch: 1 }, dp: { serverEpoch: 5 } } } },
+            ],
+        ];
+        for (const [from, expected, config] of cases) {
+            const edited = editStackText(from, [
+                { path: ["pki:rotation", "endpoints", "dp", "serverEpoch"], value: 5 },
+            ]);
+            assert.strictEqual(edited, expected);
+            assert.deepStrictEqual(YAML.parse(edited), { config });
+        }
+    });
+
     it("removes a key from a flow map with its comma, and from a block map with its line; a key not set stays unset", () => {
         const ob = (entries: string) => text.replace("ob: { serverEpoch: 1 }", `ob: { ${entries} }`);
         const removePhase = (from: string) =>

@@ -86,9 +86,13 @@ function insert(
     const firstRange = first?.range;
     if (firstRange === null || firstRange === undefined)
         throw new StackEditError(`cannot locate the map that gets ${keys[0]}`);
-    // The first key's column; past a `? ` (an explicit key), a tag or an anchor before it, that of its line.
-    const before = text.slice(text.lastIndexOf("\n", firstRange[0] - 1) + 1, firstRange[0]);
-    const indent = /^ *(- +)*$/.test(before) ? " ".repeat(before.length) : (/^ */.exec(before)?.[0] ?? "");
+    // The map's own column: where it starts (the `? ` of an explicit first key, else the first key),
+    // past the indicators before it on its line (`- ` of a sequence entry, `? ` or `: ` of an explicit
+    // pair whose key or value it is); a tag or an anchor before the first key is the key's, so the
+    // column is where that tag or anchor starts.
+    const start = Math.min(range[0], firstRange[0]);
+    const before = text.slice(text.lastIndexOf("\n", start - 1) + 1, start);
+    const indent = " ".repeat(/^ *(?:[-?:] +)*/.exec(before)?.[0].length ?? 0);
     const at = range[1];
     const lines = blockLines(keys, value, indent, step);
     return at > 0 && text[at - 1] !== "\n"
