@@ -16,6 +16,7 @@ import { validateConfig } from "../lib/config/validate";
 import { deployedRecordOf } from "../lib/render/render";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
+import { lifecycleMarkdown } from "../lib/cli/lifecycle";
 import { CaSlot, INITIAL_RECORD, parseRecord, retiredAfter, RotationRecord } from "../lib/plan/caRotation";
 import { PIN_MISMATCH } from "./envoyVerifier";
 import {
@@ -503,6 +504,22 @@ describe("Staged rotation of the gateway-server CA", function () {
         assert.deepStrictEqual(due.afterRepublish, [
             { step: load, before: new Date(crl?.nextUpdate ?? "").toISOString() },
         ]);
+        // In the pull request's Markdown, "<endpoint>" escaped: GitHub would take it for a tag and drop it.
+        const markdown = lifecycleMarkdown({
+            environment: "dev",
+            stackFile: "stacks/Pulumi.dev.yaml",
+            now: dueAt,
+            decision: due,
+            written: false,
+        });
+        assert.ok(
+            markdown.includes(
+                `\n### By hand after the re-publication\n\n- before ${day(crl?.nextUpdate ?? "")}: load each endpoint's new apic/\\<endpoint>/truststore.crl (stack output apicBundles.\\<endpoint>.truststoreCrlPem) into`,
+            ),
+            markdown,
+        );
+        assert.ok(markdown.includes("(valid until"), markdown);
+        assert.doesNotMatch(markdown, /[^\\]<endpoint>/);
     });
 
     it("has the lifecycle say when the retired CA has expired that the update publishes its root's CRLs no more, and that APIC's TLS client profiles drop truststore.crl before its next update", () => {

@@ -1802,6 +1802,27 @@ describe("diff of the APIC keystores' PKCS#12 (pki:pkcs12Profile, pki:pkcs12Iter
     });
 });
 
+describe("diff's Markdown of texts with angle brackets", function () {
+    this.timeout(30_000);
+
+    it("escapes '<' so that GitHub keeps apic/<endpoint>/client.p12 as text, not a tag it drops", async () => {
+        const legacy = stackVariant(
+            tempDir("diff-angle"),
+            "legacy",
+            "  pki:domains:",
+            "  pki:pkcs12Profile: legacy\n  pki:domains:",
+        );
+        const r = await cli("diff", "--base", path.join(ROOT, DEV), "--head", legacy, "--format", "markdown");
+        assert.ok(
+            r.out.includes(
+                "render's apic/\\<endpoint>/client.p12, stack output apicBundles.\\<endpoint>.pkcs12Base64, same password",
+            ),
+            r.out,
+        );
+        assert.doesNotMatch(r.out, /[^\\]<endpoint>/);
+    });
+});
+
 describe("diff exit status", function () {
     this.timeout(30_000);
 

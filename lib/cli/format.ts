@@ -20,11 +20,13 @@ export function textTable(columns: readonly string[], rows: readonly Row[]): str
 }
 
 /**
- * Text as Markdown shows it, with no emphasis, strikethrough, code span or character reference of
- * its own: config text (e.g. pki:organization, free text) goes into the reports as it is written
- * ("&#x6c;" is not shown as "l", nor "&#x202E;" as a right-to-left override).
+ * Text as Markdown shows it, with no emphasis, strikethrough, code span, character reference or
+ * HTML tag of its own: config text (e.g. pki:organization, free text) and the reports' own texts
+ * (e.g. apic/<endpoint>/truststore.crl) go into the reports as they are written ("&#x6c;" is not
+ * shown as "l", nor "&#x202E;" as a right-to-left override, and GitHub does not take "<endpoint>"
+ * for a tag and drop it). CommonMark lets a backslash escape any ASCII punctuation, "<" too.
  */
-export const markdownText = (text: string): string => text.replace(/[\\`*_~&]/g, "\\$&");
+export const markdownText = (text: string): string => text.replace(/[\\`*_~&<]/g, "\\$&");
 
 /** `value` with every string in it as markdownText: the values a Markdown report inserts. */
 export function markdownStrings<T>(value: T): T {

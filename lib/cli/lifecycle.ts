@@ -18,7 +18,7 @@ import { DEFAULT_SOAK_DAYS } from "../plan/caRotation";
 import { editStackText, StackEditError } from "../lifecycle/stackEdit";
 import { planPki } from "../plan/plan";
 import { diffMarkdown } from "./diff";
-import { markdownTable } from "./format";
+import { markdownTable, markdownText } from "./format";
 import { Command, InputError, oneOf, parse, parseNow, stackFilePath, UsageError } from "./stackSource";
 
 const MAX_SOAK_DAYS = 365;
@@ -267,6 +267,13 @@ function writeInPlace(file: string, read: string, text: string): void {
     }
 }
 
+/**
+ * The decision's texts as Markdown shows them (markdownText): "apic/<endpoint>/truststore.crl" is no
+ * HTML tag for GitHub to drop.
+ */
+const md = markdownText;
+
+/** A section of `lines`, each a bullet; `lines` are Markdown (the decision's texts through md). */
 function bullets(title: string, lines: readonly string[]): string {
     return lines.length === 0 ? "" : `### ${title}\n\n${lines.map((l) => `- ${l}`).join("\n")}\n`;
 }
@@ -290,7 +297,7 @@ export function lifecycleMarkdown(args: {
         ? "No CRL is due for re-publication."
         : blockedBy.length === 0
           ? "CRLs are due for re-publication: run `pulumi up` from the default branch (no config change)."
-          : `CRLs are due for re-publication, but not alone: \`pulumi up\` from the default branch also takes ${blockedBy.join("; ")}; ` +
+          : `CRLs are due for re-publication, but not alone: \`pulumi up\` from the default branch also takes ${blockedBy.map(md).join("; ")}; ` +
             "the lifecycle workflow re-publishes CRLs only by an update that changes nothing else.";
     const parts = [`## Lifecycle of ${args.environment} at ${day(args.now)}\n`, `${summary} ${crls}\n`];
     if (proposals.length > 0) {
@@ -298,26 +305,26 @@ export function lifecycleMarkdown(args: {
             `### Due\n\n${markdownTable(
                 ["what", "why", "change"],
                 proposals.map((p) => ({
-                    what: p.subject,
-                    why: p.why,
-                    change: changeText(p),
+                    what: md(p.subject),
+                    why: md(p.why),
+                    change: md(changeText(p)),
                 })),
             )}`,
         );
     }
     const notes = (field: "beforeMerge" | "afterDeploy") =>
-        proposals.flatMap((p) => (p[field] !== undefined ? [`**${p.subject}**: ${p[field]}`] : []));
+        proposals.flatMap((p) => (p[field] !== undefined ? [`**${md(p.subject)}**: ${md(p[field])}`] : []));
     parts.push(
         bullets("Before merging", notes("beforeMerge")),
         bullets("After the update", notes("afterDeploy")),
-        bullets("Needs a human", decision.needsHuman),
-        bullets("CRLs to re-publish", decision.republishWhy),
+        bullets("Needs a human", decision.needsHuman.map(md)),
+        bullets("CRLs to re-publish", decision.republishWhy.map(md)),
         bullets(
             "By hand after the re-publication",
-            decision.afterRepublish.map(({ step, before }) => `before ${day(new Date(before))}: ${step}`),
+            decision.afterRepublish.map(({ step, before }) => `before ${day(new Date(before))}: ${md(step)}`),
         ),
-        bullets("Waiting", decision.waiting),
-        bullets("Changed in the stack file, not deployed yet", decision.pending),
+        bullets("Waiting", decision.waiting.map(md)),
+        bullets("Changed in the stack file, not deployed yet", decision.pending.map(md)),
     );
     if (args.diff !== undefined) parts.push(args.diff);
     return parts.filter((p) => p !== "").join("\n");
