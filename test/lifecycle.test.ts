@@ -1890,6 +1890,63 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             `${rootDue}; after the update load each endpoint's new ` +
                 "apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)",
         ]);
+
+        // The offline gateway-server root's series CRL of day 0 (valid until day 14) is not due on
+        // day 3, but the gateway-server CA's periodic CRL is (signed before the period that began,
+        // valid until day 20). DataPower's truststore.crl holds both: the copy loaded there lapses
+        // with the series CRL on day 14, not on day 20, whichever of them the update re-signs.
+        const beside = decide({
+            config: validateConfig({
+                ...rawConfigFromStackFile(stackFile),
+                offlineRoots: JSON.stringify({
+                    serverRoot: { certificate: root.certPem, intermediates: {}, crls: series.join("") },
+                }),
+            }),
+            deployed: {
+                ...deployed,
+                record: {
+                    ...deployed.record,
+                    // A gateway-server CA retired under server-root: its CRLs are published.
+                    retired: [
+                        {
+                            id: "gateway-server-ca-old",
+                            serialHex: "0123456789ABCDEF",
+                            notBefore: at(-200),
+                            notAfter: at(200),
+                            issuer: "server-root",
+                            revokedAt: at(-10),
+                        },
+                    ],
+                    crls: {
+                        "server-root": seriesCrlRecord(series[1], root.certPem),
+                        "gateway-server-ca": {
+                            number: 1,
+                            digest: "",
+                            thisUpdate: at(-8),
+                            nextUpdate: at(20),
+                            renewal: "period",
+                            published: true,
+                        },
+                    },
+                },
+            },
+            now: new Date(Date.parse(at(3)) + CLOCK_SKEW_MS),
+            soakDays: 7,
+        });
+        assert.deepStrictEqual(
+            [beside.republishWhy.map((why) => why.slice(0, why.indexOf(";"))), beside.afterRepublish],
+            [
+                ["the CRL of gateway-server-ca was signed for the period from 2026-12-27"],
+                [
+                    {
+                        step:
+                            "load each endpoint's new apic/<endpoint>/truststore.crl (stack output apicBundles.<endpoint>.truststoreCrlPem) into the DataPower " +
+                            "validation credentials that check the gateway's CRLs, where you set them up (APIC's TLS client profile takes no CRL)",
+                        before: at(14),
+                    },
+                ],
+            ],
+        );
     });
 
     it("asks a human about an offline root's series CRL held back by changes not deployed yet halfway from when the next one became valid, not at once", () => {

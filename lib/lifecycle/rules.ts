@@ -135,7 +135,10 @@ export interface Proposal {
 /** A step after a CRL re-publication that no update does, and the time it must be done by. */
 export interface HandStep {
     readonly step: string;
-    /** ISO time: the nextUpdate of the CRL loaded now, past which it refuses every peer it checks. */
+    /**
+     * ISO time: the earliest nextUpdate of the CRLs that DataPower's copy, loaded last, holds (due
+     * or not), past which it refuses every peer it checks.
+     */
     readonly before: string;
 }
 
@@ -146,8 +149,9 @@ export interface LifecycleDecision {
     readonly republishWhy: readonly string[];
     /**
      * What a person does by hand once the update that re-publishes the due CRLs has run (no update
-     * reaches DataPower's validation credentials), each step with its deadline: the next update of
-     * the CRL published now, when the copy loaded last lapses. Empty when nothing is due.
+     * reaches DataPower's validation credentials), each step with its deadline: the earliest next
+     * update of the CRLs published now that the copy loaded last holds, when it lapses. Empty when
+     * nothing is due.
      */
     readonly afterRepublish: readonly HandStep[];
     /**
@@ -460,16 +464,24 @@ interface CrlDue {
 
 /**
  * The hand steps after the update that re-publishes `due` and stops publishing `stopped`: each
- * delivery once, by the earliest next update of the CRLs published now that it replaces.
+ * delivery once, by the earliest next update of every CRL published now that reaches DataPower
+ * by it. Not only the due ones: the copy loaded there holds them all (e.g. an offline root's
+ * series CRL, not due yet, beside a periodic CRL due later), and the first to pass its next
+ * update makes DataPower refuse the peers it checks. CRLs the update stops publishing count
+ * too: DataPower holds them until the step is done.
  */
-const handSteps = (due: readonly CrlDue[], stopped: readonly HandStep[] = []): HandStep[] => {
+const handSteps = (record: RotationRecord, due: readonly CrlDue[], stopped: readonly HandStep[] = []): HandStep[] => {
     const steps = new Map<string, string>();
-    for (const { step, before } of [
-        ...due.flatMap(({ crl, deliveries }) => deliveries.map((step) => ({ step, before: crl.nextUpdate }))),
-        ...stopped,
-    ]) {
+    const earliest = (step: string, before: string) => {
         const earlier = steps.get(step);
         if (earlier === undefined || Date.parse(before) < Date.parse(earlier)) steps.set(step, before);
+    };
+    for (const { crl, deliveries } of due) for (const step of deliveries) earliest(step, crl.nextUpdate);
+    for (const { step, before } of stopped) earliest(step, before);
+    // Every published CRL in a delivery that is done now, due or not.
+    for (const [id, crl] of Object.entries(record.crls ?? {})) {
+        if (!crl.published) continue;
+        for (const step of crlDeliveries(id, record)) if (steps.has(step)) earliest(step, crl.nextUpdate);
     }
     return [...steps].map(([step, before]) => ({ step, before: new Date(Date.parse(before)).toISOString() }));
 };
@@ -1352,7 +1364,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
             proposals: [],
             republishCrls: republishWhy.length > 0,
             republishWhy,
-            afterRepublish: handSteps(due),
+            afterRepublish: handSteps(record, due),
             // pulumi up refuses the stack file as this run does.
             republishBlockedBy:
                 republishWhy.length > 0 ? ["the stack file refused against what is deployed (Needs a human)"] : [],
@@ -1641,7 +1653,7 @@ export function decide(input: LifecycleInput): LifecycleDecision {
         proposals,
         republishCrls: republishWhy.length > 0,
         republishWhy,
-        afterRepublish: handSteps(crlDue, stopped.steps),
+        afterRepublish: handSteps(record, crlDue, stopped.steps),
         republishBlockedBy: republishWhy.length > 0 ? pending : [],
         needsHuman: [
             ...expired(config, deployed, plan.retired, now, renewal, superseded),
