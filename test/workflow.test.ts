@@ -2984,7 +2984,14 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         const temp = tempDir("workflow-temp");
         for (const [stack, needsHuman] of [
             ["dev", []],
-            ["prod", ["the offline root's ceremony is due"]],
+            [
+                "prod",
+                [
+                    "the offline root's ceremony is due",
+                    // The lifecycle's own texts name files with "<endpoint>", and config text may hold Markdown.
+                    "before 2027-01-18 take apic/<endpoint>/truststore.crl out of DataPower; pki:organization is *R&D_bank* `x` \\",
+                ],
+            ],
         ] as const) {
             fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
             fs.writeFileSync(
@@ -2997,6 +3004,14 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
         assert.deepStrictEqual(
             calls().filter((c) => !c.startsWith("gh issue list")),
             [`gh issue create --title PKI lifecycle: stack prod needs a human --body-file ${temp}/issue.md`],
+        );
+        // Each as Markdown shows it (GitHub would drop "<endpoint>" as a tag, and take "*R&D_bank*" for emphasis).
+        assert.strictEqual(
+            fs.readFileSync(path.join(temp, "issue.md"), "utf8"),
+            "The scheduled PKI lifecycle run (https://github.example/bank/pki/actions/runs/9) found what it cannot do alone on stack `prod`:\n\n" +
+                "- the offline root's ceremony is due\n" +
+                "- before 2027-01-18 take apic/\\<endpoint>/truststore.crl out of DataPower; pki:organization is \\*R\\&D\\_bank\\* \\`x\\` \\\\\n" +
+                "\nThe issue is updated by every run and closed when nothing needs a human any more.\n",
         );
     });
 
