@@ -2414,6 +2414,7 @@ describe("workflows: the lifecycle decision step, replayed", function () {
                 '  "issue list") if [[ " $* " == *" --app github-actions "* ]]; then jq "[.[] | select(.app)]" "$FAKE/issues.json"; else cat "$FAKE/issues.json"; fi ;;',
                 '  "issue create") cp "$6" "$FAKE/body-new" ;;',
                 '  "issue edit") cp "$5" "$FAKE/body-$3" ;;',
+                `  "issue view") jq --argjson n "$3" '.[] | select(.number == $n) | {body}' "$FAKE/issues.json" ;;`,
                 "esac",
             ].join("\n"),
         });
@@ -2423,11 +2424,24 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         // A stack re-published with nothing to do by hand (the gateway's own ca.crl): no issue.
         fs.writeFileSync(path.join(runnerTemp, "hand-steps/sit.json"), JSON.stringify({ afterRepublish: [] }));
         const title = "PKI lifecycle: stack dev: load the re-published CRLs into DataPower";
-        const body =
+        /** The issue's body listing `steps`: each as Markdown shows it ("<endpoint>" no tag), then all as JSON for the next run. */
+        const bodyOf = (steps: { step: string; before: string }[]) =>
             "The PKI lifecycle run https://github.example/bank/pki/actions/runs/9 re-published the CRLs of stack `dev`. " +
             "These steps reach DataPower only by hand: do each before its date, when the CRL loaded there now passes its next update and DataPower refuses every peer it checks:\n\n" +
-            `- before ${handBefore.slice(0, 10)}: ${takeOut}\n` +
-            "\nClose this issue once the steps are done: no run closes it. A later re-publication while it is open updates it, and says so in a comment.\n";
+            steps
+                .map(({ step, before }) => `- before ${before.slice(0, 10)}: ${step.replace(/[\\`*_~&<]/g, "\\$&")}\n`)
+                .join("") +
+            "\nClose this issue once the steps are done: no run closes it. A later re-publication while it is open updates it, and says so in a comment: " +
+            "each step keeps the earliest date it was given, and a step the later one does not list stays listed.\n" +
+            `\n<!-- hand-steps: ${JSON.stringify({ steps }).replace(/>/g, "\\u003e")} -->\n`;
+        const body = bodyOf([{ step: takeOut, before: handBefore }]);
+        // The step as GitHub is to show it: '<' escaped, or it drops "<endpoint>" as a tag.
+        assert.ok(
+            body.includes(
+                `- before ${handBefore.slice(0, 10)}: take apic/\\<endpoint>/truststore.crl out of the DataPower validation credentials that check the gateway's CRLs, where you loaded it (there is no new one to load)\n`,
+            ),
+            body,
+        );
         const run = (issues: object[]) => {
             fs.writeFileSync(path.join(fake, "issues.json"), JSON.stringify(issues));
             fs.rmSync(path.join(fake, "calls"), { force: true });
@@ -2441,10 +2455,45 @@ describe("workflows: the lifecycle decision step, replayed", function () {
         ]);
         assert.strictEqual(fs.readFileSync(path.join(fake, "body-new"), "utf8"), body);
         // Still open at the next re-publication: updated, and a comment says so; no second issue.
-        assert.deepStrictEqual(run([{ number: 6, title, app: true }]), [
+        const again =
+            "gh issue comment 6 --body The run https://github.example/bank/pki/actions/runs/9 re-published the CRLs of stack dev again while this issue is open: " +
+            "the steps above list its CRLs too, each step by the earliest date it was given since the issue was opened " +
+            "(a step not done since leaves DataPower with the CRL loaded before, which lapses then). Do each step with the CRLs published now, then close this issue.";
+        // (An issue with no steps of its own to read: opened by hand, or edited.)
+        assert.deepStrictEqual(run([{ number: 6, title, app: true, body: "steps <!-- hand-steps: {steps: -->" }]), [
+            `gh issue view 6 --json body`,
             `gh issue edit 6 --body-file ${runnerTemp}/hand-steps.md`,
-            "gh issue comment 6 --body The run https://github.example/bank/pki/actions/runs/9 re-published the CRLs of stack dev again: the steps above are due again, by the dates they give now.",
+            again,
         ]);
+        assert.strictEqual(fs.readFileSync(path.join(fake, "body-6"), "utf8"), body);
+        // Still open, from an earlier re-publication whose steps lapse earlier: the person may not have
+        // done them, and DataPower then holds the CRL loaded before. Each step keeps its earliest
+        // date; the UI truststore's step, not listed by this run, stays (still to do) until the issue is closed.
+        const earlier = new Date(Date.parse(handBefore) - 5 * 86_400_000).toISOString();
+        const later = new Date(Date.parse(handBefore) + 5 * 86_400_000).toISOString();
+        const ui =
+            "load apic/ui/truststore.crl (stack output frontEnd.apic.truststoreCrlPem) where DataPower checks the UI clients' CRLs";
+        const open = (steps: { step: string; before: string }[]) => [
+            { number: 6, title, app: true, body: bodyOf(steps) },
+        ];
+        assert.deepStrictEqual(
+            run(
+                open([
+                    { step: ui, before: later },
+                    { step: takeOut, before: earlier },
+                ]),
+            ),
+            [`gh issue view 6 --json body`, `gh issue edit 6 --body-file ${runnerTemp}/hand-steps.md`, again],
+        );
+        assert.strictEqual(
+            fs.readFileSync(path.join(fake, "body-6"), "utf8"),
+            bodyOf([
+                { step: takeOut, before: earlier },
+                { step: ui, before: later },
+            ]),
+        );
+        // A later date in the issue gives way to this run's earlier one.
+        run(open([{ step: takeOut, before: later }]));
         assert.strictEqual(fs.readFileSync(path.join(fake, "body-6"), "utf8"), body);
         // The daily attention job, with nothing needing a human on dev, closes the stack's other issue, never this one.
         fs.rmSync(path.join(runnerTemp, "hand-steps"), { recursive: true });
