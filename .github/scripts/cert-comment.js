@@ -90,8 +90,11 @@ function neutralize(text) {
  * @param {string} text
  */
 function renderedMarkdown(text) {
-    // "&" first: neutralize writes "<!--" as "&lt;!--", whose "&" is the comment's own.
-    return neutralize(text.replace(/(?<!(?:^|[^\\])(?:\\\\)*\\)&/g, "&amp;"))
+    // "&" first: neutralize writes "<!--" as "&lt;!--", whose "&" is the comment's own. A "<" the
+    // diff escaped with a backslash (lib/cli/format.ts markdownText) becomes "&lt;" too, the
+    // backslash dropped: kept, it would escape the "&" of "&lt;", which GitHub would show as written.
+    const escapedLess = /(?<=(?:^|[^\\])(?:\\\\)*)\\</g;
+    return neutralize(text.replace(/(?<!(?:^|[^\\])(?:\\\\)*\\)&/g, "&amp;").replace(escapedLess, "&lt;"))
         .replace(/</g, "&lt;")
         .replace(/\[/g, "\\[")
         .replace(/:\/\//g, ":\u200b//")
