@@ -3,6 +3,7 @@
  * never through a link (O_CREAT|O_EXCL|O_NOFOLLOW) with an exact mode, in 0700 folders, whatever
  * the umask or an earlier run left.
  */
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -294,22 +295,202 @@ export function anotherUsers(stat: fs.Stats): string | undefined {
 }
 
 /**
+ * `text` as one word for a POSIX shell, for a command a message suggests: as it is when it holds
+ * nothing a shell reads specially, else in single quotes (each ' written '\\'').
+ */
+export function shellQuoted(text: string): string {
+    return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
+}
+
+/** A user as the system's user database lists it. */
+interface Account {
+    name: string;
+    uid: number;
+    gid: number;
+}
+
+/** A group as the system's group database lists it: its supplementary members by name. */
+interface Group {
+    name: string;
+    gid: number;
+    members: string[];
+}
+
+/** Where the system's user and group databases could not be read whole: the reason, for a refusal. */
+class LookupFailure {
+    constructor(readonly reason: string) {}
+}
+
+/**
+ * The lines of the system's `database` (passwd or group), every entry: through NSS (`getent`,
+ * which sees LDAP, SSSD or systemd users as the system does) where it is installed, else the
+ * file /etc/`database`. A failure of either is a LookupFailure: nothing is guessed.
+ */
+function databaseLines(database: "passwd" | "group"): string[] | LookupFailure {
+    const result = spawnSync("getent", [database], {
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
+        timeout: 60_000,
+        stdio: ["ignore", "pipe", "ignore"],
+    });
+    const code = (result.error as NodeJS.ErrnoException | undefined)?.code;
+    let text: string;
+    if (code === "ENOENT") {
+        try {
+            text = fs.readFileSync(`/etc/${database}`, "utf8");
+        } catch (error) {
+            return new LookupFailure(`/etc/${database} cannot be read (${codeOf(error)})`);
+        }
+    } else if (result.error !== undefined || result.status !== 0) {
+        const how = code ?? (result.signal !== null ? `signal ${result.signal}` : `exit status ${result.status}`);
+        return new LookupFailure(`getent ${database} failed (${how})`);
+    } else {
+        text = result.stdout;
+    }
+    return text.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#"));
+}
+
+/**
+ * The system's users and groups, for one render: each database is listed at most once (one
+ * `getent` each, and only when a folder on the way is group-writable), then kept. A render makes
+ * one and passes it to every check of its paths; a new one sees changes made since.
+ */
+export class Accounts {
+    private users?: Account[] | LookupFailure;
+    private groups?: Group[] | LookupFailure;
+
+    private allUsers(): Account[] | LookupFailure {
+        if (this.users === undefined) {
+            const lines = databaseLines("passwd");
+            this.users = lines instanceof LookupFailure ? lines : parseEntries(lines, "passwd", toAccount);
+        }
+        return this.users;
+    }
+
+    private allGroups(): Group[] | LookupFailure {
+        if (this.groups === undefined) {
+            const lines = databaseLines("group");
+            this.groups = lines instanceof LookupFailure ? lines : parseEntries(lines, "group", toGroup);
+        }
+        return this.groups;
+    }
+
+    /**
+     * Why a folder of `uid`'s in group `gid` that its group may write is one other users may
+     * change, or undefined when its group has exactly one member, `uid` (a user private group, as
+     * Ubuntu and Fedora make for each user), as OpenSSH's StrictModes accepts it: no other user
+     * has `gid` as primary group, and the group's member list names no one else. A group with no
+     * member, one not found, and a database that cannot be read whole are refused; so is a name in
+     * a member list that no user has. Every entry with that gid counts, as the system's login
+     * counts them: a second group with the same gid gives its members that gid too.
+     */
+    groupProblem(gid: number, uid: number): string | undefined {
+        const groups = this.allGroups();
+        if (groups instanceof LookupFailure) return `its group ${gid} could not be looked up: ${groups.reason}`;
+        const entries = groups.filter((group) => group.gid === gid);
+        if (entries.length === 0) return `its group ${gid} is in no entry of the system's group database`;
+        const named = `its group ${entries[0].name} (${gid})`;
+        const users = this.allUsers();
+        if (users instanceof LookupFailure) return `${named} could not be checked: ${users.reason}`;
+        const others = new Set<string>();
+        let members = 0;
+        for (const user of users.filter((account) => account.gid === gid)) {
+            members++;
+            if (user.uid !== uid) others.add(`${user.name} (uid ${user.uid})`);
+        }
+        for (const name of new Set(entries.flatMap((group) => group.members))) {
+            members++;
+            const known = users.filter((account) => account.name === name);
+            if (known.length === 0) others.add(`${name} (no user the system lists)`);
+            for (const user of known) if (user.uid !== uid) others.add(`${name} (uid ${user.uid})`);
+        }
+        if (others.size > 0) {
+            const listed = [...others];
+            const shown = listed.length > 3 ? [...listed.slice(0, 3), `${listed.length - 3} more`] : listed;
+            return `${named} has members besides you: ${shown.join(", ")}`;
+        }
+        if (members === 0) return `${named} has no member, not even you`;
+        return undefined;
+    }
+}
+
+/** Every entry of a database's lines, or a LookupFailure on a line that is none (nothing guessed). */
+function parseEntries<T>(
+    lines: string[],
+    database: string,
+    parse: (fields: string[]) => T | undefined,
+): T[] | LookupFailure {
+    const entries: T[] = [];
+    for (const [index, line] of lines.entries()) {
+        const entry = parse(line.split(":"));
+        if (entry === undefined)
+            return new LookupFailure(`entry ${index + 1} of the ${database} database cannot be read`);
+        entries.push(entry);
+    }
+    return entries;
+}
+
+const NUMBER = /^[0-9]+$/;
+
+const toAccount = ([name, , uid, gid]: string[]): Account | undefined =>
+    name !== undefined && NUMBER.test(uid ?? "") && NUMBER.test(gid ?? "")
+        ? { name, uid: Number(uid), gid: Number(gid) }
+        : undefined;
+
+const toGroup = ([name, , gid, members]: string[]): Group | undefined =>
+    name !== undefined && NUMBER.test(gid ?? "") && members !== undefined
+        ? { name, gid: Number(gid), members: members.split(",").filter((member) => member !== "") }
+        : undefined;
+
+/**
  * Why a folder or link on the path to a file render writes lets another user change where that
  * path leads, or undefined: a folder another user owns (root excepted), or one its group or others
- * may write without the sticky bit, or in a sticky folder others may write (/tmp) an entry of
- * another user's (they may rename it). Any of them could swap a folder render writes into, or
+ * may write without the sticky bit (its group may when it is the user's own and only the user
+ * belongs to it: Accounts.groupProblem), or in a sticky folder others may write (/tmp) an entry
+ * of another user's (they may rename it). Any of them could swap a folder render writes into, or
  * deletes a tree in, for a link while it works, sending private keys or deletions anywhere.
+ * Returns the problem and the fix.
  */
-function othersMayChange(at: string, stat: fs.Stats, uid: number, kind: "folder" | "link"): string | undefined {
+function othersMayChange(
+    at: string,
+    stat: fs.Stats,
+    uid: number,
+    kind: "folder" | "link",
+    option: string,
+    accounts: Accounts,
+): { problem: string; fix: string } | undefined {
     if (stat.uid !== uid && stat.uid !== 0) {
-        return `the ${kind} ${at} on its path belongs to user ${stat.uid}, not to the user rendering (${uid}): that user could redirect or delete what render writes there, private keys included`;
+        return {
+            problem: `the ${kind} ${at} on its path belongs to user ${stat.uid}, not to the user rendering (${uid}): that user could redirect or delete what render writes there, private keys included`,
+            fix: `render as user ${stat.uid}, or give ${option} a place of your own outside ${at} (an administrator may chown ${at} to you after checking what it holds)`,
+        };
     }
     const writable = stat.mode & 0o022;
-    if (kind === "folder" && writable !== 0 && (stat.mode & STICKY) === 0) {
-        const who = writable === 0o022 ? "its group and others" : writable === 0o020 ? "its group" : "others";
-        return `the folder ${at} on its path has mode 0${(stat.mode & 0o7777).toString(8)}, writable by ${who} without the sticky bit: they could redirect or delete what render writes there, private keys included`;
+    if (kind !== "folder" || writable === 0 || (stat.mode & STICKY) !== 0) return undefined;
+    const mode = `0${(stat.mode & 0o7777).toString(8)}`;
+    const quoted = shellQuoted(at);
+    if (writable === 0o020) {
+        // Only its group: no one else's when that group is the user's alone (a user private group).
+        let group: string | undefined;
+        try {
+            group = stat.uid === uid ? accounts.groupProblem(stat.gid, uid) : undefined;
+        } catch (error) {
+            group = `its group ${stat.gid} could not be looked up (${codeOf(error)})`;
+        }
+        if (stat.uid === uid && group === undefined) return undefined;
+        return {
+            problem: `the folder ${at} on its path has mode ${mode}, writable by its group without the sticky bit${group === undefined ? "" : `, and ${group}`}: they could redirect or delete what render writes there, private keys included`,
+            fix:
+                stat.uid === uid
+                    ? `give ${option} a place of your own outside ${at}, or, after checking what it holds, take that write access away (chmod g-w ${quoted}) or make the folder's group one only you belong to`
+                    : `give ${option} a place of your own outside ${at}, or take that write access away (chmod g-w ${quoted}) after checking what it holds`,
+        };
     }
-    return undefined;
+    const who = writable === 0o022 ? "its group and others" : "others";
+    return {
+        problem: `the folder ${at} on its path has mode ${mode}, writable by ${who} without the sticky bit: they could redirect or delete what render writes there, private keys included`,
+        fix: `give ${option} a place of your own outside ${at}, or take that write access away (chmod go-w ${quoted}) after checking what it holds`,
+    };
 }
 
 /**
@@ -318,9 +499,15 @@ function othersMayChange(at: string, stat: fs.Stats, uid: number, kind: "folder"
  * (othersMayChange), or undefined. Every folder from the root to the one holding `target` is
  * checked, links followed as the system follows them (each link's own folder included): a folder
  * not made yet ends the walk (render makes it 0700), as does anything the system calls will refuse
- * themselves (a file on the way, a loop). Undefined where there are no uids (Windows).
+ * themselves (a file on the way, a loop). Groups are looked up in `accounts` (one per render, so
+ * that each database is read once). Undefined where there are no uids (Windows).
  */
-export function othersPathRefusal(named: string, option: string, target: string): string | undefined {
+export function othersPathRefusal(
+    named: string,
+    option: string,
+    target: string,
+    accounts: Accounts = new Accounts(),
+): string | undefined {
     const uid = process.getuid?.();
     if (uid === undefined) return undefined;
     const absolute = path.resolve(target);
@@ -331,17 +518,16 @@ export function othersPathRefusal(named: string, option: string, target: string)
     let folder = path.parse(absolute).root;
     let stat: fs.Stats;
     let links = 0;
-    const refusal = (problem: string, at: string): string => {
-        const fix =
-            stat.uid !== uid && stat.uid !== 0
-                ? `render as user ${stat.uid}, or give ${option} a place of your own outside ${at} (an administrator may chown ${at} to you after checking what it holds)`
-                : `give ${option} a place of your own outside ${at}, or take that write access away (chmod go-w ${at}) after checking what it holds`;
-        return `${named} cannot be used: ${problem}; ${fix}`;
+    const refusal = (found: { problem: string; fix: string }): string =>
+        `${named} cannot be used: ${found.problem}; ${found.fix}`;
+    const check = (at: string, kind: "folder" | "link"): string | undefined => {
+        const found = othersMayChange(at, stat, uid, kind, option, accounts);
+        return found === undefined ? undefined : refusal(found);
     };
     try {
         stat = fs.lstatSync(folder);
-        let problem = othersMayChange(folder, stat, uid, "folder");
-        if (problem !== undefined) return refusal(problem, folder);
+        let problem = check(folder, "folder");
+        if (problem !== undefined) return problem;
         while (pending.length > 0) {
             const part = pending.shift() as string;
             if (part === ".") continue;
@@ -359,7 +545,7 @@ export function othersPathRefusal(named: string, option: string, target: string)
             const shared = (stat.mode & 0o022) !== 0 && (stat.mode & STICKY) !== 0;
             if (shared && entry.uid !== uid && entry.uid !== 0) {
                 stat = entry;
-                return refusal(othersMayChange(next, entry, uid, kind) as string, next);
+                return check(next, kind);
             }
             if (entry.isSymbolicLink()) {
                 if (++links > 40) return undefined; // ELOOP, for the system calls to say
@@ -367,15 +553,15 @@ export function othersPathRefusal(named: string, option: string, target: string)
                 if (path.isAbsolute(to)) {
                     folder = path.parse(to).root;
                     stat = fs.lstatSync(folder);
-                    problem = othersMayChange(folder, stat, uid, "folder");
-                    if (problem !== undefined) return refusal(problem, folder);
+                    problem = check(folder, "folder");
+                    if (problem !== undefined) return problem;
                 }
                 pending = [...to.split(path.sep).filter((p) => p !== ""), ...pending];
                 continue;
             }
             stat = entry;
-            problem = othersMayChange(next, entry, uid, "folder");
-            if (problem !== undefined) return refusal(problem, next);
+            problem = check(next, "folder");
+            if (problem !== undefined) return problem;
             folder = next;
         }
     } catch {

@@ -1930,11 +1930,11 @@ describe("render: never writes into, or deletes a tree in, a place another user 
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "link", "theirs"]);
     });
 
-    it("refuses a folder on the way that its group or others may write without the sticky bit, or another user's link in a sticky one; renders in a sticky folder of its own", async () => {
+    it("refuses a folder on the way that others may write without the sticky bit, or another user's link in a sticky one; renders in a sticky folder of its own", async () => {
+        // Writable by its group alone: the next test (whether that group is the user's alone).
         const dir = tempDir("others-writable");
         const config = option1(dir);
         for (const [mode, who] of [
-            [0o775, "its group"],
             [0o757, "others"],
             [0o777, "its group and others"],
         ] as const) {
@@ -1970,6 +1970,107 @@ describe("render: never writes into, or deletes a tree in, a place another user 
             err: `error: output folder ${through} cannot be used: the link ${link} on its path belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a place of your own outside ${link} (an administrator may chown ${link} to you after checking what it holds)\n`,
         });
         assert.deepStrictEqual(fs.readdirSync(path.join(dir, "mine")), []);
+    });
+
+    it("takes a folder its group may write when that group is the user's alone (a user private group), as OpenSSH's StrictModes does; refuses it when anyone else belongs to it, or no one, or it is unknown", async () => {
+        if (uid !== 0) return void assert.ok(true, "only root can make groups and give them members");
+        const suffix = crypto.randomBytes(3).toString("hex");
+        const [group, user] = [`apicpki${suffix}`, `apicpki${suffix}u`];
+        const run = (...argv: string[]): void => {
+            const result = spawnSync(argv[0], argv.slice(1), { encoding: "utf8" });
+            assert.strictEqual(result.status, 0, `${argv.join(" ")}: ${result.stderr}`);
+        };
+        const gidOf = (name: string): number => {
+            const entry = spawnSync("getent", ["group", name], { encoding: "utf8" });
+            assert.strictEqual(entry.status, 0, `getent group ${name}`);
+            return Number(entry.stdout.split(":")[2]);
+        };
+        const dir = tempDir("private-group");
+        const config = option1(dir);
+        const team = path.join(dir, "team");
+        const out = path.join(team, "out");
+        const state = path.join(team, "dev.state.json");
+        fs.mkdirSync(team);
+        fs.chmodSync(team, 0o775);
+        // The state is checked first; --out alone is refused the same way, naming the output folder.
+        const refused = (why: string, option = "--state") => ({
+            status: 1,
+            out: "",
+            err:
+                `error: ${option === "--state" ? `--state ${state}` : `output folder ${out}`} cannot be used: the folder ${team} on its path has mode 0775, writable by its group without the sticky bit, and ${why}: they could redirect or delete what render writes there, private keys included; ` +
+                `give ${option} a place of your own outside ${team}, or, after checking what it holds, take that write access away (chmod g-w ${team}) or make the folder's group one only you belong to\n`,
+        });
+        const render = (...more: string[]) =>
+            cli("render", "--config", config, "--out", out, "--state", state, ...more);
+        run("groupadd", group);
+        try {
+            const gid = gidOf(group);
+            fs.chownSync(team, 0, gid);
+            // No member at all, as groups made for setgid programs: not the user's.
+            const none = `its group ${group} (${gid}) has no member, not even you`;
+            assert.deepStrictEqual(await render(), refused(none));
+            assert.deepStrictEqual(await cli("render", "--config", config, "--out", out), refused(none, "--out"));
+            assert.deepStrictEqual(fs.readdirSync(team), []);
+            // The user alone, in its member list: the user's own, as a user private group is.
+            run("gpasswd", "-M", "root", group);
+            const taken = await render();
+            assert.deepStrictEqual([taken.status, taken.err], [0, ""]);
+            assert.deepStrictEqual(fs.readdirSync(team).sort(), ["dev.state.json", "out"]);
+            assert.strictEqual((await render("--force")).status, 0);
+            // Another user listed beside the user: they may swap what render writes there.
+            run("gpasswd", "-M", "root,nobody", group);
+            const before = entries(team).sort();
+            const nobody = refused(`its group ${group} (${gid}) has members besides you: nobody (uid 65534)`);
+            assert.deepStrictEqual(await render(), nobody);
+            // The same read from /etc/group and /etc/passwd where there is no getent.
+            const withoutGetent = async <T>(act: () => Promise<T>): Promise<T> => {
+                const pathVariable = process.env.PATH;
+                process.env.PATH = tempDir("no-getent");
+                try {
+                    return await act();
+                } finally {
+                    process.env.PATH = pathVariable;
+                }
+            };
+            assert.deepStrictEqual(await withoutGetent(render), nobody);
+            run("gpasswd", "-M", "root", group);
+            assert.strictEqual((await withoutGetent(() => render("--force"))).status, 0);
+            // Another user whose primary group it is, the user alone listed: refused as well.
+            run("useradd", "--no-create-home", "--no-user-group", "--gid", group, "--shell", "/usr/sbin/nologin", user);
+            try {
+                const theirUid = Number(spawnSync("id", ["-u", user], { encoding: "utf8" }).stdout.trim());
+                assert.deepStrictEqual(
+                    await render(),
+                    refused(`its group ${group} (${gid}) has members besides you: ${user} (uid ${theirUid})`),
+                );
+            } finally {
+                run("userdel", user);
+            }
+            assert.deepStrictEqual(entries(team).sort(), before);
+        } finally {
+            run("groupdel", group);
+        }
+        // A group the system does not know (its gid now unused): refused, nothing guessed.
+        const unknown = fs.statSync(team).gid;
+        assert.strictEqual(spawnSync("getent", ["group", String(unknown)]).status, 2);
+        assert.deepStrictEqual(
+            await render(),
+            refused(`its group ${unknown} is in no entry of the system's group database`),
+        );
+        // Writable by others too: refused whatever its group, as before.
+        fs.chmodSync(team, 0o777);
+        run("groupadd", group);
+        try {
+            fs.chownSync(team, 0, gidOf(group));
+            run("gpasswd", "-M", "root", group);
+            assert.deepStrictEqual(await render(), {
+                status: 1,
+                out: "",
+                err: `error: --state ${state} cannot be used: the folder ${team} on its path has mode 0777, writable by its group and others without the sticky bit: they could redirect or delete what render writes there, private keys included; give --state a place of your own outside ${team}, or take that write access away (chmod go-w ${team}) after checking what it holds\n`,
+            });
+        } finally {
+            run("groupdel", group);
+        }
     });
 
     it("never takes a folder another user made on its way since it was checked, nor chmods it", async () => {

@@ -4,7 +4,7 @@ import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
 import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState, refusalOf } from "../engine/standIn";
-import { gitWorkTreeOf, realPath } from "../files";
+import { Accounts, gitWorkTreeOf, realPath } from "../files";
 import { undoUnlessDone } from "../interrupt";
 import { RecordError, recordRepair } from "../plan/caRotation";
 import { planFromRawConfig } from "../plan/plan";
@@ -46,7 +46,9 @@ kept beside it as .DIR.render-XXXXXX-old (keys included), named in a warning, an
 DIR are refused until it is removed. Render never writes into, or deletes a tree in, a place
 another user can change: DIR owned by another user is refused, even empty, even to root, and so
 are DIR and --state FILE when a folder on their path (links followed) is another user's (root's
-are trusted) or may be written by its group or others without the sticky bit (/tmp is fine).
+are trusted), or may be written without the sticky bit (/tmp is fine) by others, or by its group
+unless the folder is yours and you alone belong to its group (a user private group, as Ubuntu and
+Fedora make: no other user has it as primary group, its member list names no one else).
 Without it DIR must be empty or absent. DIR may not be a mount point (a volume, a CI or Docker
 bind mount), which the swap cannot rename: give a folder inside it. A stack too large for this
 process's heap (about 200 KB per resource, 9 per endpoint) is refused before any key is made,
@@ -242,6 +244,8 @@ export const renderCommand: Command = {
         // left as they were, unless the state's save was done. A bug that ends the process does the same.
         const stopWatching = undoUnlessDone();
         const warn = (message: string): void => void process.stderr.write(`warning: ${message}\n`);
+        // The system's users and groups, read at most once for this render's checks of its paths.
+        const accounts = new Accounts();
         let stateFile: StateFile | undefined;
         try {
             stateFile =
@@ -250,6 +254,7 @@ export const renderCommand: Command = {
                           encryptPlain,
                           warn,
                           outputFolder: path.resolve(outGiven),
+                          accounts,
                       })
                     : undefined;
         } catch (error) {
@@ -321,6 +326,7 @@ export const renderCommand: Command = {
                     // Saved before the output is put in place: no output holds certificates of keys the state lacks.
                     beforeCommit: () => stateFile?.save(),
                     warn,
+                    accounts,
                 });
             } catch (error) {
                 // A refusal printed as the key's message alone, without the SDK's serializer prefix.

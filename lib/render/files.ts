@@ -10,6 +10,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import {
+    Accounts,
     anotherUsers,
     codeOf,
     entryAt,
@@ -195,8 +196,8 @@ function removeRender(folder: string): void {
  * (othersPathRefusal), a link, a file, another user's folder (even empty, even to root), or a
  * folder holding anything but an earlier render (and that only with `force`).
  */
-function checkTarget(target: string, force: boolean): void {
-    const unsafe = othersPathRefusal(`output folder ${target}`, "--out", target);
+function checkTarget(target: string, force: boolean, accounts: Accounts): void {
+    const unsafe = othersPathRefusal(`output folder ${target}`, "--out", target, accounts);
     if (unsafe !== undefined) throw new Error(unsafe);
     let existing: fs.Stats | undefined;
     try {
@@ -313,8 +314,12 @@ export class StagedFolder {
      * staging folders of renders that were killed are removed, each named to `warn`, and the
      * target is renamed aside and back as `commit` will (a mount point cannot be).
      */
-    static open(target: string, options: { force: boolean; warn?: (message: string) => void }): StagedFolder {
-        checkTarget(target, options.force);
+    static open(
+        target: string,
+        options: { force: boolean; warn?: (message: string) => void; accounts?: Accounts },
+    ): StagedFolder {
+        const accounts = options.accounts ?? new Accounts();
+        checkTarget(target, options.force, accounts);
         const parent = path.dirname(target);
         let missing: string[];
         let staging: string;
@@ -347,7 +352,7 @@ export class StagedFolder {
         }
         const folder = new StagedFolder(target, staging, missing, lock, options.warn ?? (() => undefined));
         try {
-            checkTarget(target, options.force);
+            checkTarget(target, options.force, accounts);
             folder.removeLeftovers();
             folder.checkSwappable();
         } catch (error) {

@@ -25,6 +25,7 @@ import { pemBlocks } from "../pki/pem";
 import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
 import { fileNameWithin, PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
+import { Accounts } from "../files";
 import { IssuedCertificate } from "../inventory/issued";
 import { stackPictures } from "../inventory/pictures";
 
@@ -45,6 +46,8 @@ export interface RenderOptions extends RunOptions {
      * fails or stops for offline signatures deletes nothing, as a failed update does not.
      */
     prune?: boolean;
+    /** The system's users and groups as this render looked them up (one per render), for the checks of --out's path. */
+    accounts?: Accounts;
     /** Told what the render removed before it began: staging folders that killed renders left beside the output. */
     warn?: (message: string) => void;
 }
@@ -136,7 +139,11 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         options.heapLimitBytes ?? heapLimitBytes(),
     );
     if (shortfall !== undefined) throw new Error(shortfall);
-    const folder = StagedFolder.open(outDir, { force: options.force === true, warn: options.warn });
+    const folder = StagedFolder.open(outDir, {
+        force: options.force === true,
+        warn: options.warn,
+        accounts: options.accounts,
+    });
     try {
         const result = await renderInto(plan, folder, clocked);
         if (options.prune === true) result.engine.deleteUnregistered();

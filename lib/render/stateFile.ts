@@ -10,6 +10,7 @@ import * as path from "path";
 import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState } from "../engine/standIn";
 import {
+    Accounts,
     anotherUsers,
     codeOf,
     createReplacement,
@@ -358,11 +359,17 @@ function removeLeftoverStates(file: string, warn: (message: string) => void): vo
 export function openStateFile(
     file: string,
     passphrase: string | undefined,
-    options: { encryptPlain?: boolean; warn?: (message: string) => void; outputFolder?: string } = {},
+    options: {
+        encryptPlain?: boolean;
+        warn?: (message: string) => void;
+        outputFolder?: string;
+        /** The system's users and groups as this render looked them up (one per render). */
+        accounts?: Accounts;
+    } = {},
 ): StateFile {
     // The lock, the next state and its rename are made by path beside the file: in a folder another
     // user could change, they could be sent through a link of theirs.
-    const unsafe = othersPathRefusal(`${OPTION} ${file}`, OPTION, file);
+    const unsafe = othersPathRefusal(`${OPTION} ${file}`, OPTION, file, options.accounts);
     if (unsafe !== undefined) throw new Error(unsafe);
     // Its folder is made when missing (e.g. out/ of --state out/dev.state.json on a fresh clone),
     // and removed again when the render leaves nothing in it.
