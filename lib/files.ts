@@ -298,9 +298,8 @@ export function anotherUsers(stat: fs.Stats): string | undefined {
  * `text` as one word for a POSIX shell, for a command a message suggests: as it is when it holds
  * nothing a shell reads specially, else in single quotes (each ' written '\\'').
  */
-export function shellQuoted(text: string): string {
-    return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
-}
+export const shellWord = (text: string): string =>
+    /^[\w./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
 
 /** A user as the system's user database lists it. */
 interface Account {
@@ -468,7 +467,7 @@ function othersMayChange(
     const writable = stat.mode & 0o022;
     if (kind !== "folder" || writable === 0 || (stat.mode & STICKY) !== 0) return undefined;
     const mode = `0${(stat.mode & 0o7777).toString(8)}`;
-    const quoted = shellQuoted(at);
+    const quoted = shellWord(at);
     if (writable === 0o020) {
         // Only its group: no one else's when that group is the user's alone (a user private group).
         let group: string | undefined;

@@ -1022,7 +1022,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             fs.linkSync(file, outside);
             assert.strictEqual(
                 refusal(),
-                `error: ${file} has 2 hard links, so it is reached from outside its folder too; find them (find "$(findmnt -no TARGET -T ${file})" -xdev -samefile ${file}), check the file, and remove every other link\n`,
+                `error: ${file} has 2 hard links, so it is reached from outside its folder too; find them (find "$(findmnt -fno TARGET -T ${file})" -xdev -samefile ${file}), check the file, and remove every other link\n`,
             );
             fs.unlinkSync(outside);
         }

@@ -2135,6 +2135,34 @@ describe("render: never writes into, or deletes a tree in, a place another user 
         assert.deepStrictEqual(entries(out).sort(), before);
     });
 
+    it("names, for a hard-linked state whose path holds spaces and quotes, a find command that lists its links when a shell runs it", async () => {
+        const dir = path.join(tempDir("state-hard-link-quoted"), "it's a dir");
+        fs.mkdirSync(dir);
+        const config = option1(dir);
+        const state = path.join(dir, "dev state.json");
+        assert.strictEqual(
+            (await cli("render", "--config", config, "--out", path.join(dir, "one"), "--state", state)).status,
+            0,
+        );
+        const other = path.join(dir, "other's.json");
+        fs.linkSync(state, other);
+        const quoted = (text: string) => `'${text.replace(/'/g, "'\\''")}'`;
+        const command = `find "$(findmnt -fno TARGET -T ${quoted(state)})" -xdev -samefile ${quoted(state)}`;
+        // Given relative, the command names it absolute, so that it works from any folder.
+        const relative = path.relative(process.cwd(), state);
+        assert.deepStrictEqual(
+            await cli("render", "--config", config, "--out", path.join(dir, "two"), "--state", relative),
+            {
+                status: 1,
+                out: "",
+                err: `error: --state ${relative} has 2 hard links: a render locks the state by its name (${relative}.lock), so a render through another link would run beside this one and the two would split the state; remove every other link (${command} lists them), or give --state a copy of its own\n`,
+            },
+        );
+        const listed = spawnSync("sh", ["-c", command], { cwd: os.homedir(), encoding: "utf8" });
+        assert.strictEqual(listed.status, 0, listed.stderr);
+        assert.deepStrictEqual(listed.stdout.trim().split("\n").sort(), [state, other].sort());
+    });
+
     it("refuses a state file with another hard link, whose render would take another lock: both left as they were", async () => {
         const dir = tempDir("state-hard-link");
         const config = option1(dir);
@@ -2155,7 +2183,7 @@ describe("render: never writes into, or deletes a tree in, a place another user 
                 {
                     status: 1,
                     out: "",
-                    err: `error: --state ${file} has 2 hard links: a render locks the state by its name (${file}.lock), so a render through another link would run beside this one and the two would split the state; remove every other link (find "$(findmnt -no TARGET -T ${file})" -xdev -samefile ${file} lists them), or give --state a copy of its own\n`,
+                    err: `error: --state ${file} has 2 hard links: a render locks the state by its name (${file}.lock), so a render through another link would run beside this one and the two would split the state; remove every other link (find "$(findmnt -fno TARGET -T ${file})" -xdev -samefile ${file} lists them), or give --state a copy of its own\n`,
                 },
             );
             assert.deepStrictEqual([fs.readFileSync(file), fs.readFileSync(also)], [before, before]);

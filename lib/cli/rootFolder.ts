@@ -6,7 +6,16 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { codeOf, entryAt, gitWorkTreeOf, makePrivateFolder, PRIVATE_FILE, realPath, writeNewFile } from "../files";
+import {
+    codeOf,
+    entryAt,
+    gitWorkTreeOf,
+    makePrivateFolder,
+    PRIVATE_FILE,
+    realPath,
+    shellWord,
+    writeNewFile,
+} from "../files";
 import { RootTrustDomain } from "../plan/hierarchy";
 import { RenderLock, RenderLockError, takeLock } from "../render/stateLock";
 
@@ -160,9 +169,6 @@ function checkPrivateFolder(typed: string, dir: string, option: string, stat: fs
     }
 }
 
-/** A path as one word of a shell command to copy: a medium's label may hold spaces. */
-const shellWord = (text: string): string => (/^[\w./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`);
-
 /** Whether `access` grants the ceremony's user `mode` on `target`. */
 function mayAccess(target: string, mode: number): boolean {
     try {
@@ -272,7 +278,7 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
         : uid !== undefined && stat.uid !== uid
           ? anotherUsers(file, file, stat.uid, uid, false)
           : stat.nlink > 1
-            ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find "$(findmnt -no TARGET -T ${shellWord(file)})" -xdev -samefile ${shellWord(file)}), check the file, and remove every other link`
+            ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find "$(findmnt -fno TARGET -T ${shellWord(file)})" -xdev -samefile ${shellWord(file)}), check the file, and remove every other link`
             : privateFile && (mode & 0o077) !== 0
               ? `${file} has mode 0${mode.toString(8)}; only its owner may read or write it: check it, then run chmod 600 ${shellWord(file)}`
               : undefined;
