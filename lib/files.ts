@@ -569,10 +569,14 @@ export function othersPathRefusal(
     return undefined;
 }
 
-/** Who may remove another user's file: root may, and must first know no render of theirs uses it. */
+/**
+ * Who may remove another user's leftover: its owner, or root, who must first check what it holds
+ * (its owner chose it, and a render of theirs may still be using it), and never take it for a
+ * render's own: not chown it, move it into place, or render through it.
+ */
 export const ownerOrRoot = (option: string): string =>
     process.getuid?.() === 0
-        ? `remove it yourself once no render of its owner uses it, or give another ${option}`
+        ? `as root, check what it holds first (its owner chose what is in it, and a render of theirs may still be using it), then remove it yourself; never chown it, move it into place or render through it; or give another ${option}`
         : `give another ${option}, or ask its owner (or root) to remove it`;
 
 /** `target` with every link resolved, as far as it exists (a folder or file not made yet). */

@@ -1720,7 +1720,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             return file;
         };
         const refusal = (what: string, leftover: string, option: string) =>
-            `error: ${what} cannot be used: ${leftover} beside it, named as a ${option === "--out" ? "render's leftover" : "killed render's new state file"}, belongs to user 65534, not to the user rendering (0): render never removes another user's leftovers; remove it yourself once no render of its owner uses it, or give another ${option}\n`;
+            `error: ${what} cannot be used: ${leftover} beside it, named as a ${option === "--out" ? "render's leftover" : "killed render's new state file"}, belongs to user 65534, not to the user rendering (0): render never removes another user's leftovers; as root, check what it holds first (its owner chose what is in it, and a render of theirs may still be using it), then remove it yourself; never chown it, move it into place or render through it; or give another ${option}\n`;
         const render = (...argv: string[]) => cli("render", "--config", config, ...argv);
 
         /** Their folder `leftover` beside the output folder `name`: the user's render of it is refused. */
