@@ -27,7 +27,7 @@ describe("README against the command line", () => {
         for (const command of COMMANDS) {
             const { out } = await cli(command, "--help");
             const usage = out.slice(0, out.indexOf("\n\n"));
-            for (const option of new Set(usage.match(/--[a-z][a-z-]*/g))) {
+            for (const option of new Set(usage.match(/--[a-z][a-z0-9-]*/g))) {
                 if (!new RegExp(`${option}\\b`).test(README)) undocumented.push(`${command} ${option}`);
             }
         }
