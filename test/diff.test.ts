@@ -258,7 +258,9 @@ describe("diff of a staged CA rotation", function () {
         assert.match(prepare.steps.before[0], /^Set ISTIO_MULTIROOT_MESH=true on istiod/);
         assert.deepStrictEqual(prepare.steps.after.slice(-2), [
             "Before the switch, wait until istiod of dev-east has the new root-cert.pem (it reloads cacerts and writes the istio-ca-root-cert ConfigMap of every namespace: kubectl get configmap istio-ca-root-cert -n <namespace> -o yaml shows both roots) " +
-                "and every proxy has both roots (istioctl proxy-config secret <pod> -n <namespace> shows its ROOTCA).",
+                "and every proxy has both roots (its ROOTCA secret, in base64 in -o json; the table shows only a secret's first certificate: " +
+                "istioctl proxy-config secret <pod> -n <namespace> -o json | jq -r '.dynamicActiveSecrets[] | select(.name==\"ROOTCA\") | .secret.validationContext.trustedCa.inlineBytes' " +
+                "| base64 -d | openssl crl2pkcs7 -nocrl -certfile /dev/stdin | openssl pkcs7 -print_certs -noout lists both).",
             "Then, in a later change, the next phase: pki:caRotation.meshRoot: { generation: 1, phase: switch }.",
         ]);
         const switched = diffPlans(plan(at("meshRoot", 1, "prepare")), plan(at("meshRoot", 1, "switch")));
@@ -285,7 +287,9 @@ describe("diff of a staged CA rotation", function () {
             `Check that every workload was restarted or renewed since the switch, with a certificate of the new mesh CA (${cas}): ` +
             "certificates of the old mesh CA are refused after this update (Istio 1.27+ sidecars read ca-crl.pem, which revokes it), " +
             "and pki:meshFinishAfterHours measures only the time since the switch, not whether istiod took the switch's cacerts. " +
-            "In each cluster, istioctl proxy-config secret <pod> -n <namespace> -o json shows a workload's certificate chain: its issuer must be the new mesh CA; " +
+            "In each cluster, istioctl proxy-config secret <pod> -n <namespace> -o json has a workload's certificate chain in base64: " +
+            "istioctl proxy-config secret <pod> -n <namespace> -o json | jq -r '.dynamicActiveSecrets[] | select(.name==\"default\") | .secret.tlsCertificate.certificateChain.inlineBytes' " +
+            "| base64 -d | openssl x509 -noout -issuer shows its issuer, which must be the new mesh CA; " +
             "restart the workloads whose issuer is the old one, and istiod first if it still signs with the old one.";
         assert.deepStrictEqual(check(oneCluster), [text("mesh-ca-dev-east-g1")]);
         assert.deepStrictEqual(check(twoClusters), [text("mesh-ca-dev-east-g1 and mesh-ca-dev-west-g1")]);

@@ -2426,6 +2426,16 @@ const TRUSTSTORES_UPDATE =
     "IBM documents apic truststores:update only for title and summary, so create a new truststore";
 
 /**
+ * What `istioctl proxy-config secret -o json` prints is Envoy's SecretsConfigDump in proto3 JSON names, the
+ * certificates base64 PEM: the workload's chain in the `default` secret, the roots in `ROOTCA`. Its table
+ * decodes only the first certificate of each secret (one pem.Decode), so it cannot show two roots.
+ */
+const MESH_CHAIN_JQ =
+    "jq -r '.dynamicActiveSecrets[] | select(.name==\"default\") | .secret.tlsCertificate.certificateChain.inlineBytes'";
+const ROOTCA_JQ =
+    "jq -r '.dynamicActiveSecrets[] | select(.name==\"ROOTCA\") | .secret.validationContext.trustedCa.inlineBytes'";
+
+/**
  * Before a mesh CA's finish: its ca-crl.pem revokes the old mesh CAs, so Istio 1.27+ sidecars refuse
  * every certificate they issued. pki:meshFinishAfterHours measures time only: an istiod that never
  * took the switch's cacerts still signs with the old CA.
@@ -2436,7 +2446,8 @@ function meshCaFinishCheck(head: PkiPlan): string {
         "Check that every workload was restarted or renewed since the switch, with a certificate of the new mesh CA " +
         `(${names(meshCas)}): certificates of the old mesh CA are refused after this update (Istio 1.27+ sidecars read ca-crl.pem, which revokes it), ` +
         "and pki:meshFinishAfterHours measures only the time since the switch, not whether istiod took the switch's cacerts. " +
-        "In each cluster, istioctl proxy-config secret <pod> -n <namespace> -o json shows a workload's certificate chain: its issuer must be the new mesh CA; " +
+        "In each cluster, istioctl proxy-config secret <pod> -n <namespace> -o json has a workload's certificate chain in base64: " +
+        `istioctl proxy-config secret <pod> -n <namespace> -o json | ${MESH_CHAIN_JQ} | base64 -d | openssl x509 -noout -issuer shows its issuer, which must be the new mesh CA; ` +
         "restart the workloads whose issuer is the old one, and istiod first if it still signs with the old one."
     );
 }
@@ -2472,7 +2483,8 @@ function rootBundleWait(slot: CaSlot, diff: Omit<CertDiff, "steps">, head: PkiPl
     if (slot === "meshRoot" || slot === "root") {
         parts.push(
             `istiod of ${list(head.config.clusters.map((c) => c.name))} has the new root-cert.pem (it reloads cacerts and writes the istio-ca-root-cert ConfigMap of every namespace: ` +
-                "kubectl get configmap istio-ca-root-cert -n <namespace> -o yaml shows both roots) and every proxy has both roots (istioctl proxy-config secret <pod> -n <namespace> shows its ROOTCA)",
+                "kubectl get configmap istio-ca-root-cert -n <namespace> -o yaml shows both roots) and every proxy has both roots (its ROOTCA secret, in base64 in -o json; the table shows only a secret's first certificate: " +
+                `istioctl proxy-config secret <pod> -n <namespace> -o json | ${ROOTCA_JQ} | base64 -d | openssl crl2pkcs7 -nocrl -certfile /dev/stdin | openssl pkcs7 -print_certs -noout lists both)`,
         );
     }
     const uiCallers = ownersOf(diff.places, "UI client secret", "update", "ca.crt");
