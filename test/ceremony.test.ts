@@ -1191,6 +1191,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         return { serial, issued: opensslNotBefore(target) };
     }
     const logOf = (folder: string): string => fs.readFileSync(path.join(folder, "issuance.log"), "utf8");
+    /** The SHA-256 of `file`, as sha256sum prints it. */
+    const sha256sum = (file: string): string => execFileSync("sha256sum", [file], { encoding: "utf8" }).split(" ")[0];
     /** A certificate's notBefore as openssl reads it, in ISO 8601. */
     const opensslNotBefore = (file: string): string =>
         new Date(
@@ -1769,7 +1771,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.strictEqual(run.status, 1, transcript);
         assert.ok(
             transcript.includes(
-                `error: cannot write --out ${target} (ENOENT); it was logged in issuance.log as signed: save its PEM from the output above\n`,
+                `error: cannot write --out ${target} (ENOENT); it was logged in issuance.log as signed: save its PEM from the output above. ` +
+                    `${path.join(logRoot, ISSUANCE_LOG)} now has 2 records, SHA-256 ${sha256sum(path.join(logRoot, ISSUANCE_LOG))}: record this in the change request\n`,
             ),
             transcript,
         );
@@ -1852,7 +1855,8 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             [unwritten.status, unwritten.err],
             [
                 1,
-                `error: cannot write --out ${target} (ENOSPC); it was logged in issuance.log as signed: save its PEM from the output above\n`,
+                `error: cannot write --out ${target} (ENOSPC); it was logged in issuance.log as signed: save its PEM from the output above. ` +
+                    `${path.join(root, ISSUANCE_LOG)} now has ${lines(path.join(root, ISSUANCE_LOG)).length} records, SHA-256 ${sha256sum(path.join(root, ISSUANCE_LOG))}: record this in the change request\n`,
             ],
         );
         assert.match(
@@ -1861,6 +1865,185 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         assert.strictEqual(fs.existsSync(target), false, "no empty or partial certificate at --out");
         assert.strictEqual(logOf(root).slice(logBefore.length).split("\n").length, 2, "one record more, whole");
+    });
+
+    it("names the log's new record count and SHA-256 when a sign or crl fails after appending to it, and tells a log that only grew since --log-sha256 from one changed", async () => {
+        const grownRoot = await newRoot("grown-root", "apic-client");
+        const logFile = path.join(grownRoot, ISSUANCE_LOG);
+        const atInit = sha256sum(logFile);
+        /** Runs `run` with `file` made by someone else as the ceremony opens the log to append: after its checks, before it writes. */
+        const appearing = <T>(file: string, run: () => Promise<T>): Promise<T> => {
+            const openSync = nodeFs.openSync;
+            return patched(
+                nodeFs,
+                "openSync",
+                (target: fs.PathLike, flags: number, ...rest: []) => {
+                    if (String(target) === logFile && (flags & fs.constants.O_APPEND) !== 0 && !fs.existsSync(file)) {
+                        fs.writeFileSync(file, "someone else's\n");
+                    }
+                    return openSync(target, flags, ...rest);
+                },
+                run,
+            );
+        };
+        const csrs = ["grown-1", "grown-2"].map((name) => opensslCsr(dir, name, P256, STACK_SUBJECT));
+        const second = csrs[1].replace(/\.csr$/, ".crt");
+        const signed = await appearing(second, () =>
+            ceremony(PASSPHRASE, "sign", "--root", grownRoot, ...csrs.flatMap((file) => ["--csr", file]), "--yes"),
+        );
+        const afterSign = sha256sum(logFile);
+        assert.deepStrictEqual(
+            [signed.status, signed.err],
+            [
+                1,
+                `error: cannot write ${second} (the certificate of --csr ${csrs[1]}) (EEXIST); it was logged in issuance.log as signed: save its PEM from the output above. ` +
+                    `${logFile} now has 3 records, SHA-256 ${afterSign}: record this in the change request\n`,
+            ],
+        );
+        assert.strictEqual(lines(logFile).length, 3, "both certificates logged");
+        const series = path.join(dir, "grown.pem");
+        const crlArgs = ["crl", "--root", grownRoot, "--period-days", "7", "--periods", "1", "--out", series];
+        /** The refusal of a log of `records` records whose first ones have the SHA-256 given, `given`: then `added`. */
+        const grew = (sha256: string, records: number, given: string, added: string) =>
+            `error: ${logFile} has SHA-256 ${sha256} (${records} records), not ${given.split(" ")[0]} as --log-sha256 gives (the change request's): ` +
+            `the log only grew: ${given}, ${added}: that drops the record of what the root really signed\n`;
+        // The change request kept the SHA-256 from before that sign: the log only grew since.
+        const stale = await ceremony(PASSPHRASE, ...crlArgs, "--log-sha256", atInit, "--yes");
+        assert.deepStrictEqual(
+            [stale.status, stale.out, stale.err],
+            [
+                1,
+                "",
+                grew(
+                    afterSign,
+                    3,
+                    `${atInit} is the SHA-256 of its first record`,
+                    "and 2 records were added since (a ceremony that failed after signing shows its new SHA-256 only in its error); " +
+                        "do not sign yet: check those records (lines 2 to 3) against the last ceremony's output, " +
+                        `and if they are what it signed, record ${afterSign} in the change request and give it to --log-sha256; ` +
+                        "never put the archived log back over them",
+                ),
+            ],
+        );
+        const crl = await appearing(series, () => ceremony(PASSPHRASE, ...crlArgs, "--log-sha256", afterSign, "--yes"));
+        const afterCrl = sha256sum(logFile);
+        assert.deepStrictEqual(
+            [crl.status, crl.err],
+            [
+                1,
+                `error: cannot write --out ${series} (EEXIST); it was logged in issuance.log as signed: save its PEM from the output above. ` +
+                    `${logFile} now has 4 records, SHA-256 ${afterCrl}: record this in the change request\n`,
+            ],
+        );
+        fs.rmSync(series);
+        const staleAgain = await ceremony(PASSPHRASE, ...crlArgs, "--log-sha256", afterSign, "--yes");
+        assert.deepStrictEqual(
+            [staleAgain.status, staleAgain.out, staleAgain.err],
+            [
+                1,
+                "",
+                grew(
+                    afterCrl,
+                    4,
+                    `${afterSign} is the SHA-256 of its first 3 records`,
+                    "and 1 record was added since (a ceremony that failed after signing shows its new SHA-256 only in its error); " +
+                        "do not sign yet: check that record (line 4) against the last ceremony's output, " +
+                        `and if it is what it signed, record ${afterCrl} in the change request and give it to --log-sha256; ` +
+                        "never put the archived log back over it",
+                ),
+            ],
+        );
+        const recorded = await ceremony(PASSPHRASE, ...crlArgs, "--log-sha256", afterCrl, "--yes");
+        assert.strictEqual(recorded.status, 0, recorded.err);
+    });
+
+    it("checks the very bytes whose SHA-256 it shows, read once under its lock: a log swapped after that read is neither what it checks nor what it appends to", async () => {
+        const swapRoot = await newRoot("swap-root", "apic-client");
+        const logFile = path.join(swapRoot, ISSUANCE_LOG);
+        const compromisedCsr = opensslCsr(dir, "swap-compromised", P256, STACK_SUBJECT);
+        const { serial, issued } = await signedBy(swapRoot, compromisedCsr, path.join(dir, "swap-compromised.crt"));
+        const crl = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", swapRoot, "--period-days", "7", "--periods", "1", "--from", issued],
+            ...["--revoke", `${serial}:keyCompromise:${issued}`, "--out", path.join(dir, "swap.pem"), "--yes"],
+        );
+        assert.strictEqual(crl.status, 0, crl.err);
+        const genuine = fs.readFileSync(logFile, "utf8");
+        const recorded = sha256sum(logFile);
+        // The log with the CRL record's revocation emptied: its key no longer looks compromised.
+        const forged = genuine.replace(/"revoked":\[[^\]]*\]/, '"revoked":[]');
+        assert.notStrictEqual(forged, genuine);
+        /**
+         * Runs `run` with the log replaced by `forged` (a rename, as a swap would) as the ceremony
+         * opens it the third time: once to check it as it opens the folder, then once under its
+         * lock, the bytes it hashes; and counts the opens of the log.
+         */
+        const swapped = async (run: () => Promise<{ status: number; out: string; err: string }>) => {
+            let opens = 0;
+            const openSync = nodeFs.openSync;
+            const result = await patched(
+                nodeFs,
+                "openSync",
+                (target: fs.PathLike, ...rest: [number]) => {
+                    if (String(target) === logFile && ++opens === 3) {
+                        const forgery = path.join(swapRoot, "forged.log");
+                        fs.writeFileSync(forgery, forged, { mode: 0o600 });
+                        fs.renameSync(forgery, logFile);
+                    }
+                    return openSync(target, ...rest);
+                },
+                run,
+            );
+            return { ...result, opens };
+        };
+        const again = writeTemp(dir, "swap-again.csr", fs.readFileSync(compromisedCsr, "utf8"));
+        const refused = await swapped(() =>
+            ceremony(
+                PASSPHRASE,
+                ...["sign", "--root", swapRoot, "--csr", again, "--reissue", serial],
+                ...["--log-sha256", recorded, "--yes"],
+            ),
+        );
+        assert.deepStrictEqual(
+            [refused.status, refused.err, refused.opens],
+            [
+                1,
+                `error: --csr ${again} is for a key this root revoked as compromised: serial ${serial} (keyCompromise, revoked at ${issued} in CRL 1, ` +
+                    `SPKI SHA-256 ${opensslSpkiSha256(fs.readFileSync(compromisedCsr, "utf8"), "csr")}); a compromised key is never certified again: ` +
+                    "have the stack make the CA a new key (a staged rotation, pki:caRotation) and sign its CSR\n",
+                2,
+            ],
+        );
+        assert.ok(!fs.existsSync(again.replace(/\.csr$/, ".crt")), "nothing was written");
+        assert.strictEqual(fs.readFileSync(logFile, "utf8"), genuine, "nor logged");
+        // A key never revoked: its checks pass, and the log is swapped as it is opened to append.
+        const freshCsr = opensslCsr(dir, "swap-fresh", P256, STACK_SUBJECT);
+        const target = path.join(dir, "swap-fresh.crt");
+        const unappended = await swapped(() =>
+            ceremony(
+                PASSPHRASE,
+                "sign",
+                "--root",
+                swapRoot,
+                "--csr",
+                freshCsr,
+                "--out",
+                target,
+                "--log-sha256",
+                recorded,
+                "--yes",
+            ),
+        );
+        assert.deepStrictEqual(
+            [unappended.status, unappended.err],
+            [
+                1,
+                `error: ${logFile} changed while this command held it (SHA-256 ${sha256sum(logFile)}, read as ${recorded}); nothing was appended: ` +
+                    "something other than the ceremony writes to the root folder: find it, compare the log with its copies on the write-once archive, and put the archived one back\n",
+            ],
+        );
+        assert.strictEqual(fs.readFileSync(logFile, "utf8"), forged, "the forged log as it was");
+        assert.ok(!fs.existsSync(target), "no certificate left the ceremony unrecorded");
     });
 
     it("makes a root with the README's init-root command as written (its folder put in a temporary one), which signs the walkthrough's APIC client CA", async () => {

@@ -42,6 +42,7 @@ import {
     CertificateRecord,
     CrlRecord,
     ISSUANCE_LOG,
+    IssuanceLog,
     LogRecord,
     NewRootFolder,
     ROOT_CERT,
@@ -242,7 +243,10 @@ function writePublic(file: string, content: string, label: string, out: (text: s
  * The root of a folder: its certificate, the environment and trust domain it is bound to, its
  * subject; the folder's issuance log must be this root's (checkLogOfRoot).
  */
-function rootOf(folder: RootFolder): {
+function rootOf(
+    folder: RootFolder,
+    log: IssuanceLog,
+): {
     certPem: string;
     serial: string;
     environment: string;
@@ -261,7 +265,7 @@ function rootOf(folder: RootFolder): {
         trustDomain: binding.trustDomain,
         subject: nameOnOneLine(certificate.subject),
     };
-    checkLogOfRoot(folder, root);
+    checkLogOfRoot(folder, log, root);
     return root;
 }
 
@@ -277,10 +281,11 @@ function rootOf(folder: RootFolder): {
  */
 function checkLogOfRoot(
     folder: RootFolder,
+    issuanceLog: IssuanceLog,
     root: { certPem: string; serial: string; environment: string; trustDomain: RootTrustDomain; subject: string },
 ): void {
-    const [first, ...rest] = folder.readLog();
-    const log = folder.path(ISSUANCE_LOG);
+    const [first, ...rest] = issuanceLog.records;
+    const log = issuanceLog.file;
     const restore = `put the folder's own ${ISSUANCE_LOG} back (from the ceremony's archive), never another root's`;
     if (first?.event !== "root") {
         throw new Error(`${log} does not begin with the record of a root, as init-root writes it: ${restore}`);
@@ -351,17 +356,32 @@ function logSha256Option(value: string | undefined): string | undefined {
     return value.toLowerCase();
 }
 
+const recordCount = (n: number): string => `${n} record${n === 1 ? "" : "s"}`;
+
 /**
  * The log's record count and SHA-256 as the review shows them, before any question; refused when
  * --log-sha256 (`expected`) gives another SHA-256: the log was changed since the last ceremony
- * (a CRL record's revocations emptied would have crl drop them, sign certify a compromised key).
+ * (a CRL record's revocations emptied would have crl drop them, sign certify a compromised key),
+ * or it only grew, by the records of a ceremony whose new SHA-256 the change request missed.
  */
-function reviewLog(folder: RootFolder, expected: string | undefined): string {
-    const { records, sha256 } = folder.logDigest();
-    const log = folder.path(ISSUANCE_LOG);
+function reviewLog(log: IssuanceLog, expected: string | undefined): string {
+    const records = log.records.length;
+    const sha256 = log.sha256;
     if (expected !== undefined && sha256 !== expected) {
+        const given = `${log.file} has SHA-256 ${sha256} (${recordCount(records)}), not ${expected} as --log-sha256 gives (the change request's): `;
+        const before = log.recordsBefore(expected);
+        if (before !== undefined) {
+            const added = records - before;
+            throw new Error(
+                given +
+                    `the log only grew: ${expected} is the SHA-256 of its first ${before === 1 ? "record" : `${before} records`}, and ${added === 1 ? "1 record was" : `${added} records were`} added since ` +
+                    `(a ceremony that failed after signing shows its new SHA-256 only in its error); do not sign yet: check ${added === 1 ? `that record (line ${records})` : `those records (lines ${before + 1} to ${records})`} ` +
+                    `against the last ceremony's output, and if ${added === 1 ? "it is" : "they are"} what it signed, record ${sha256} in the change request and give it to --log-sha256; ` +
+                    `never put the archived log back over ${added === 1 ? "it" : "them"}: that drops the record of what the root really signed`,
+            );
+        }
         throw new Error(
-            `${log} has SHA-256 ${sha256} (${records} record${records === 1 ? "" : "s"}), not ${expected} as --log-sha256 gives (the change request's): ` +
+            given +
                 `the log changed since the last ceremony; do not sign: compare it with its copies on the write-once archive to find what changed, and put the archived one back`,
         );
     }
@@ -369,13 +389,21 @@ function reviewLog(folder: RootFolder, expected: string | undefined): string {
         expected !== undefined
             ? "as --log-sha256 gives"
             : "compare it with the SHA-256 the change request recorded after the last ceremony";
-    return `${ISSUANCE_LOG}  ${records} record${records === 1 ? "" : "s"}, SHA-256 ${sha256} (${compared})\n`;
+    return `${ISSUANCE_LOG}  ${recordCount(records)}, SHA-256 ${sha256} (${compared})\n`;
 }
 
 /** The log's record count and SHA-256 once the ceremony appended to it (or made it), for the change request. */
-function loggedNow(folder: RootFolder): string {
-    const { records, sha256 } = folder.logDigest();
-    return `${folder.path(ISSUANCE_LOG)} now has ${records} record${records === 1 ? "" : "s"}, SHA-256 ${sha256}: record this in the change request\n`;
+function loggedNow(log: IssuanceLog): string {
+    return `${log.file} now has ${recordCount(log.records.length)}, SHA-256 ${log.sha256}: record this in the change request\n`;
+}
+
+/**
+ * `error` of a ceremony that appended to the log already (`log`, as it is now): it names the log's
+ * new count and SHA-256 too, which the next ceremony's --log-sha256 takes.
+ */
+function withLoggedNow(error: unknown, log: IssuanceLog): Error {
+    const message = error instanceof Error ? error.message : String(error);
+    return new Error(`${message}. ${loggedNow(log).trimEnd()}`);
 }
 
 /** The root key, decrypted, once it is shown to be the key of the folder's root certificate. */
@@ -538,7 +566,7 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
             `  serial ${record.serial}, SPKI SHA-256 ${record.spkiSha256}, until ${record.notAfter}\n` +
             `wrote ${folder.path(ROOT_CERT)} (public: paste it into pki:offlineRoots.<root>.certificate), ` +
             `${folder.path(ROOT_KEY)} (encrypted; it never leaves this machine) and ${folder.path(ISSUANCE_LOG)}\n` +
-            loggedNow(folder),
+            loggedNow(IssuanceLog.started(folder.path(ISSUANCE_LOG), record)),
     );
     return 0;
 }
@@ -667,8 +695,9 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
     // Before the log is read and any question asked: see RootFolder.lock.
     const lock = folder.lock();
     try {
-        const logReview = reviewLog(folder, logSha256);
-        const root = rootOf(folder);
+        // The log as read under the lock, once: its SHA-256 and every check below are of these bytes.
+        const logReview = reviewLog(lock.log, logSha256);
+        const root = rootOf(folder, lock.log);
         const now = new Date();
         const notAfter = intermediateNotAfter(root.certPem, validityDays, now);
         const requests = csrFiles.map((file) => {
@@ -684,7 +713,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             return { file, csrPem, review, target, label };
         });
         // Everything that would stop the run half-way is checked now: once signed, a certificate is logged.
-        const log = folder.readLog();
+        const log = lock.log.records;
         const compromised = compromisedKeys(log);
         const revokedSerials = new Set(
             log.flatMap((r) => (r.event === "crl" ? r.revoked.map((revoked) => normalSerial(revoked.serial)) : [])),
@@ -770,35 +799,41 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         } finally {
             prompter.close();
         }
-        for (const [i, { file, csrPem, target, label }] of requests.entries()) {
-            const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
-            // Logged before it is written: no certificate leaves the ceremony unrecorded.
-            const record: CertificateRecord = {
-                ...certificateRecord("certificate", certPem, root, now),
-                ...(replaces[i].length > 0 ? { replaces: replaces[i].map((r) => r.serial) } : {}),
-            };
-            const unsigned = requests.slice(i + 1).map((r) => r.file);
-            try {
-                folder.appendLog(record);
-            } catch (error) {
-                if (!isSystemError(error)) throw error; // a refusal of the log, worded already
-                throw new Error(
-                    `cannot record the certificate of --csr ${file} in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then sign ${[file, ...unsigned].join(", ")} again`,
+        let logged = lock.log;
+        try {
+            for (const [i, { file, csrPem, target, label }] of requests.entries()) {
+                const certPem = signIntermediate({ rootKeyPem, rootCertPem: root.certPem, csrPem, validityDays }, now);
+                // Logged before it is written: no certificate leaves the ceremony unrecorded.
+                const record: CertificateRecord = {
+                    ...certificateRecord("certificate", certPem, root, now),
+                    ...(replaces[i].length > 0 ? { replaces: replaces[i].map((r) => r.serial) } : {}),
+                };
+                const unsigned = requests.slice(i + 1).map((r) => r.file);
+                try {
+                    logged = folder.appendLog(logged, record);
+                } catch (error) {
+                    if (!isSystemError(error)) throw error; // a refusal of the log, worded already
+                    throw new Error(
+                        `cannot record the certificate of --csr ${file} in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then sign ${[file, ...unsigned].join(", ")} again`,
+                    );
+                }
+                writePublic(
+                    target,
+                    certPem,
+                    label,
+                    out,
+                    unsigned.length > 0 ? `; ${unsigned.join(", ")} not signed: sign them again` : "",
                 );
+                out(`signed ${file}: serial ${record.serial} -> ${target}\n`);
+                for (const r of replaces[i]) {
+                    out(`serial ${r.serial} is replaced by serial ${record.serial}: ${revokeReplaced(r.serial)}\n`);
+                }
             }
-            writePublic(
-                target,
-                certPem,
-                label,
-                out,
-                unsigned.length > 0 ? `; ${unsigned.join(", ")} not signed: sign them again` : "",
-            );
-            out(`signed ${file}: serial ${record.serial} -> ${target}\n`);
-            for (const r of replaces[i]) {
-                out(`serial ${r.serial} is replaced by serial ${record.serial}: ${revokeReplaced(r.serial)}\n`);
-            }
+        } catch (error) {
+            // Once a record is appended, the error names the log's new SHA-256, which the next --log-sha256 takes.
+            throw logged === lock.log ? error : withLoggedNow(error, logged);
         }
-        out(loggedNow(folder));
+        out(loggedNow(logged));
         return 0;
     } finally {
         lock.release();
@@ -853,9 +888,10 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
     // Before the log is read and any question asked: see RootFolder.lock.
     const lock = folder.lock();
     try {
-        const logReview = reviewLog(folder, logSha256);
-        const root = rootOf(folder);
-        const log = folder.readLog();
+        // The log as read under the lock, once: its SHA-256 and every check below are of these bytes.
+        const logReview = reviewLog(lock.log, logSha256);
+        const root = rootOf(folder, lock.log);
+        const log = lock.log.records;
         const signed = new Map(
             log.flatMap((r) => (r.event === "certificate" ? [[normalSerial(r.serial), r] as const] : [])),
         );
@@ -1025,18 +1061,23 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
                 revokedAt: r.revokedAt.toISOString(),
             })),
         }));
+        let logged: IssuanceLog;
         try {
-            folder.appendLog(...records);
+            logged = folder.appendLog(lock.log, ...records);
         } catch (error) {
             if (!isSystemError(error)) throw error; // a refusal of the log, worded already
             throw new Error(
                 `cannot record the CRL series in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then run crl again`,
             );
         }
-        writePublic(v.out, series.map((c) => c.pem).join(""), `--out ${v.out}`, out);
+        try {
+            writePublic(v.out, series.map((c) => c.pem).join(""), `--out ${v.out}`, out);
+        } catch (error) {
+            throw withLoggedNow(error, logged);
+        }
         out(
             `signed CRLs ${series[0].number} to ${series[series.length - 1].number} -> ${v.out} (paste it into pki:offlineRoots.<root>.crls)\n` +
-                loggedNow(folder),
+                loggedNow(logged),
         );
         return 0;
     } finally {

@@ -30,7 +30,7 @@ export const WHERE_THE_KEY_IS = `the write-once archive holds ${ROOT_CERT} and $
 /** The lock sign and crl take inside the root folder (its parent may be closed to the user, as /media/<user> is). */
 const CEREMONY_LOCK = ".ceremony.lock";
 
-const { O_RDONLY, O_WRONLY, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, W_OK, X_OK } = fs.constants;
+const { O_RDONLY, O_RDWR, O_APPEND, O_NOFOLLOW, O_NONBLOCK, O_DIRECTORY, W_OK, X_OK } = fs.constants;
 
 /** A line of issuance.log for a certificate the root signed (itself included). */
 export interface CertificateRecord {
@@ -302,6 +302,90 @@ function readExistingBytes(file: string, privateFile: boolean): Buffer {
     }
 }
 
+/** A record as the log holds it: one line of JSON. */
+const logLine = (record: LogRecord): string => `${JSON.stringify(record)}\n`;
+
+/**
+ * The issuance log as one read of it gave it: its records are parsed from the very bytes its SHA-256
+ * is of, so what a ceremony checks (the log of its root, the compromised keys, the CRL numbers) is
+ * what the change request's SHA-256 vouches for. Only RootFolder.lock reads the log for a command.
+ */
+export class IssuanceLog {
+    private constructor(
+        readonly file: string,
+        private readonly bytes: Buffer,
+        readonly records: readonly LogRecord[],
+        /** Where each record's line ends (after its newline): the prefixes at record boundaries. */
+        private readonly ends: readonly number[],
+    ) {}
+
+    /** The log of `bytes` (read from `file`), or an error naming the first line that is no record. */
+    static parse(file: string, bytes: Buffer): IssuanceLog {
+        const records: LogRecord[] = [];
+        const ends: number[] = [];
+        let start = 0;
+        while (start < bytes.length) {
+            const newline = bytes.indexOf(0x0a, start);
+            const end = newline === -1 ? bytes.length : newline + 1;
+            // A newline is never inside a UTF-8 sequence: each line decodes as the whole file would.
+            const line = bytes.subarray(start, newline === -1 ? bytes.length : newline).toString("utf8");
+            start = end;
+            if (line === "") continue;
+            let record: unknown;
+            try {
+                record = JSON.parse(line);
+            } catch {
+                record = undefined;
+            }
+            if (!isLogRecord(record)) {
+                throw new Error(
+                    `${file} line ${records.length + 1} is not a record of this ceremony; the log was altered: restore it from the ceremony's archive`,
+                );
+            }
+            records.push(record);
+            ends.push(end);
+        }
+        return new IssuanceLog(file, bytes, records, ends);
+    }
+
+    /** The log init-root starts with `record`. */
+    static started(file: string, record: LogRecord): IssuanceLog {
+        return IssuanceLog.parse(file, Buffer.from(logLine(record)));
+    }
+
+    /** The SHA-256 of the log's bytes, in hex (what sha256sum prints for it). */
+    get sha256(): string {
+        return sha256Hex(this.bytes);
+    }
+
+    /**
+     * How many of its first records (fewer than all) the bytes of which have SHA-256 `sha256`: the log
+     * only grew since that SHA-256 was taken. Undefined when no such prefix has it.
+     */
+    recordsBefore(sha256: string): number | undefined {
+        const at = this.ends.slice(0, -1).findIndex((end) => sha256Hex(this.bytes.subarray(0, end)) === sha256);
+        return at === -1 ? undefined : at + 1;
+    }
+
+    /** Whether `bytes` are this log's. */
+    same(bytes: Buffer): boolean {
+        return bytes.equals(this.bytes);
+    }
+
+    /** The log once `records` are appended to it, as RootFolder.appendLog writes them. */
+    appended(records: readonly LogRecord[]): IssuanceLog {
+        return IssuanceLog.parse(this.file, Buffer.concat([this.bytes, Buffer.from(records.map(logLine).join(""))]));
+    }
+}
+
+const sha256Hex = (bytes: Buffer): string => crypto.createHash("sha256").update(bytes).digest("hex");
+
+/** A ceremony's hold of its root folder (RootFolder.lock), with the log as read under it. */
+export interface CeremonyLock {
+    readonly log: IssuanceLog;
+    release(): void;
+}
+
 /** The end of a staging folder's name beside a new root folder, after `.<its name>.`: 12 random hex digits. */
 const STAGING_SUFFIX = /^[0-9a-f]{12}\.tmp$/;
 
@@ -427,7 +511,7 @@ export class NewRootFolder {
 
     /** Starts the issuance log with its first record. */
     startLog(record: LogRecord): void {
-        this.writeNew(ISSUANCE_LOG, `${JSON.stringify(record)}\n`, PRIVATE_FILE);
+        this.writeNew(ISSUANCE_LOG, logLine(record), PRIVATE_FILE);
     }
 
     /** Puts the new root in place, and returns its folder. */
@@ -540,7 +624,7 @@ export class RootFolder {
         checkNoLeftover(typed, dir, "--root", entries);
         checkNotKeyAlone(typed, dir, "--root", entries);
         const folder = new RootFolder(dir);
-        folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed
+        folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed (read again under the lock)
         // A key or certificate that is missing, linked or loose stops it before anything is shown
         // or asked, not after the people have read the review and typed their confirmation.
         folder.readEncryptedKey();
@@ -554,7 +638,17 @@ export class RootFolder {
      * the log until what they signed is appended: two commands on one folder would otherwise both
      * number CRLs on from the same last one, or both certify one key, each unseen by the other.
      */
-    lock(): RenderLock {
+    lock(): CeremonyLock {
+        const lock = this.takeLock();
+        try {
+            return { log: this.readLog(), release: () => lock.release() };
+        } catch (error) {
+            lock.release();
+            throw error;
+        }
+    }
+
+    private takeLock(): RenderLock {
         const file = this.path(CEREMONY_LOCK);
         try {
             return takeLock(file, { name: `--root ${this.dir}`, use: "uses this root folder", by: "ceremony command" });
@@ -584,12 +678,30 @@ export class RootFolder {
     }
 
     /**
-     * Appends records, all or none: the log is opened O_APPEND (never rewritten), without following
-     * a link, and synced. Records that cannot be written whole (a full medium) are cut off again,
-     * leaving the log as it was, and the system error is thrown.
+     * Appends records to `log` (the lock's), all or none, and returns the log with them: the log is
+     * opened O_APPEND (never rewritten), without following a link, and synced. A log whose bytes are
+     * no longer `log`'s (replaced or edited since the lock read it) is refused, nothing appended.
+     * Records that cannot be written whole (a full medium) are cut off again, leaving the log as it
+     * was, and the system error is thrown.
      */
-    appendLog(...records: LogRecord[]): void {
-        this.writeRecords(openExisting(this.path(ISSUANCE_LOG), O_WRONLY | O_APPEND, true), records);
+    appendLog(log: IssuanceLog, ...records: LogRecord[]): IssuanceLog {
+        const fd = openExisting(this.path(ISSUANCE_LOG), O_RDWR | O_APPEND, true);
+        let read: Buffer;
+        try {
+            read = fs.readFileSync(fd);
+        } catch (error) {
+            fs.closeSync(fd);
+            throw error;
+        }
+        if (!log.same(read)) {
+            fs.closeSync(fd);
+            throw new Error(
+                `${log.file} changed while this command held it (SHA-256 ${sha256Hex(read)}, read as ${log.sha256}); nothing was appended: ` +
+                    `something other than the ceremony writes to the root folder: find it, compare the log with its copies on the write-once archive, and put the archived one back`,
+            );
+        }
+        this.writeRecords(fd, records);
+        return log.appended(records);
     }
 
     private writeRecords(fd: number, records: LogRecord[]): void {
@@ -597,7 +709,7 @@ export class RootFolder {
             const size = fs.fstatSync(fd).size;
             try {
                 // writeFileSync writes all of it or throws (writeSync may write part and say so).
-                fs.writeFileSync(fd, records.map((record) => `${JSON.stringify(record)}\n`).join(""));
+                fs.writeFileSync(fd, records.map(logLine).join(""));
                 fs.fsyncSync(fd);
             } catch (error) {
                 try {
@@ -613,37 +725,9 @@ export class RootFolder {
         }
     }
 
-    /**
-     * The log's record count and the SHA-256 of its bytes, in hex (what sha256sum prints for it):
-     * what the change request records after each ceremony, so that the next one can show the log
-     * was not edited meanwhile.
-     */
-    logDigest(): { records: number; sha256: string } {
-        const bytes = readExistingBytes(this.path(ISSUANCE_LOG), true);
-        return {
-            records: this.readLog().length,
-            sha256: crypto.createHash("sha256").update(bytes).digest("hex"),
-        };
-    }
-
-    readLog(): LogRecord[] {
+    /** The log, read once and parsed (IssuanceLog): for the checks of open, and for the lock. */
+    private readLog(): IssuanceLog {
         const file = this.path(ISSUANCE_LOG);
-        return readExisting(file, true)
-            .split("\n")
-            .filter((line) => line !== "")
-            .map((line, i) => {
-                let record: unknown;
-                try {
-                    record = JSON.parse(line);
-                } catch {
-                    record = undefined;
-                }
-                if (!isLogRecord(record)) {
-                    throw new Error(
-                        `${file} line ${i + 1} is not a record of this ceremony; the log was altered: restore it from the ceremony's archive`,
-                    );
-                }
-                return record;
-            });
+        return IssuanceLog.parse(file, readExistingBytes(file, true));
     }
 }
