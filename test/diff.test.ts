@@ -140,7 +140,7 @@ describe("diff of a staged CA rotation", function () {
             `update secret ${GATEWAY_SECRETS.join(", ")}`,
         ]);
         assert.deepStrictEqual(prepare.steps.after, [
-            "Before the switch, wait until the gateway pods in istio-system have the new ca.crt of their Secrets (istiod pushes it to them: istioctl proxy-config secret <gateway pod> -n istio-system -o json shows the ca.crt each has).",
+            "Before the switch, wait until the gateway pods in istio-system have the new ca.crt of their Secrets (istiod pushes it to them: istioctl proxy-config secret <gateway pod> -n istio-system -o json | jq -r '.dynamicActiveSecrets[] | select(.name==\"kubernetes://<Secret>-cacert\") | .secret.validationContext.trustedCa.inlineBytes' | base64 -d | openssl crl2pkcs7 -nocrl -certfile /dev/stdin | openssl pkcs7 -print_certs -noout lists the roots of each Secret's ca.crt).",
             "Then, in a later change, the next phase: pki:caRotation.clientRoot: { generation: 1, phase: switch }.",
         ]);
         // The switch keeps the bundle as the prepare wrote it, old root first (istiod <= 1.29 compares bytes).
@@ -2367,7 +2367,7 @@ describe("diff of the front end (examples/front-end)", function () {
         // APIC's truststore takes the new root by the upload; the UI services' sidecars from istiod.
         assert.deepStrictEqual(prepare.steps.after, [
             `Upload the APIC truststore of ob ${TRUSTSTORE_UPLOAD}`,
-            "Before the switch, wait until the sidecars of consumer-dashboard and authentication-ui have the new ca.crt of their Secrets (istiod pushes it to them: istioctl proxy-config secret <pod> -n ob-ui -o json shows the ca.crt each has).",
+            "Before the switch, wait until the sidecars of consumer-dashboard and authentication-ui have the new ca.crt of their Secrets (istiod pushes it to them: istioctl proxy-config secret <pod> -n ob-ui -o json | jq -r '.dynamicActiveSecrets[] | select(.name==\"kubernetes://<Secret>-cacert\") | .secret.validationContext.trustedCa.inlineBytes' | base64 -d | openssl crl2pkcs7 -nocrl -certfile /dev/stdin | openssl pkcs7 -print_certs -noout lists the roots of each Secret's ca.crt).",
             "Then, in a later change, the next phase: pki:caRotation.serverRoot: { generation: 1, phase: switch }.",
         ]);
         assert.deepStrictEqual(

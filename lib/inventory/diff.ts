@@ -2434,6 +2434,14 @@ const MESH_CHAIN_JQ =
     "jq -r '.dynamicActiveSecrets[] | select(.name==\"default\") | .secret.tlsCertificate.certificateChain.inlineBytes'";
 const ROOTCA_JQ =
     "jq -r '.dynamicActiveSecrets[] | select(.name==\"ROOTCA\") | .secret.validationContext.trustedCa.inlineBytes'";
+/** The certificates of a base64 PEM bundle, listed. */
+const LIST_CERTS = "base64 -d | openssl crl2pkcs7 -nocrl -certfile /dev/stdin | openssl pkcs7 -print_certs -noout";
+/**
+ * The ca.crt a gateway or sidecar has of a Secret named by credentialName: Istio names its SDS
+ * resource kubernetes://<credentialName>-cacert.
+ */
+const cacertOf = (pod: string, namespace: string): string =>
+    `istioctl proxy-config secret ${pod} -n ${namespace} -o json | jq -r '.dynamicActiveSecrets[] | select(.name=="kubernetes://<Secret>-cacert") | .secret.validationContext.trustedCa.inlineBytes' | ${LIST_CERTS} lists the roots of each Secret's ca.crt`;
 
 /**
  * Before a mesh CA's finish: its ca-crl.pem revokes the old mesh CAs, so Istio 1.27+ sidecars refuse
@@ -2477,14 +2485,14 @@ function rootBundleWait(slot: CaSlot, diff: Omit<CertDiff, "steps">, head: PkiPl
     const parts: string[] = [];
     if (slot === "clientRoot" || slot === "root") {
         parts.push(
-            `the gateway pods in ${ns} have the new ca.crt of their Secrets (istiod pushes it to them: istioctl proxy-config secret <gateway pod> -n ${ns} -o json shows the ca.crt each has)`,
+            `the gateway pods in ${ns} have the new ca.crt of their Secrets (istiod pushes it to them: ${cacertOf("<gateway pod>", ns)})`,
         );
     }
     if (slot === "meshRoot" || slot === "root") {
         parts.push(
             `istiod of ${list(head.config.clusters.map((c) => c.name))} has the new root-cert.pem (it reloads cacerts and writes the istio-ca-root-cert ConfigMap of every namespace: ` +
                 "kubectl get configmap istio-ca-root-cert -n <namespace> -o yaml shows both roots) and every proxy has both roots (its ROOTCA secret, in base64 in -o json; the table shows only a secret's first certificate: " +
-                `istioctl proxy-config secret <pod> -n <namespace> -o json | ${ROOTCA_JQ} | base64 -d | openssl crl2pkcs7 -nocrl -certfile /dev/stdin | openssl pkcs7 -print_certs -noout lists both)`,
+                `istioctl proxy-config secret <pod> -n <namespace> -o json | ${ROOTCA_JQ} | ${LIST_CERTS} lists both)`,
         );
     }
     const uiCallers = ownersOf(diff.places, "UI client secret", "update", "ca.crt");
@@ -2496,7 +2504,7 @@ function rootBundleWait(slot: CaSlot, diff: Omit<CertDiff, "steps">, head: PkiPl
         ];
         parts.push(
             `the sidecars of ${names(uiCallers)} have the new ca.crt of ${its(uiCallers)} ${uiCallers.length === 1 ? "Secret" : "Secrets"} ` +
-                `(istiod pushes it to them: istioctl proxy-config secret <pod> -n ${namespaces.length === 1 ? namespaces[0] : "<namespace>"} -o json shows the ca.crt each has)`,
+                `(istiod pushes it to them: ${cacertOf("<pod>", namespaces.length === 1 ? namespaces[0] : "<namespace>")})`,
         );
     }
     return parts.length > 0 ? `Before the switch, wait until ${parts.join(", and until ")}.` : undefined;
