@@ -1899,7 +1899,10 @@ function isCredential(object: CredentialObject, namespaces: readonly string[]): 
 /**
  * Whether a Secret, or a patch of one, is a kubernetes.io/tls Secret: of that type; or a patch that
  * leaves out the type (a server-side-apply patch writes only what it gives: the Secret keeps its
- * own type, as private-key-secrets reads it) and writes tls.crt or tls.key, known yet or not.
+ * own type, as private-key-secrets reads it) and writes both tls.crt and tls.key, known yet or not.
+ * A type-less patch that writes tls.crt alone may be putting a CA bundle or an application's
+ * certificate into an Opaque Secret: no leaf Envoy serves, so not judged as one. One that writes
+ * tls.key alone outside keySecretNamespaces, private-key-secrets refuses.
  */
 function isTlsSecret(r: { type: string; props: Props }): boolean {
     if (known(() => r.props.type) === "kubernetes.io/tls") return true;
@@ -1909,7 +1912,7 @@ function isTlsSecret(r: { type: string; props: Props }): boolean {
     const written = [props.data, props.stringData].flatMap((map) =>
         typeof map === "object" && map !== null ? Object.keys(map) : [],
     );
-    return written.includes("tls.crt") || written.includes("tls.key");
+    return written.includes("tls.crt") && written.includes("tls.key");
 }
 
 /**
@@ -2461,7 +2464,7 @@ function trustBlockProblems(texts: Record<string, string>): string[] {
 export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
     name: "tls-secret-contents",
     description:
-        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or a patch of one that writes tls.crt or tls.key and leaves the type out, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold), the certificate of tls.key, and valid now (one dated up to 5 minutes ahead is allowed); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197); no publicly trusted root nor public CA in ca.crt or cacert when the certificate it serves (cert when it and key are set and not empty, else tls.crt; in a preview, a known cert with key not known yet too) is not for clientAuth alone (credential-trust refuses it too, but only once the Secret is made). The other client trust a Gateway names (a ConfigMap, a Secret elsewhere), which this rule cannot tell from the resource alone, credential-trust holds to the same checks of its trust and CRL entries.",
+        "A TLS credential Secret Envoy reads (a kubernetes.io/tls Secret, or a patch of one that writes tls.crt and tls.key and leaves the type out, or one with ca.crt or cacert named *-cacert or in keySecretNamespaces), when its entries are known: tls.key as strong as private-key-strength asks; tls.crt's leaf no CA, with serverAuth or clientAuth, valid no longer than leafMaxDays (unless a publicly trusted root's CA issued it: its CA's limits hold), the certificate of tls.key, and valid now (one dated up to 5 minutes ahead is allowed); no private key in ca.crt, cacert, ca.crl or crl, nor in an entry other than tls.key; no CA certificate under another PEM label than CERTIFICATE (BoringSSL trusts X509 CERTIFICATE and TRUSTED CERTIFICATE blocks too); with ca.crl (crl), self-signed roots alone in ca.crt (cacert) (envoyproxy/envoy#29197); no publicly trusted root nor public CA in ca.crt or cacert when the certificate it serves (cert when it and key are set and not empty, else tls.crt; in a preview, a known cert with key not known yet too) is not for clientAuth alone (credential-trust refuses it too, but only once the Secret is made). The other client trust a Gateway names (a ConfigMap, a Secret elsewhere), which this rule cannot tell from the resource alone, credential-trust holds to the same checks of its trust and CRL entries.",
     enforcementLevel: "mandatory",
     configSchema: {
         properties: {

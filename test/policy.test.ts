@@ -3211,7 +3211,7 @@ describe("Policy pack", function () {
         );
     });
 
-    it("tls-secret-contents: judges a SecretPatch that leaves out type (the Secret keeps its own) and writes tls.crt or tls.key as a kubernetes.io/tls Secret", async () => {
+    it("tls-secret-contents: judges a SecretPatch that leaves out type (the Secret keeps its own) and writes tls.crt and tls.key as a kubernetes.io/tls Secret", async () => {
         const root = await mintRoot("Payments patch root");
         const leaf = await mintLeaf(root, {
             commonName: "payments.team.bank.example",
@@ -3230,6 +3230,7 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(
             [
                 await patch({ stringData: asSecret({ "tls.crt": leaf.cert, "tls.key": weakKey }) }),
+                // tls.key alone: no TLS Secret by this rule (private-key-secrets refuses it outside keySecretNamespaces, below).
                 await patch({ data: asSecret({ "tls.key": base64(weakKey) }) }),
                 // A preview that does not know tls.crt yet: the known tls.key is judged.
                 await patch({ stringData: asSecret({ "tls.crt": UNKNOWN, "tls.key": weakKey }) }),
@@ -3243,10 +3244,44 @@ describe("Policy pack", function () {
                     "payments/payments-tls: tls.key is not the key of tls.crt's leaf (CN=payments.team.bank.example): Envoy's BoringSSL refuses the pair " +
                         'when it loads the Secret ("KEY_VALUES_MISMATCH"), so nothing is served with it; give the key of tls.crt\'s leaf, or the certificate of tls.key',
                 ],
-                [weak],
+                [],
                 [weak],
                 [],
                 [],
+            ],
+        );
+    });
+
+    it("tls-secret-contents: a type-less SecretPatch that writes tls.crt alone (a CA bundle into an Opaque Secret) is no TLS Secret; with tls.key it is", async () => {
+        const root = await mintRoot("Payments bundle root");
+        const patch = (stringData: Record<string, string>) => ({
+            type: "kubernetes:core/v1:SecretPatch",
+            name: "payments-bundle-patch",
+            props: { metadata: { name: "payments-bundle", namespace: "payments" }, stringData: asSecret(stringData) },
+        });
+        assert.deepStrictEqual(
+            [
+                await checkResource(tlsSecretContentsPolicy, patch({ "tls.crt": root.certPem })),
+                await checkResource(
+                    tlsSecretContentsPolicy,
+                    patch({ "tls.crt": root.certPem, "tls.key": root.keyPem }),
+                ),
+                // A tls.key alone outside keySecretNamespaces is still refused, by private-key-secrets.
+                await checkResource(keySecretPolicy, patch({ "tls.key": root.keyPem })),
+            ],
+            [
+                [],
+                [
+                    "payments/payments-bundle: tls.crt's leaf (CN=Payments bundle root) is a CA certificate (CA:TRUE): whoever reads tls.key could sign " +
+                        "certificates that anyone trusting it accepts; give a leaf (CA:FALSE) issued by your CA",
+                    "payments/payments-bundle: tls.crt's leaf (CN=Payments bundle root) has no extended key usage, so it serves any purpose; " +
+                        "give one issued with serverAuth (a gateway's server certificate) or clientAuth (a sidecar's client certificate)",
+                ],
+                [
+                    "payments-bundle: a private key (tls.key) in namespace payments; keys belong only in istio-system (the pack's keySecretNamespaces). " +
+                        "Move it there, or, if a gateway or sidecar must read it in payments (a stack's pki:gatewayNamespace, " +
+                        "pki:frontEnd.customerFacingGateway.namespace or front-end UI namespace, or such a namespace of your program's), add payments to keySecretNamespaces",
+                ],
             ],
         );
     });
