@@ -183,6 +183,20 @@ function keyOf(cert: policy.PolicyResource): policy.PolicyResource | undefined {
     return key?.type === KEY ? key : undefined;
 }
 
+/**
+ * Whether a certificate resource is a CA (isCaCertificate true; unset is a leaf), or undefined while a
+ * preview does not know it (an output, say): read bare, the SDK would turn the whole rule into
+ * "can't run". A check that needs it leaves such a certificate to `pulumi up`; the others still run.
+ */
+function isCaOf(cert: { props: Props }): boolean | undefined {
+    try {
+        return cert.props.isCaCertificate === true;
+    } catch (e) {
+        if (e instanceof policy.UnknownValueError) return undefined;
+        throw e;
+    }
+}
+
 /** A property's value, or undefined while the preview does not know it (an output of a resource not yet made). */
 function known(read: () => unknown): unknown {
     try {
@@ -262,7 +276,7 @@ export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
         "CA keys are RSA 3072+ or ECDSA P-256+: not Ed25519, nor an algorithm the pack does not know; a key given as PEM also has RSA exponent 65537.",
     enforcementLevel: "mandatory",
     validateStack: (args, report) => {
-        for (const cert of args.resources.filter((r) => isCert(r.type) && r.props.isCaCertificate === true)) {
+        for (const cert of args.resources.filter((r) => isCert(r.type) && isCaOf(r) === true)) {
             const key = keyOf(cert);
             if (key === undefined) {
                 // A key given as PEM; one the ceremony made offline has no certificate resource here.
@@ -280,7 +294,8 @@ export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
         // CA given as PEM (an external root, an offline-signed CA). Read from caCertPem, not the secret
         // caPrivateKeyPem: Go's x509.CreateCertificate refuses a key that is not its certificate's.
         for (const cert of args.resources.filter((r) => r.type === LOCALLY_SIGNED)) {
-            if (issuerOf(cert)?.props.isCaCertificate === true) continue;
+            const signer = issuerOf(cert);
+            if (signer !== undefined && isCaOf(signer) === true) continue;
             const issuer = pemCertificate(known(() => cert.props.caCertPem));
             const problem = issuer && givenKeyProblem(issuer.publicKey);
             if (issuer !== undefined && problem !== undefined)
@@ -318,7 +333,7 @@ export const issuingCaCertificatePolicy: policy.ResourceValidationPolicy = {
     validateResource: (args, report) => {
         if (args.type !== LOCALLY_SIGNED) return;
         const ca = pemCertificate(known(() => args.props.caCertPem));
-        const problem = ca && issuingCaProblem(ca, new Date(), args.props.isCaCertificate === true);
+        const problem = ca && issuingCaProblem(ca, new Date(), isCaOf(args) === true);
         if (problem !== undefined) report(`${args.name}: ${problem}`);
     },
 };
@@ -330,7 +345,8 @@ export const leafValidityPolicy: policy.ResourceValidationPolicy = {
     enforcementLevel: "mandatory",
     configSchema: { properties: { leafMaxDays: { type: "integer", minimum: 1, default: DEFAULTS.leafMaxDays } } },
     validateResource: (args, report) => {
-        if (!isCert(args.type) || (args.props.isCaCertificate === true && tlsUses(args.props).length === 0)) return;
+        // A certificate with a TLS use is a leaf whatever isCaCertificate says; without one, a CA or one not known yet is left alone.
+        if (!isCert(args.type) || (isCaOf(args) !== false && tlsUses(args.props).length === 0)) return;
         const max = leafMaxDaysOf(args);
         const days = Number(args.props.validityPeriodHours) / 24;
         if (days > max)
@@ -354,7 +370,7 @@ export const rootPathLengthPolicy: policy.ResourceValidationPolicy = {
         "A self-signed CA limits its path length (maxPathLength >= 1; 0 means no limit in @pulumi/tls); ca-path-length holds the limit against the CA levels below it.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
-        if (args.type !== SELF_SIGNED || args.props.isCaCertificate !== true) return;
+        if (args.type !== SELF_SIGNED || isCaOf(args) !== true) return;
         const n = args.props.maxPathLength;
         if (typeof n !== "number" || n < 1) {
             report(
@@ -368,7 +384,7 @@ export const rootPathLengthPolicy: policy.ResourceValidationPolicy = {
 /** A CA's path length limit: its maxPathLength, when it sets one (0 and unset set none in @pulumi/tls). */
 function pathLengthLimitOf(cert: policy.PolicyResource): number | undefined {
     const n = cert.props.maxPathLength;
-    return cert.props.isCaCertificate === true && typeof n === "number" && n >= 1 ? n : undefined;
+    return isCaOf(cert) === true && typeof n === "number" && n >= 1 ? n : undefined;
 }
 
 /**
@@ -383,7 +399,7 @@ function deepestCasBelow(
 ): policy.PolicyResource[] {
     let deepest: policy.PolicyResource[] = [];
     for (const child of issuedBy.get(ca.urn) ?? []) {
-        if (child.props.isCaCertificate !== true || seen.has(child.urn)) continue;
+        if (isCaOf(child) !== true || seen.has(child.urn)) continue;
         const line = [child, ...deepestCasBelow(child, issuedBy, new Set([...seen, ca.urn, child.urn]))];
         if (line.length > deepest.length) deepest = line;
     }
@@ -449,7 +465,10 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
     validateResource: (args, report) => {
         if (!isCert(args.type)) return;
         const u = uses(args.props);
-        if (args.props.isCaCertificate === true) {
+        const isCa = isCaOf(args);
+        // Every check below is a CA's or a leaf's: one a preview does not know yet, pulumi up judges.
+        if (isCa === undefined) return;
+        if (isCa) {
             const missing = ["cert_signing", "crl_signing"].filter((x) => !u.includes(x));
             if (missing.length > 0) report(`${args.name}: a CA certificate needs ${missing.join(" and ")}`);
             const tls = tlsUses(args.props);
@@ -1636,14 +1655,12 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
     validateStack: (args, report) => {
         const meshCas = new Map<string, policy.PolicyResource>();
         for (const cert of args.resources.filter((r) => isCert(r.type) && isMeshCa(r))) {
-            const keyId = cert.props.isCaCertificate === true ? madeKeyIdOf(cert) : undefined;
+            const keyId = isCaOf(cert) === true ? madeKeyIdOf(cert) : undefined;
             if (keyId !== undefined) meshCas.set(keyId, cert);
         }
         // The leaves each CA signs, by their domains (caLeafDomainOf).
         const leavesByCa = new Map<string, { ca: SigningCa; domains: Map<string, string[]> }>();
-        for (const leaf of args.resources.filter(
-            (r) => r.type === LOCALLY_SIGNED && r.props.isCaCertificate !== true,
-        )) {
+        for (const leaf of args.resources.filter((r) => r.type === LOCALLY_SIGNED && isCaOf(r) === false)) {
             const ca = signingCaOf(leaf, meshCas);
             // istiod's own certificates, were the component to sign any, are the mesh's.
             if (ca === undefined || (ca.mesh && isMeshCa(leaf))) continue;
@@ -1682,11 +1699,13 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
             const root = rootOf(cert);
             if (root === undefined) continue;
             let domain: TrustDomain;
-            if (cert.props.isCaCertificate === true) {
+            const isCa = isCaOf(cert);
+            // A CA or a leaf: one a preview does not know yet, pulumi up places.
+            if (isCa === undefined) continue;
+            if (isCa) {
                 // A CA that signs CAs alone is a tier of theirs (a policy CA above issuing CAs), no domain of its own.
                 const issued = issuedBy.get(cert.urn) ?? [];
-                if (!isMeshCa(cert) && issued.length > 0 && issued.every((r) => r.props.isCaCertificate === true))
-                    continue;
+                if (!isMeshCa(cert) && issued.length > 0 && issued.every((r) => isCaOf(r) === true)) continue;
                 domain = trustDomainOf(cert);
             } else {
                 // A leaf under a CA of the stack is in that CA's domain; one the top of its chain signs, in leafDomainOf's.
@@ -2536,7 +2555,7 @@ function meshKeysOf(resources: policy.PolicyResource[]): Map<string, string> {
     const add = (cert: crypto.X509Certificate | undefined, where: string) => {
         if (cert !== undefined && !keys.has(keyIdOf(cert))) keys.set(keyIdOf(cert), where);
     };
-    for (const mesh of resources.filter((r) => isCert(r.type) && isMeshCa(r) && r.props.isCaCertificate === true)) {
+    for (const mesh of resources.filter((r) => isCert(r.type) && isMeshCa(r) && isCaOf(r) === true)) {
         const seen = new Set<string>();
         for (let cert: policy.PolicyResource | undefined = mesh; cert !== undefined && !seen.has(cert.urn);) {
             seen.add(cert.urn);

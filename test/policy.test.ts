@@ -573,6 +573,19 @@ describe("Policy pack", function () {
             sharedRoot("root-ca-cert", "apic-client-ca, gateway-server-ca, the mesh"),
         ]);
         assert.deepStrictEqual(await checkStack(separateTrustDomainsPolicy, shared, { allowSharedRoot: true }), []);
+        // A preview that does not know a leaf's isCaCertificate yet: the rule still runs (no "can't run") on the rest.
+        const leafName = shared.find(
+            (r) => r.type === "tls:index/locallySignedCert:LocallySignedCert" && r.props.isCaCertificate !== true,
+        )?.name;
+        assert.deepStrictEqual(
+            await checkStack(
+                separateTrustDomainsPolicy,
+                shared.map((r) =>
+                    r.name === leafName ? { ...r, props: { ...r.props, isCaCertificate: UNKNOWN } } : r,
+                ),
+            ),
+            [sharedRoot("root-ca-cert", "apic-client-ca, gateway-server-ca, the mesh")],
+        );
     });
 
     it("separate-trust-domains: follows each CA up to its root, through other CAs, and tells CAs apart by component, not name", async () => {
@@ -1249,6 +1262,75 @@ describe("Policy pack", function () {
         );
     });
 
+    it('isCaCertificate a preview does not know yet: no rule turns into "can\'t run", and the checks that do not need it still run', async () => {
+        const unknownCa = (r: Resource): Resource => ({ ...r, props: { ...r.props, isCaCertificate: UNKNOWN } });
+        const root = await mintRoot("Bank root");
+        const notCa = opensslCa(
+            "Not a CA",
+            ["basicConstraints = critical,CA:FALSE", "keyUsage = critical,digitalSignature"],
+            root,
+        );
+        const lastCa = opensslCa(
+            "Last CA",
+            ["basicConstraints = critical,CA:TRUE,pathlen:0", "keyUsage = critical,keyCertSign,cRLSign"],
+            root,
+        );
+        const leaf = named("ob-apic-client-cert");
+        const caCert = named("apic-client-ca-cert");
+        const rootCert = named("client-root-ca-cert");
+        const under = (ca: TestCa) =>
+            checkResource(
+                issuingCaCertificatePolicy,
+                unknownCa({ ...leaf, props: { ...leaf.props, caCertPem: ca.certPem } }),
+            );
+        assert.deepStrictEqual(
+            [
+                // The CA's own flags are checked; its pathlen against a CA signed here waits for pulumi up.
+                await under(notCa),
+                await under(lastCa),
+                // A certificate with a TLS use is a leaf whatever isCaCertificate says; one without, pulumi up judges.
+                await checkResource(
+                    leafValidityPolicy,
+                    unknownCa({ ...leaf, props: { ...leaf.props, validityPeriodHours: 400 * 24 } }),
+                ),
+                await checkResource(
+                    leafValidityPolicy,
+                    unknownCa({ ...caCert, props: { ...caCert.props, validityPeriodHours: 400 * 24 } }),
+                ),
+                await checkResource(
+                    rootPathLengthPolicy,
+                    unknownCa({ ...rootCert, props: { ...rootCert.props, maxPathLength: 0 } }),
+                ),
+                await checkResource(
+                    certificateUsagePolicy,
+                    unknownCa({ ...caCert, props: { ...caCert.props, allowedUses: ["cert_signing"] } }),
+                ),
+                // A stack rule still judges the other certificates.
+                await checkStack(
+                    caKeyStrengthPolicy,
+                    real.map((r) =>
+                        r.name === "apic-client-ca-key"
+                            ? { ...r, props: { ...r.props, rsaBits: 2048 } }
+                            : r.name === "ob-apic-client-cert" || r.name === "client-root-ca-cert"
+                              ? unknownCa(r)
+                              : r,
+                    ),
+                ),
+            ],
+            [
+                ["ob-apic-client-cert: the CA of its caCertPem (CN=Not a CA) is not a CA certificate (CA:FALSE)"],
+                [],
+                ["ob-apic-client-cert: a leaf valid 400 days exceeds the 398-day maximum; " + LOWER_VALIDITY],
+                [],
+                [],
+                [],
+                [
+                    "apic-client-ca-cert: the CA key apic-client-ca-key is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+                ],
+            ],
+        );
+    });
+
     it("private-key-strength: checks a key given as PEM to a CertRequest or a SelfSignedCert by the leaf limits", async () => {
         const pem = (key: crypto.KeyObject) => key.export({ type: "pkcs8", format: "pem" }) as string;
         const given = (type: string, name: string, key: crypto.KeyObject | string) =>
@@ -1517,8 +1599,10 @@ describe("Policy pack", function () {
                     return /error \d+ at \d+ depth lookup: (.*)/.exec(output)?.[1] ?? output;
                 },
             );
-            return { openssl, pack: await checkStack(caPathLengthPolicy, fromEngine(run.engine.resources)) };
+            lastChain = fromEngine(run.engine.resources);
+            return { openssl, pack: await checkStack(caPathLengthPolicy, lastChain) };
         };
+        let lastChain: Resource[] = [];
         // A root above a policy CA above an issuing CA, as the components would refuse it.
         assert.deepStrictEqual(
             await chainOf(1, [
@@ -1533,6 +1617,20 @@ describe("Policy pack", function () {
                         "Envoy's BoringSSL alone ignores a trust anchor's pathlen); set its maxPathLength to 2 or more, or sign issuing-cert higher up",
                 ],
             },
+        );
+        // A preview that does not know the leaf's isCaCertificate yet still counts the CAs it knows (no "can't run").
+        assert.deepStrictEqual(
+            await checkStack(
+                caPathLengthPolicy,
+                lastChain.map((r) =>
+                    r.name === "gw-cert" ? { ...r, props: { ...r.props, isCaCertificate: UNKNOWN } } : r,
+                ),
+            ),
+            [
+                "root-cert: maxPathLength 1 allows 1 CA level below it, but the stack puts 2 there (policy-cert above issuing-cert): " +
+                    'OpenSSL and Go (istiod) would refuse every certificate issuing-cert or a CA below it signs ("path length constraint exceeded"; ' +
+                    "Envoy's BoringSSL alone ignores a trust anchor's pathlen); set its maxPathLength to 2 or more, or sign issuing-cert higher up",
+            ],
         );
         assert.deepStrictEqual(
             await chainOf(2, [
