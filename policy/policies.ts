@@ -328,7 +328,7 @@ function issuingCaProblem(ca: crypto.X509Certificate, now: Date, signsCa: boolea
 export const issuingCaCertificatePolicy: policy.ResourceValidationPolicy = {
     name: "issuing-ca-certificate",
     description:
-        "The CA certificate a LocallySignedCert is signed under (its caCertPem, when known: a CA given as PEM, or one the stack has made) is valid now (one dated up to 5 minutes ahead is allowed), a CA (CA:TRUE) with keyCertSign, unless self-signed not signed with SHA-1 or MD5, and, when the LocallySignedCert is a CA (isCaCertificate), without a pathlen of 0: verifiers refuse every certificate it signs.",
+        "The CA certificate a LocallySignedCert is signed under (its caCertPem, when known: a CA given as PEM, or one the stack has made) is valid now (one dated up to 5 minutes ahead is allowed), a version 3 CA (CA:TRUE; not a version 1 root without basicConstraints, which Envoy would take) with keyCertSign, unless self-signed not signed with SHA-1 or MD5, and, when the LocallySignedCert is a CA (isCaCertificate), without a pathlen of 0: verifiers refuse every certificate it signs.",
     enforcementLevel: "mandatory",
     validateResource: (args, report) => {
         if (args.type !== LOCALLY_SIGNED) return;

@@ -456,8 +456,10 @@ describe("Components used alone", function () {
                 await sign(bundle(caA.certPem)),
             ],
             [
-                "IntermediateCa rootCa: certPem (CN=leaf.example) is not a CA certificate (CA:FALSE)",
-                "IntermediateCa rootCa: certPem (an empty subject) is not a CA certificate (CA:FALSE)",
+                "IntermediateCa rootCa: certPem (CN=leaf.example) is not a CA certificate (CA:FALSE), so verifiers accept nothing it signs; " +
+                    "give a CA certificate instead, or reissue it as a version 3 CA certificate with basicConstraints CA:TRUE and keyCertSign",
+                "IntermediateCa rootCa: certPem (an empty subject) is not a CA certificate (CA:FALSE), so verifiers accept nothing it signs; " +
+                    "give a CA certificate instead, or reissue it as a version 3 CA certificate with basicConstraints CA:TRUE and keyCertSign",
                 "IntermediateCa rootCa: certPem (CN=CA under A) is not a self-signed root; give a root here, or this CA as issuer with its chainPem and rootCertPem",
                 "IntermediateCa issuer: privateKeyPem is not the key of certPem",
                 "IntermediateCa issuer: the chain does not lead to rootCertPem: CN=CA under A is not signed by it",
@@ -490,7 +492,7 @@ describe("Components used alone", function () {
         }
     });
 
-    it("refuses a version 1 root (no basicConstraints) as an issuer's rootCertPem and in a trust bundle, saying to re-issue it as v3", async () => {
+    it("refuses a version 1 root (no basicConstraints) as rootCa, an issuer's rootCertPem and in a trust bundle, saying to re-issue it as v3", async () => {
         // openssl x509 -req without extensions writes a version 1 certificate, as old CA tooling did.
         const dir = tempDir("v1-root");
         const keyPem = crypto
@@ -509,6 +511,8 @@ describe("Components used alone", function () {
         };
         const ca = await mintSubCa(v1Root, "Corp CA under v1 root");
         const leaf = await mintLeaf(ca, { commonName: "c", allowedUses: ["digital_signature", "client_auth"] });
+        // A leaf the v1 root signs itself: BoringSSL and OpenSSL (Envoy's rules) take it; the components still refuse the root as rootCa.
+        const direct = await mintLeaf(v1Root, { commonName: "d", allowedUses: ["digital_signature", "client_auth"] });
         // OpenSSL's strict checks refuse it as a CA; Envoy's rules take it.
         const strict = spawnSync(
             "openssl",
@@ -530,6 +534,15 @@ describe("Components used alone", function () {
                 strict.status,
                 /invalid CA certificate/.test(strict.stdout + strict.stderr),
                 verifyPeer({ caCrt: v1Root.certPem, chain: leaf.cert + ca.certPem, purpose: "sslclient" }).accepted,
+                verifyPeer({ caCrt: v1Root.certPem, chain: direct.cert, purpose: "sslclient" }).accepted,
+                await run(
+                    () =>
+                        new IntermediateCa("i", {
+                            rootCa: { certPem: v1Root.certPem, privateKeyPem: v1Root.keyPem },
+                            subject: { commonName: "i" },
+                            keyAlgorithm: "ECDSA",
+                        }),
+                ),
                 await run(
                     () =>
                         new IntermediateCa("i", {
@@ -550,6 +563,11 @@ describe("Components used alone", function () {
                 2,
                 true,
                 true,
+                true,
+                "IntermediateCa rootCa: certPem (CN=Corp v1 root) has no basicConstraints extension (a version 1 certificate): " +
+                    "Envoy's BoringSSL and OpenSSL accept the leaves it signs as a root, but OpenSSL's strict checks (-x509_strict) refuse it as a CA " +
+                    '("invalid CA certificate"), and this package signs under no CA without CA:TRUE; ' +
+                    "reissue it as a version 3 CA certificate with basicConstraints CA:TRUE and keyCertSign",
                 `IntermediateCa issuer: rootCertPem (CN=Corp v1 root) is ${v1}`,
                 `IstioGatewayTls clientTrustBundlePem holds CN=Corp v1 root, ${v1}`,
             ],

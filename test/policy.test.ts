@@ -1247,7 +1247,10 @@ describe("Policy pack", function () {
         assert.deepStrictEqual(
             [await under(notCa), await under(noCertSign), await under(lastCa, true), await under(lastCa)],
             [
-                ["ob-apic-client-cert: the CA of its caCertPem (CN=Not a CA) is not a CA certificate (CA:FALSE)"],
+                [
+                    "ob-apic-client-cert: the CA of its caCertPem (CN=Not a CA) is not a CA certificate (CA:FALSE), so verifiers accept nothing it signs; " +
+                        "give a CA certificate instead, or reissue it as a version 3 CA certificate with basicConstraints CA:TRUE and keyCertSign",
+                ],
                 [
                     "ob-apic-client-cert: the CA of its caCertPem (CN=No keyCertSign CA) is a CA certificate whose keyUsage lacks keyCertSign, " +
                         "so verifiers accept nothing it signs; re-issue it with keyCertSign (and cRLSign), or give another CA",
@@ -1258,6 +1261,49 @@ describe("Policy pack", function () {
                         "sign this CA with a CA higher up the chain, or re-issue CN=Last CA with pathlen:1 or more",
                 ],
                 [],
+            ],
+        );
+    });
+
+    it("issuing-ca-certificate: refuses a version 1 root (no basicConstraints) as caCertPem, though Envoy accepts the leaves it signs", async () => {
+        // openssl x509 -req without extensions writes a version 1 certificate (openssl req -x509 -x509v1 in OpenSSL 3.2+).
+        const dir = tempDir("v1-root-policy");
+        const keyPem = crypto
+            .generateKeyPairSync("ec", { namedCurve: "secp384r1" })
+            .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+        const keyFile = path.join(dir, "root.key");
+        fs.writeFileSync(keyFile, keyPem, { mode: 0o600 });
+        const openssl = promisify(execFile);
+        const csr = path.join(dir, "root.csr");
+        await openssl("openssl", ["req", "-new", "-key", keyFile, "-subj", "/CN=Corp v1 root", "-out", csr]);
+        const certFile = path.join(dir, "root.crt");
+        await openssl("openssl", ["x509", "-req", "-in", csr, "-signkey", keyFile, "-days", "1", "-out", certFile]);
+        const certPem = fs.readFileSync(certFile, "utf8");
+        const text = (await openssl("openssl", ["x509", "-in", certFile, "-noout", "-text"])).stdout;
+        fs.rmSync(dir, { recursive: true });
+        const v1Root = { certPem, keyPem };
+        const leafPem = (
+            await mintLeaf(v1Root, { commonName: "ob client", allowedUses: ["digital_signature", "client_auth"] })
+        ).cert;
+        const leaf = named("ob-apic-client-cert");
+        assert.deepStrictEqual(
+            [
+                /Version: 1 \(0x0\)/.test(text) && !/X509v3/.test(text),
+                verifyPeer({ caCrt: certPem, chain: leafPem, purpose: "sslclient" }).accepted,
+                await checkResource(issuingCaCertificatePolicy, {
+                    ...leaf,
+                    props: { ...leaf.props, caCertPem: certPem },
+                }),
+            ],
+            [
+                true,
+                true,
+                [
+                    "ob-apic-client-cert: the CA of its caCertPem (CN=Corp v1 root) has no basicConstraints extension (a version 1 certificate): " +
+                        "Envoy's BoringSSL and OpenSSL accept the leaves it signs as a root, but OpenSSL's strict checks (-x509_strict) refuse it as a CA " +
+                        '("invalid CA certificate"), and this package signs under no CA without CA:TRUE; ' +
+                        "reissue it as a version 3 CA certificate with basicConstraints CA:TRUE and keyCertSign",
+                ],
             ],
         );
     });
@@ -1318,7 +1364,10 @@ describe("Policy pack", function () {
                 ),
             ],
             [
-                ["ob-apic-client-cert: the CA of its caCertPem (CN=Not a CA) is not a CA certificate (CA:FALSE)"],
+                [
+                    "ob-apic-client-cert: the CA of its caCertPem (CN=Not a CA) is not a CA certificate (CA:FALSE), so verifiers accept nothing it signs; " +
+                        "give a CA certificate instead, or reissue it as a version 3 CA certificate with basicConstraints CA:TRUE and keyCertSign",
+                ],
                 [],
                 ["ob-apic-client-cert: a leaf valid 400 days exceeds the 398-day maximum; " + LOWER_VALIDITY],
                 [],

@@ -18,6 +18,7 @@ import {
     isSelfSigned,
     issuerDerOf,
     issuerOf,
+    isVersion1,
     notYetValidAt,
     subjectDerOf,
     subjectOf,
@@ -497,14 +498,29 @@ export function pathLengthProblem(
     return undefined;
 }
 
+/** The fix for a signing CA that does not say CA:TRUE. */
+const REISSUE_AS_CA = "reissue it as a version 3 CA certificate with basicConstraints CA:TRUE and keyCertSign";
+
 /**
- * Why `cert` (a refusal names it `where`) signs no certificate a verifier accepts, or undefined: it
- * is no CA (CA:FALSE), or a CA whose keyUsage lacks keyCertSign. BoringSSL, OpenSSL and Go refuse
- * every certificate it signs (Node's X509Certificate.ca is false for both, and the fix differs).
+ * Why `cert` (a refusal names it `where`) is refused as the CA that signs here, or undefined: a
+ * version 1 certificate (no basicConstraints at all), no CA (CA:FALSE), or a CA whose keyUsage lacks
+ * keyCertSign. BoringSSL, OpenSSL and Go refuse every certificate a CA:FALSE certificate or a CA
+ * without keyCertSign signs. A version 1 root is stricter than they are: BoringSSL and OpenSSL take
+ * it as a trust anchor and accept the leaves it signs, but OpenSSL's strict checks refuse it, and
+ * this package signs under no CA that does not say CA:TRUE (Node's X509Certificate.ca is false for
+ * all three, and the fix differs).
  */
 export function signingCaProblem(cert: crypto.X509Certificate, where: string): string | undefined {
     const { ca, certSign } = caFlags(cert);
-    if (!ca) return `${where} is not a CA certificate (CA:FALSE)`;
+    if (isVersion1(cert)) {
+        return (
+            `${where} has no basicConstraints extension (a version 1 certificate): Envoy's BoringSSL and OpenSSL accept the leaves it signs as a root, ` +
+            `but OpenSSL's strict checks (-x509_strict) refuse it as a CA ("invalid CA certificate"), and this package signs under no CA without CA:TRUE; ${REISSUE_AS_CA}`
+        );
+    }
+    if (!ca) {
+        return `${where} is not a CA certificate (CA:FALSE), so verifiers accept nothing it signs; give a CA certificate instead, or ${REISSUE_AS_CA}`;
+    }
     if (!certSign) {
         return `${where} is a CA certificate whose keyUsage lacks keyCertSign, so verifiers accept nothing it signs; re-issue it with keyCertSign (and cRLSign), or give another CA`;
     }
