@@ -913,8 +913,9 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             `issuance.log  1 record, SHA-256 ${atInit} (as --log-sha256 gives)`,
         );
         assert.strictEqual(signed.out.split("\n").at(-2), recordThis(2));
-        const serial = (JSON.parse(lines(logFile)[1]) as { serial: string }).serial;
-        const revoke = `${serial}:keyCompromise:${new Date(Date.now() - 1000).toISOString()}`;
+        const { serial, notBefore } = JSON.parse(lines(logFile)[1]) as { serial: string; notBefore: string };
+        // Revoked when it was issued: a second before now would be before a notBefore less than a second old.
+        const revoke = `${serial}:keyCompromise:${notBefore}`;
         const crlArgs = (out: string) => [
             "crl",
             "--root",
