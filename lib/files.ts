@@ -210,7 +210,7 @@ export function leftoverReplacements(file: string): string[] {
  * refused, and so (EPERM) is a folder another user owns (one made there since its parent was
  * checked: root would otherwise take it, and write into a folder its owner controls).
  */
-export function makePrivateFolder(folder: string): void {
+export function makePrivateFolder(folder: string): fs.Stats {
     try {
         fs.mkdirSync(folder, { mode: PRIVATE_FOLDER });
     } catch (error) {
@@ -224,6 +224,7 @@ export function makePrivateFolder(folder: string): void {
             throw Object.assign(new Error(`${folder} belongs to another user`), { code: "EPERM" });
         }
         fs.fchmodSync(fd, PRIVATE_FOLDER);
+        return fs.fstatSync(fd);
     } finally {
         fs.closeSync(fd);
     }
@@ -243,16 +244,30 @@ export class FolderError extends Error {
 
 /**
  * Makes `folder` and the parents it lacks, each 0700 (makePrivateFolder), and returns those it
- * made, outermost first, for removeEmptyFolders. When one cannot be made, it removes those it made
- * and throws a FolderError naming that one.
+ * made, outermost first, for removeEmptyFolders. Each is made only in the folder it found there
+ * first (the one its caller checked) or in the one it made itself: a parent put in its place since
+ * (by another user, through a link) is refused (EPERM), before and after the folder is made in
+ * it. When one cannot be made, it removes those it made and throws a FolderError naming that one.
  */
 export function makeMissingFolders(folder: string): string[] {
     const missing: string[] = [];
-    for (let f = path.resolve(folder); entryAt(f) === undefined; f = path.dirname(f)) missing.unshift(f);
+    let existing = path.resolve(folder);
+    for (; entryAt(existing) === undefined; existing = path.dirname(existing)) missing.unshift(existing);
     const made: string[] = [];
+    let parent: fs.Stats | undefined;
+    const sameParent = (f: string): void => {
+        const now = fs.statSync(path.dirname(f));
+        if (parent !== undefined && (now.dev !== parent.dev || now.ino !== parent.ino)) {
+            throw Object.assign(new Error(`${path.dirname(f)} changed since it was checked`), { code: "EPERM" });
+        }
+    };
     for (const f of missing) {
         try {
-            makePrivateFolder(f);
+            parent ??= fs.statSync(existing);
+            sameParent(f);
+            const mine = makePrivateFolder(f);
+            sameParent(f);
+            parent = mine;
         } catch (error) {
             removeEmptyFolders(made);
             throw new FolderError(f, error);
@@ -509,11 +524,17 @@ export function othersPathRefusal(
 ): string | undefined {
     const uid = process.getuid?.();
     if (uid === undefined) return undefined;
-    const absolute = path.resolve(target);
-    let pending = path
-        .dirname(absolute)
-        .split(path.sep)
+    // Joined as written, never normalised: path.resolve would drop `link/..` as text, where the
+    // system goes into the link's target and up from there; the walk follows each `..` as it does.
+    const absolute = path.isAbsolute(target) ? target : `${process.cwd()}${path.sep}${target}`;
+    const parts = absolute
+        .slice(path.parse(absolute).root.length)
+        .split(path.sep === "\\" ? /[\\/]/ : "/")
         .filter((part) => part !== "");
+    // Up to the folder holding `target`: every part but its name; every part when it ends in `.`
+    // or `..`, each of which the system goes through.
+    const last = parts[parts.length - 1];
+    let pending = last === "." || last === ".." ? parts : parts.slice(0, -1);
     let folder = path.parse(absolute).root;
     let stat: fs.Stats;
     let links = 0;

@@ -1930,6 +1930,64 @@ describe("render: never writes into, or deletes a tree in, a place another user 
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "link", "theirs"]);
     });
 
+    it("checks the folder a --state through `link/..` is written in, as the system resolves it (the parent of the link's target), not the one holding the link", async () => {
+        const dir = tempDir("state-link-dotdot");
+        const config = option1(dir);
+        const [ok, open] = [path.join(dir, "ok"), path.join(dir, "open")];
+        fs.mkdirSync(path.join(open, "target"), { recursive: true });
+        fs.chmodSync(open, 0o777);
+        fs.mkdirSync(ok);
+        fs.symlinkSync(path.join(open, "target"), path.join(ok, "link"));
+        const out = path.join(dir, "out");
+        // path.resolve reads ok/link/.. as ok, but the system writes into open, which others may change.
+        const state = `${ok}/link/../dev.state.json`;
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", out, "--state", state), {
+            status: 1,
+            out: "",
+            err: `error: --state ${state} cannot be used: the folder ${open} on its path has mode 0777, writable by its group and others without the sticky bit: they could redirect or delete what render writes there, private keys included; give --state a place of your own outside ${open}, or take that write access away (chmod go-w ${open}) after checking what it holds\n`,
+        });
+        assert.deepStrictEqual(entries(open).sort(), ["target/"], "no state, lock or next state was made there");
+        assert.deepStrictEqual(entries(ok).sort(), ["link"]);
+        if (uid !== 0) return;
+        // Another user's folder there: refused as such.
+        fs.chmodSync(open, 0o755);
+        toNobody(open);
+        assert.deepStrictEqual(await cli("render", "--config", config, "--out", out, "--state", state), {
+            status: 1,
+            out: "",
+            err: `error: --state ${state} cannot be used: ${notOurs(open, 65534, "--state")}\n`,
+        });
+        assert.deepStrictEqual(entries(open).sort(), ["target/"]);
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "ok", "open"]);
+    });
+
+    it("checks the state's path again once its lock is taken: a folder on the way given to another user since the first check is refused, and the state is not read or written", async () => {
+        if (uid !== 0) return void assert.ok(true, "only root can give a folder to another user");
+        const dir = tempDir("state-recheck");
+        const folder = path.join(dir, "states");
+        fs.mkdirSync(folder);
+        const state = path.join(folder, "dev.state.json");
+        const openSync = nodeFs.openSync;
+        // Between the check and the lock (e.g. a folder of the state's path made by another user in a
+        // sticky shared folder meanwhile): at the lock's creation the folder is theirs.
+        const result = await patched(
+            nodeFs,
+            "openSync",
+            (file: fs.PathLike, ...rest: [number, number]) => {
+                if (String(file) === `${state}.lock`) fs.chownSync(folder, 65534, 65534);
+                return openSync(file, ...rest);
+            },
+            () => cli("render", "--config", option1(dir), "--out", path.join(dir, "out"), "--state", state),
+        );
+        assert.deepStrictEqual(result, {
+            status: 1,
+            out: "",
+            err: `error: --state ${state} cannot be used: ${notOurs(folder, 65534, "--state")}\n`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(folder), [], "the lock released, no state or next state written");
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "states"]);
+    });
+
     it("refuses a folder on the way that others may write without the sticky bit, or another user's link in a sticky one; renders in a sticky folder of its own", async () => {
         // Writable by its group alone: the next test (whether that group is the user's alone).
         const dir = tempDir("others-writable");

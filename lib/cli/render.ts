@@ -4,7 +4,7 @@ import * as path from "path";
 import { rawConfigFromStackFile } from "../config/load";
 import { ENVIRONMENT_NAME } from "../config/validate";
 import { EngineState, refusalOf } from "../engine/standIn";
-import { Accounts, gitWorkTreeOf, realPath } from "../files";
+import { Accounts, gitWorkTreeOf, physicalPath, realPath } from "../files";
 import { undoUnlessDone } from "../interrupt";
 import { RecordError, recordRepair } from "../plan/caRotation";
 import { planFromRawConfig } from "../plan/plan";
@@ -93,7 +93,8 @@ const DAY_MS = 86_400_000;
  * with it.
  */
 function refuseStateInOutput(state: string, out: string): void {
-    const [realState, realOut] = [realPath(state), realPath(out)];
+    // `link/..` as the system reads it (the parent of the link's target), as openStateFile does.
+    const [realState, realOut] = [realPath(physicalPath(state)), realPath(out)];
     const example = path.join(path.dirname(out), `${path.basename(out)}.state.json`);
     const outside = `give --state a file outside it, e.g. ${example}`;
     if (realState === realOut || realState.startsWith(realOut + path.sep)) {
@@ -271,7 +272,8 @@ export const renderCommand: Command = {
                 outGiven,
                 true,
             );
-            if (values.state !== undefined) refuseUnignored(`--state ${values.state}`, values.state, false);
+            if (values.state !== undefined)
+                refuseUnignored(`--state ${values.state}`, physicalPath(values.state), false);
             // A state holds one environment's keys: another's render must not be given them (nor
             // delete them as unregistered). An invalid pki:environment is refused by the plan below.
             const environment = rawConfig.environment;

@@ -19,6 +19,7 @@ import {
     makeMissingFolders,
     othersPathRefusal,
     ownerOrRoot,
+    physicalPath,
     PRIVATE_FILE,
     removeEmptyFolders,
     Replacement,
@@ -135,12 +136,15 @@ export function decryptState(envelope: Envelope, passphrase: string): string {
     return unseal(envelope, deriveKey(passphrase, envelope.kdf).key);
 }
 
-/** Reads the state file's bytes: a regular file of mode 0600 or stricter, opened without following a link. */
-function readPrivateFile(file: string): string | undefined {
+/**
+ * Reads the state file's bytes, at `at` (its path as the system resolves it; `file` is how
+ * messages name it): a regular file of mode 0600 or stricter, opened without following a link.
+ */
+function readPrivateFile(file: string, at: string): string | undefined {
     let fd: number;
     try {
         // O_NONBLOCK: a FIFO planted at the path must not hang the open (it is then refused below).
-        fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+        fd = fs.openSync(at, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch (error) {
         if (codeOf(error) === "ENOENT") return undefined;
         if (codeOf(error) === "ELOOP") {
@@ -166,7 +170,7 @@ function readPrivateFile(file: string): string | undefined {
         if (stat.nlink !== 1) {
             throw new Error(
                 `${OPTION} ${file} has ${stat.nlink} hard links: a render locks the state by its name (${file}.lock), so a render through another link would run beside this one and the two would split the state; ` +
-                    `remove every other link (${findLinks(file)} lists them), or give ${OPTION} a copy of its own`,
+                    `remove every other link (${findLinks(at)} lists them), or give ${OPTION} a copy of its own`,
             );
         }
         const mode = stat.mode & 0o777;
@@ -319,9 +323,9 @@ const findLinks = (file: string): string => {
 };
 
 /** The refusal of a state file that cannot be written where it is. */
-const cannotWrite = (file: string, error: unknown): Error =>
+const cannotWrite = (file: string, at: string, error: unknown): Error =>
     new Error(
-        `cannot write the state ${file} (${codeOf(error)} creating a file in ${path.dirname(path.resolve(file))}); give ${OPTION} a file in a folder you can write to`,
+        `cannot write the state ${file} (${codeOf(error)} creating a file in ${path.dirname(at)}); give ${OPTION} a file in a folder you can write to`,
     );
 
 /**
@@ -330,8 +334,8 @@ const cannotWrite = (file: string, error: unknown): Error =>
  * killed while rendering, the whole state if while saving): removed, each named to `warn`. One
  * another user owns (in a shared folder, such as /tmp) is refused, as is one that cannot be removed.
  */
-function removeLeftoverStates(file: string, warn: (message: string) => void): void {
-    const leftovers = leftoverReplacements(file);
+function removeLeftoverStates(file: string, at: string, warn: (message: string) => void): void {
+    const leftovers = leftoverReplacements(at);
     const refused = (leftover: string, problem: string): Error =>
         new Error(
             `${OPTION} ${file} cannot be used: ${leftover} beside it, named as a killed render's new state file, ${problem}`,
@@ -377,15 +381,22 @@ export function openStateFile(
         accounts?: Accounts;
     } = {},
 ): StateFile {
+    // One path, resolved once as the system resolves it (`link/..` is the parent of the link's
+    // target, not the folder holding the link), for the check and every file made or read: the
+    // check must look at the folder the writes go to.
+    const at = physicalPath(file);
     // The lock, the next state and its rename are made by path beside the file: in a folder another
     // user could change, they could be sent through a link of theirs.
-    const unsafe = othersPathRefusal(`${OPTION} ${file}`, OPTION, file, options.accounts);
-    if (unsafe !== undefined) throw new Error(unsafe);
+    const refuseUnsafe = (): void => {
+        const unsafe = othersPathRefusal(`${OPTION} ${file}`, OPTION, at, options.accounts);
+        if (unsafe !== undefined) throw new Error(unsafe);
+    };
+    refuseUnsafe();
     // Its folder is made when missing (e.g. out/ of --state out/dev.state.json on a fresh clone),
     // and removed again when the render leaves nothing in it.
     let madeFolders: string[];
     try {
-        madeFolders = makeMissingFolders(path.dirname(path.resolve(file)));
+        madeFolders = makeMissingFolders(path.dirname(at));
     } catch (error) {
         const where = error instanceof FolderError ? path.dirname(error.folder) : path.dirname(file);
         throw new Error(
@@ -394,10 +405,10 @@ export function openStateFile(
     }
     let lock: RenderLock;
     try {
-        lock = lockStateFile(file, options.outputFolder);
+        lock = lockStateFile(at, options.outputFolder, file);
     } catch (error) {
         removeEmptyFolders(madeFolders);
-        throw error instanceof RenderLockError ? error : cannotWrite(file, error);
+        throw error instanceof RenderLockError ? error : cannotWrite(file, at, error);
     }
     let state: EngineState;
     let environment: string | undefined;
@@ -405,16 +416,19 @@ export function openStateFile(
     let replacement: Replacement;
     const warn = options.warn ?? (() => undefined);
     try {
-        const text = readPrivateFile(file);
+        // Again under the lock, as the output's staging folder is: another user may have made a
+        // folder on the way (in a sticky shared folder) since the check, before the lock was taken.
+        refuseUnsafe();
+        const text = readPrivateFile(file, at);
         ({ state, environment, key } =
             text === undefined
                 ? { state: new Map() as EngineState }
                 : parseState(text, file, passphrase, options.encryptPlain === true));
-        removeLeftoverStates(file, warn);
+        removeLeftoverStates(file, at, warn);
         try {
-            replacement = createReplacement(file, PRIVATE_FILE);
+            replacement = createReplacement(at, PRIVATE_FILE);
         } catch (error) {
-            throw cannotWrite(file, error);
+            throw cannotWrite(file, at, error);
         }
     } catch (error) {
         lock.release();

@@ -139,11 +139,12 @@ function refusal(guarded: Guarded, lock: string, found: Exclude<Found, { gone: t
 /**
  * Takes the lock of `stateFile`, or throws: a RenderLockError, one line naming the state, the
  * lock, its holder and the fix (and the lock of `outputFolder` when the same render holds it),
- * when it is held; the system error (for the caller to word) when it cannot be created.
+ * when it is held; the system error (for the caller to word) when it cannot be created. `named`
+ * is how messages name the state (as the user gave it).
  */
-export function lockStateFile(stateFile: string, outputFolder?: string): RenderLock {
+export function lockStateFile(stateFile: string, outputFolder?: string, named: string = stateFile): RenderLock {
     return takeLock(lockFileOf(stateFile), {
-        name: `--state ${stateFile}`,
+        name: `--state ${named}`,
         use: "uses this state",
         beside:
             outputFolder !== undefined
