@@ -476,7 +476,12 @@ function othersMayChange(
     if (stat.uid !== uid && stat.uid !== 0) {
         return {
             problem: `the ${kind} ${at} on its path belongs to user ${stat.uid}, not to the user rendering (${uid}): that user could redirect or delete what render writes there, private keys included`,
-            fix: `render as user ${stat.uid}, or give ${option} a place of your own outside ${at} (an administrator may chown ${at} to you after checking what it holds)`,
+            // Never a chown: chown follows a link (it would give away what the link leads to), and a
+            // folder other processes own (a CI runner's work folder) is theirs to keep.
+            fix:
+                kind === "link"
+                    ? `render as user ${stat.uid}, or give ${option} a path that does not go through that link: the real path it leads to, when no other user can change that, or a place of your own; or remove the link (ask its owner)`
+                    : `render as user ${stat.uid}, or give ${option} a place of your own outside ${at}`,
         };
     }
     const writable = stat.mode & 0o022;
@@ -497,13 +502,13 @@ function othersMayChange(
             fix:
                 stat.uid === uid
                     ? `give ${option} a place of your own outside ${at}, or, after checking what it holds, take that write access away (chmod g-w ${quoted}) or make the folder's group one only you belong to`
-                    : `give ${option} a place of your own outside ${at}, or take that write access away (chmod g-w ${quoted}) after checking what it holds`,
+                    : `give ${option} a place of your own outside ${at}, or take that write access away (chmod g-w ${quoted}; ask its owner) after checking what it holds`,
         };
     }
     const who = writable === 0o022 ? "its group and others" : "others";
     return {
         problem: `the folder ${at} on its path has mode ${mode}, writable by ${who} without the sticky bit: they could redirect or delete what render writes there, private keys included`,
-        fix: `give ${option} a place of your own outside ${at}, or take that write access away (chmod go-w ${quoted}) after checking what it holds`,
+        fix: `give ${option} a place of your own outside ${at}, or take that write access away (chmod go-w ${quoted}${stat.uid === uid ? "" : "; ask its owner"}) after checking what it holds`,
     };
 }
 

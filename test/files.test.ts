@@ -1855,7 +1855,7 @@ describe("render: never writes into, or deletes a tree in, a place another user 
     };
     const notOurs = (folder: string, owner: number, fix: string) =>
         `the folder ${folder} on its path belongs to user ${owner}, not to the user rendering (${uid}): that user could redirect or delete what render writes there, private keys included; ` +
-        `render as user ${owner}, or give ${fix} a place of your own outside ${folder} (an administrator may chown ${folder} to you after checking what it holds)`;
+        `render as user ${owner}, or give ${fix} a place of your own outside ${folder}`;
 
     it("refuses another user's output folder, empty or holding render-like files, even as root with --force: nothing is written beside it or deleted", async () => {
         if (uid !== 0) {
@@ -1988,6 +1988,34 @@ describe("render: never writes into, or deletes a tree in, a place another user 
         assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "states"]);
     });
 
+    it("tells a user who does not own a folder others may write to ask its owner to take that access away", async () => {
+        if (uid !== 0)
+            return void assert.ok(true, "only root can make such a folder and take another user's view of it");
+        const dir = tempDir("ask-owner");
+        const [open, team] = [path.join(dir, "open"), path.join(dir, "team")];
+        for (const [folder, folderMode] of [
+            [open, 0o777],
+            [team, 0o775],
+        ] as const) {
+            fs.mkdirSync(folder);
+            fs.chmodSync(folder, folderMode);
+        }
+        // As user 65534 sees root's folders: root's own are trusted, but not their write access.
+        const refusals = await patched(
+            process,
+            "getuid",
+            () => 65534,
+            () => [
+                othersPathRefusal(`--state ${open}/s`, "--state", `${open}/s`),
+                othersPathRefusal(`--state ${team}/s`, "--state", `${team}/s`),
+            ],
+        );
+        assert.deepStrictEqual(refusals, [
+            `--state ${open}/s cannot be used: the folder ${open} on its path has mode 0777, writable by its group and others without the sticky bit: they could redirect or delete what render writes there, private keys included; give --state a place of your own outside ${open}, or take that write access away (chmod go-w ${open}; ask its owner) after checking what it holds`,
+            `--state ${team}/s cannot be used: the folder ${team} on its path has mode 0775, writable by its group without the sticky bit: they could redirect or delete what render writes there, private keys included; give --state a place of your own outside ${team}, or take that write access away (chmod g-w ${team}; ask its owner) after checking what it holds`,
+        ]);
+    });
+
     it("refuses a folder on the way that others may write without the sticky bit, or another user's link in a sticky one; renders in a sticky folder of its own", async () => {
         // Writable by its group alone: the next test (whether that group is the user's alone).
         const dir = tempDir("others-writable");
@@ -2025,7 +2053,7 @@ describe("render: never writes into, or deletes a tree in, a place another user 
         assert.deepStrictEqual(await cli("render", "--config", config, "--out", through), {
             status: 1,
             out: "",
-            err: `error: output folder ${through} cannot be used: the link ${link} on its path belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a place of your own outside ${link} (an administrator may chown ${link} to you after checking what it holds)\n`,
+            err: `error: output folder ${through} cannot be used: the link ${link} on its path belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a path that does not go through that link: the real path it leads to, when no other user can change that, or a place of your own; or remove the link (ask its owner)\n`,
         });
         assert.deepStrictEqual(fs.readdirSync(path.join(dir, "mine")), []);
     });
