@@ -2047,6 +2047,53 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.ok(!fs.existsSync(target), "no certificate left the ceremony unrecorded");
     });
 
+    it("names, when the log changes between two appends of one sign, the records this run appended and the SHA-256 of the log as it left it, never telling to drop them", async () => {
+        const multiRoot = await newRoot("multi-root", "apic-client");
+        const logFile = path.join(multiRoot, ISSUANCE_LOG);
+        const archived = fs.readFileSync(logFile, "utf8");
+        const recorded = sha256sum(logFile);
+        const [first, second] = ["multi-a", "multi-b"].map((name) => opensslCsr(dir, name, P256, STACK_SUBJECT));
+        let opens = 0;
+        let leftAs = "";
+        const openSync = nodeFs.openSync;
+        // Opened to check the folder, under the lock, to append the first record, then the second:
+        // then the archived log is put back over the one holding the first certificate's record.
+        const result = await patched(
+            nodeFs,
+            "openSync",
+            (target: fs.PathLike, ...rest: [number]) => {
+                if (String(target) === logFile && ++opens === 4) {
+                    leftAs = sha256sum(logFile);
+                    const archive = path.join(multiRoot, "archived.log");
+                    fs.writeFileSync(archive, archived, { mode: 0o600 });
+                    fs.renameSync(archive, logFile);
+                }
+                return openSync(target, ...rest);
+            },
+            () =>
+                ceremony(
+                    PASSPHRASE,
+                    ...["sign", "--root", multiRoot, "--csr", first, "--csr", second],
+                    ...["--log-sha256", recorded, "--yes"],
+                ),
+        );
+        const serial = new crypto.X509Certificate(fs.readFileSync(first.replace(/\.csr$/, ".crt"), "utf8"))
+            .serialNumber;
+        const line = archived.split("\n").length;
+        assert.deepStrictEqual(
+            [result.status, result.err],
+            [
+                1,
+                `error: ${logFile} changed while this command held it: its SHA-256 is ${recorded}, not ${leftAs} as this command left it (${line} records, the last 1 appended by this command: line ${line} (certificate serial ${serial})); nothing more was appended: ` +
+                    `something other than the ceremony writes to the root folder: find it, then restore the log to the one this command left, SHA-256 ${leftAs}, with the records it appended ` +
+                    `(never put back an archived log without them: they record certificates really issued), and record that SHA-256 in the change request; then sign ${second} again\n`,
+            ],
+        );
+        assert.notStrictEqual(leftAs, recorded);
+        assert.strictEqual(fs.readFileSync(logFile, "utf8"), archived, "nothing more appended");
+        assert.ok(!fs.existsSync(second.replace(/\.csr$/, ".crt")), "the second CSR was not signed");
+    });
+
     it("makes a root with the README's init-root command as written (its folder put in a temporary one), which signs the walkthrough's APIC client CA", async () => {
         const command = readmeBlock("## Keeping the root offline", "sh").replace(/\\\n/g, " ").trim();
         const words = [...command.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]);

@@ -43,6 +43,7 @@ import {
     CrlRecord,
     ISSUANCE_LOG,
     IssuanceLog,
+    LogChangedError,
     LogRecord,
     NewRootFolder,
     ROOT_CERT,
@@ -812,6 +813,11 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
                 try {
                     logged = folder.appendLog(logged, record);
                 } catch (error) {
+                    if (error instanceof LogChangedError && logged !== lock.log) {
+                        throw new LogChangedError(
+                            `${error.message}; then sign ${[file, ...unsigned].join(", ")} again`,
+                        );
+                    }
                     if (!isSystemError(error)) throw error; // a refusal of the log, worded already
                     throw new Error(
                         `cannot record the certificate of --csr ${file} in ${folder.path(ISSUANCE_LOG)} (${codeOf(error)}); it was not written, and the log is as it was: free space on the medium, then sign ${[file, ...unsigned].join(", ")} again`,
@@ -831,7 +837,8 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
             }
         } catch (error) {
             // Once a record is appended, the error names the log's new SHA-256, which the next --log-sha256 takes.
-            throw logged === lock.log ? error : withLoggedNow(error, logged);
+            // A log changed under it says itself which SHA-256 to record: not the file's.
+            throw logged === lock.log || error instanceof LogChangedError ? error : withLoggedNow(error, logged);
         }
         out(loggedNow(logged));
         return 0;

@@ -319,6 +319,26 @@ export class IssuanceLog {
         private readonly ends: readonly number[],
     ) {}
 
+    /** How many of its last records this command appended (appended): 0 for a log as read. */
+    private appendedHere = 0;
+
+    /**
+     * The records this command appended, each named by its line and serial (a CRL by its number),
+     * e.g. "line 4 (certificate serial 1A2B)": those a refusal must never tell to drop.
+     */
+    appendedRecords(): string[] {
+        const first = this.records.length - this.appendedHere;
+        return this.records.slice(first).map((record, i) => {
+            const end = this.ends[first + i];
+            let line = 1;
+            for (let at = this.bytes.indexOf(0x0a); at !== -1 && at < end - 1; at = this.bytes.indexOf(0x0a, at + 1)) {
+                line++;
+            }
+            const what = record.event === "crl" ? `CRL ${record.crlNumber}` : `certificate serial ${record.serial}`;
+            return `line ${line} (${what})`;
+        });
+    }
+
     /** The log of `bytes` (read from `file`), or an error naming the first line that is no record. */
     static parse(file: string, bytes: Buffer): IssuanceLog {
         const records: LogRecord[] = [];
@@ -382,9 +402,21 @@ export class IssuanceLog {
 
     /** The log once `records` are appended to it, as RootFolder.appendLog writes them. */
     appended(records: readonly LogRecord[]): IssuanceLog {
-        return IssuanceLog.parse(this.file, Buffer.concat([this.bytes, Buffer.from(records.map(logLine).join(""))]));
+        const log = IssuanceLog.parse(
+            this.file,
+            Buffer.concat([this.bytes, Buffer.from(records.map(logLine).join(""))]),
+        );
+        log.appendedHere = this.appendedHere + records.length;
+        return log;
     }
 }
+
+/**
+ * The refusal of appendLog when the log changed since this command read or appended to it: its
+ * message says all that is to be done (for a ceremony that appended already, the SHA-256 to record
+ * is that of the log as it left it, not the file's).
+ */
+export class LogChangedError extends Error {}
 
 const sha256Hex = (bytes: Buffer): string => crypto.createHash("sha256").update(bytes).digest("hex");
 
@@ -703,9 +735,19 @@ export class RootFolder {
         }
         if (!log.same(read)) {
             fs.closeSync(fd);
-            throw new Error(
-                `${log.file} changed while this command held it (SHA-256 ${sha256Hex(read)}, read as ${log.sha256}); nothing was appended: ` +
-                    `something other than the ceremony writes to the root folder: find it, compare the log with its copies on the write-once archive, and put the archived one back`,
+            const added = log.appendedRecords();
+            if (added.length === 0) {
+                throw new LogChangedError(
+                    `${log.file} changed while this command held it (SHA-256 ${sha256Hex(read)}, read as ${log.sha256}); nothing was appended: ` +
+                        `something other than the ceremony writes to the root folder: find it, compare the log with its copies on the write-once archive, and put the archived one back`,
+                );
+            }
+            // The archived log lacks what this command appended: certificates really issued.
+            const count = `${log.records.length} record${log.records.length === 1 ? "" : "s"}`;
+            throw new LogChangedError(
+                `${log.file} changed while this command held it: its SHA-256 is ${sha256Hex(read)}, not ${log.sha256} as this command left it (${count}, the last ${added.length} appended by this command: ${added.join(", ")}); nothing more was appended: ` +
+                    `something other than the ceremony writes to the root folder: find it, then restore the log to the one this command left, SHA-256 ${log.sha256}, with the records it appended ` +
+                    `(never put back an archived log without them: they record certificates really issued), and record that SHA-256 in the change request`,
             );
         }
         this.writeRecords(fd, records);
