@@ -1,5 +1,5 @@
 /**
- * What a command undoes when it is interrupted (SIGINT, SIGTERM, SIGHUP; the ceremony's SIGQUIT) or the process ends before
+ * What a command undoes when it is interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT) or the process ends before
  * it is done (a bug: an uncaught exception): a render's staging folder, which holds every private
  * key of the render, the locks and new files it holds, and the terminal's echo the ceremony turns
  * off while it asks for a passphrase. Whatever makes such a thing registers its undoing here until
@@ -38,31 +38,34 @@ function undoAll(): void {
     }
 }
 
-const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+/**
+ * SIGQUIT (Ctrl-\ on a terminal) too: its default ending writes a core file, which would hold what
+ * the process holds (a render's CA keys, the ceremony's passphrase and root key), and leaves behind
+ * what it would undo.
+ */
+const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
 
 /**
  * Until the returned function is called, SIGINT, SIGTERM or SIGHUP undoes what is under way
  * (`untilDone`) and then ends the process by the same signal, as it would have ended without a
- * handler. A signal that comes while synchronous code runs is handled after it; if the returned
- * function is called first (the command is done), the signal is not handled. The process ending
- * meanwhile (an uncaught exception, `process.exit`) undoes the same: otherwise a bug would leave
- * a staging folder full of keys and locks that refuse every later run. `quitAsInterrupt` (the
- * ceremony's commands) handles SIGQUIT (Ctrl-\ on a terminal) too, ending the process as SIGINT
- * does: its default ending writes a core file, which would hold the passphrase and the root key.
+ * handler; SIGQUIT does the same but ends the process as SIGINT does, without a core file. A
+ * signal that comes while synchronous code runs is handled after it; if the returned function is
+ * called first (the command is done), the signal is not handled. The process ending meanwhile (an
+ * uncaught exception, `process.exit`) undoes the same: otherwise a bug would leave a staging
+ * folder full of keys and locks that refuse every later run.
  */
-export function undoUnlessDone(options: { quitAsInterrupt?: boolean } = {}): () => void {
-    const signals: NodeJS.Signals[] = options.quitAsInterrupt === true ? [...SIGNALS, "SIGQUIT"] : SIGNALS;
+export function undoUnlessDone(): () => void {
     const stop = (): void => {
-        for (const signal of signals) process.removeListener(signal, onSignal);
+        for (const signal of SIGNALS) process.removeListener(signal, onSignal);
         process.removeListener("exit", undoAll);
     };
     function onSignal(signal: NodeJS.Signals): void {
         stop();
         undoAll();
-        // SIGQUIT's own ending dumps core: the ceremony's would hold the passphrase and the root key.
+        // SIGQUIT's own ending dumps core (SIGNALS).
         process.kill(process.pid, signal === "SIGQUIT" ? "SIGINT" : signal);
     }
-    for (const signal of signals) process.on(signal, onSignal);
+    for (const signal of SIGNALS) process.on(signal, onSignal);
     // "exit" listeners run synchronously, which every undoing is.
     process.on("exit", undoAll);
     return stop;

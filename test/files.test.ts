@@ -1381,6 +1381,18 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(fs.readdirSync(dir), ["Pulumi.option-1.yaml"]);
     });
 
+    it("with --state, sent Ctrl-\\ (SIGQUIT) while making keys, removes its staging folder, its new state file, its locks and the folder made for --out, and ends as SIGINT does, with no core file", () => {
+        const dir = tempDir("quit-state");
+        const out = path.join(dir, "deep", "out");
+        const child = renders("SIGQUIT", {
+            when: "staged",
+            args: ["--config", option1(dir), "--out", out, "--state", path.join(dir, "state.json")],
+        });
+        // SIGQUIT's own ending would dump core with the CA keys in memory, and leave the staging folder.
+        assert.deepStrictEqual([child.stdout, child.signal], ["staged\n", "SIGINT"], child.stderr);
+        assert.deepStrictEqual(fs.readdirSync(dir), ["Pulumi.option-1.yaml"]);
+    });
+
     it("with --state, ended by a bug (an uncaught exception) while making keys, removes its staging folder, its new state file, its locks and the folder made for --out, and prints no key", () => {
         const dir = tempDir("crashed-state");
         const out = path.join(dir, "deep", "out");

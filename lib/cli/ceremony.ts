@@ -1098,7 +1098,7 @@ export const ceremonyCommand: Command = {
         const [action, ...rest] = argv;
         // A signal (Ctrl-C, Ctrl-\, SIGTERM, SIGHUP) is handled between the ceremony's steps, never
         // inside the writes of a root, a certificate and its log record: they land whole, then it ends.
-        const stopWatching = undoUnlessDone({ quitAsInterrupt: true });
+        const stopWatching = undoUnlessDone();
         try {
             const asksHelp = rest.includes("--help") || rest.includes("-h");
             if (["init-root", "sign", "crl"].includes(action) && !asksHelp) {

@@ -73,7 +73,7 @@ the passphrase by scrypt); the same passphrase reads it, and a plain state file 
 (nothing authenticates it), unless ${ENCRYPT_PLAIN_OPTION} is given once to encrypt a plain
 state your own renders wrote. A state file another user owns is refused. One render at a time
 uses a state: a render locks FILE by creating FILE.lock (0600, never through a link) before
-reading it and removes the lock when done, failed or interrupted (SIGINT, SIGTERM, SIGHUP); a
+reading it and removes the lock when done, failed or interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT); a
 render that finds the lock is refused, naming its holder's pid, host and start time; a FILE
 with another hard link is refused (a render through the other name would take another lock). A lock is
 never removed for you (the folder may be shared between machines): if no render is running,
