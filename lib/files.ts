@@ -316,6 +316,15 @@ export function anotherUsers(stat: fs.Stats): string | undefined {
 export const shellWord = (text: string): string =>
     /^[\w./-]+$/.test(text) ? text : `'${text.replace(/'/g, "'\\''")}'`;
 
+/**
+ * The command that lists every hard link to `file` on its file system, for a refusal of a file with
+ * several: its path absolute, so that it works from any folder, and shell-quoted.
+ */
+export function hardLinksCommand(file: string): string {
+    const quoted = shellWord(path.resolve(file));
+    return `find "$(findmnt -fno TARGET -T ${quoted})" -xdev -samefile ${quoted}`;
+}
+
 /** A user as the system's user database lists it. */
 interface Account {
     name: string;

@@ -720,7 +720,7 @@ function fromClientCertificatesAlone(r: Partial<Pick<policy.PolicyResource, "pro
     const caOfChain = (cert: policy.PolicyResource) => {
         const allowed = allowedOf(cert);
         return (
-            known(() => cert.props.isCaCertificate) === true &&
+            isCaOf(cert) === true &&
             allowed !== undefined &&
             !["client_auth", "server_auth", "any_extended"].some((use) => allowed.includes(use))
         );

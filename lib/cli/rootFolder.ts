@@ -10,6 +10,7 @@ import {
     codeOf,
     entryAt,
     gitWorkTreeOf,
+    hardLinksCommand,
     makePrivateFolder,
     PRIVATE_FILE,
     realPath,
@@ -278,7 +279,7 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
         : uid !== undefined && stat.uid !== uid
           ? anotherUsers(file, file, stat.uid, uid, false)
           : stat.nlink > 1
-            ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (find "$(findmnt -fno TARGET -T ${shellWord(file)})" -xdev -samefile ${shellWord(file)}), check the file, and remove every other link`
+            ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (${hardLinksCommand(file)}), check the file, and remove every other link`
             : privateFile && (mode & 0o077) !== 0
               ? `${file} has mode 0${mode.toString(8)}; only its owner may read or write it: check it, then run chmod 600 ${shellWord(file)}`
               : undefined;

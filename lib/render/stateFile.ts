@@ -15,6 +15,7 @@ import {
     codeOf,
     createReplacement,
     FolderError,
+    hardLinksCommand,
     leftoverReplacements,
     makeMissingFolders,
     othersPathRefusal,
@@ -23,7 +24,6 @@ import {
     PRIVATE_FILE,
     removeEmptyFolders,
     Replacement,
-    shellWord,
 } from "../files";
 import { lockStateFile, RenderLock, RenderLockError } from "./stateLock";
 
@@ -170,7 +170,7 @@ function readPrivateFile(file: string, at: string): string | undefined {
         if (stat.nlink !== 1) {
             throw new Error(
                 `${OPTION} ${file} has ${stat.nlink} hard links: a render locks the state by its name (${file}.lock), so a render through another link would run beside this one and the two would split the state; ` +
-                    `remove every other link (${findLinks(at)} lists them), or give ${OPTION} a copy of its own`,
+                    `remove every other link (${hardLinksCommand(at)} lists them), or give ${OPTION} a copy of its own`,
             );
         }
         const mode = stat.mode & 0o777;
@@ -312,15 +312,6 @@ export interface StateFile {
     /** Removes the fresh file if `save` did not use it, and releases the lock. */
     close(): void;
 }
-
-/**
- * The command that lists every hard link to `file` (on its file system), for the refusal of a
- * state with several: its path absolute, so that it works from any folder, and shell-quoted.
- */
-const findLinks = (file: string): string => {
-    const quoted = shellWord(path.resolve(file));
-    return `find "$(findmnt -fno TARGET -T ${quoted})" -xdev -samefile ${quoted}`;
-};
 
 /** The refusal of a state file that cannot be written where it is. */
 const cannotWrite = (file: string, at: string, error: unknown): Error =>
