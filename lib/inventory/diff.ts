@@ -26,6 +26,8 @@ import {
     clientOverlapCause,
     clientPhaseOf,
     clientSwitchSetting,
+    CRL_SET_SLOT,
+    CrlSet,
     CustomerFacingPlan,
     ecdsaClusterRemovalProblem,
     EndpointPlan,
@@ -2421,6 +2423,9 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
     return { before, after };
 }
 
+/** The CRL sets, in CrlPlan's order. */
+const CRL_SETS = Object.keys(CRL_SET_SLOT) as CrlSet[];
+
 /** Why an upload of a truststore's new content may take a new truststore (README, Staged CA rotation). */
 const TRUSTSTORES_UPDATE =
     "IBM documents apic truststores:update only for title and summary, so create a new truststore";
@@ -2691,9 +2696,7 @@ function stepsFor(
     after.push(...frontEnd.after);
     const wasPublished = crlsPublished(base);
     const nowPublished = crlsPublished(head, base);
-    const firstCrls = (["gateway", "apicTruststore", "mesh", "apicUiTruststore"] as const).filter(
-        (k) => nowPublished[k] && !wasPublished[k],
-    );
+    const firstCrls = CRL_SETS.filter((k) => nowPublished[k] && !wasPublished[k]);
     const periodChanged =
         base.config.crlPeriodDays !== head.config.crlPeriodDays && Object.values(nowPublished).some((p) => p);
     if ((firstCrls.length > 0 || periodChanged) && !diff.newStack) {
@@ -2837,18 +2840,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         head.config.caRotation,
         caSlots(layoutOf(head.config)),
         { before: from.cas, after: head.cas },
-        new Set(
-            (
-                [
-                    ["apicClientCa", publishedBefore.gateway],
-                    ["gatewayServerCa", publishedBefore.apicTruststore],
-                    ["meshCa", publishedBefore.mesh],
-                    ["uiClientCa", publishedBefore.apicUiTruststore],
-                ] as const
-            )
-                .filter(([, published]) => published)
-                .map(([slot]) => slot),
-        ),
+        new Set(CRL_SETS.filter((set) => publishedBefore[set]).map((set) => CRL_SET_SLOT[set])),
     );
     const rotating = new Set(caRotation.map((t) => t.slot));
     const revocations = base === undefined ? [] : revocationChanges(from, head);

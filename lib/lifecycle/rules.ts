@@ -64,7 +64,8 @@ import {
 import {
     caInstanceId,
     clientPhaseOf,
-    CrlPlan,
+    CRL_SET_SLOT,
+    CrlSet,
     layoutOf,
     LeafPlan,
     meshFinishFrom,
@@ -384,16 +385,14 @@ const afterTheUpdate = (deliveries: readonly string[]): string =>
  * The CRL sets (PkiPlan.crls), each the CRLs of an issuing CA's generations and of its root: where
  * each is loaded, what the update itself takes away, and what only the operator can.
  */
-const CRL_SETS: readonly {
-    readonly flag: keyof Omit<CrlPlan, "offlineRootCrls">;
-    readonly slot: IntermediateSlot;
+const CRL_SET_RULES: readonly {
+    readonly flag: CrlSet;
     readonly removedBy: (plan: PkiPlan) => string | undefined;
     readonly takeOut?: string;
 }[] = [
-    { flag: "gateway", slot: "apicClientCa", removedBy: () => "ca.crl from every gateway secret" },
+    { flag: "gateway", removedBy: () => "ca.crl from every gateway secret" },
     {
         flag: "apicTruststore",
-        slot: "gatewayServerCa",
         removedBy: (plan) =>
             plan.frontEnd.uiClients.length > 0 && plan.config.frontEnd.apicServerCa === undefined
                 ? "ca.crl from each calling UI service's Secret"
@@ -401,14 +400,15 @@ const CRL_SETS: readonly {
         takeOut:
             "take apic/<endpoint>/truststore.crl out of the DataPower validation credentials that check the gateway's CRLs, where you loaded it",
     },
-    { flag: "mesh", slot: "meshCa", removedBy: () => "ca-crl.pem from istiod's cacerts" },
+    { flag: "mesh", removedBy: () => "ca-crl.pem from istiod's cacerts" },
     {
         flag: "apicUiTruststore",
-        slot: "uiClientCa",
         removedBy: () => undefined,
         takeOut: `take ${APIC_UI_DIR}/truststore.crl out of the DataPower validation credentials that check the UI clients' CRLs, where you loaded it`,
     },
 ];
+/** CRL_SET_RULES, each with its issuing CA (CRL_SET_SLOT). */
+const CRL_SETS = CRL_SET_RULES.map((set) => ({ ...set, slot: CRL_SET_SLOT[set.flag] }));
 
 /**
  * CRL sets published now that the next update publishes no more (nothing under their root is

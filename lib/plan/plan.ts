@@ -184,6 +184,17 @@ export interface CrlPlan {
     readonly offlineRootCrls: Readonly<Record<CaId, string>>;
 }
 
+/** A set of CRLs CrlPlan says is published (offline roots' CRLs aside). */
+export type CrlSet = keyof Omit<CrlPlan, "offlineRootCrls">;
+
+/** Each CRL set's issuing CA: the set holds the CRLs of its generations and of its root. */
+export const CRL_SET_SLOT: Readonly<Record<CrlSet, IntermediateSlot>> = {
+    gateway: "apicClientCa",
+    apicTruststore: "gatewayServerCa",
+    mesh: "meshCa",
+    apicUiTruststore: "uiClientCa",
+};
+
 /** A revoked APIC client certificate, with the CA that issued it when the deployed record knows it. */
 export interface RevokedClient {
     /** An endpoint's APIC client, or a UI service's client. */
