@@ -208,7 +208,8 @@ export function leftoverReplacements(file: string): string[] {
 /**
  * Makes one folder (its parent must exist), or takes the existing one, and sets it 0700; a link is
  * refused, and so (EPERM) is a folder another user owns (one made there since its parent was
- * checked: root would otherwise take it, and write into a folder its owner controls).
+ * checked: root would otherwise take it, and write into a folder its owner controls). Returns the
+ * folder's stats, read before its mode was set (makeMissingFolders compares its device and inode).
  */
 export function makePrivateFolder(folder: string): fs.Stats {
     try {
@@ -219,12 +220,12 @@ export function makePrivateFolder(folder: string): fs.Stats {
     // Opened without following a link (ELOOP), so the mode is set on the folder itself.
     const fd = fs.openSync(folder, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
     try {
-        const uid = process.getuid?.();
-        if (uid !== undefined && fs.fstatSync(fd).uid !== uid) {
+        const stat = fs.fstatSync(fd);
+        if (othersUid(stat) !== undefined) {
             throw Object.assign(new Error(`${folder} belongs to another user`), { code: "EPERM" });
         }
         fs.fchmodSync(fd, PRIVATE_FOLDER);
-        return fs.fstatSync(fd);
+        return stat;
     } finally {
         fs.closeSync(fd);
     }
@@ -304,9 +305,15 @@ export function entryAt(file: string): fs.Stats | undefined {
  * there are no uids (getuid is absent on Windows).
  */
 export function anotherUsers(stat: fs.Stats): string | undefined {
+    return othersUid(stat) === undefined
+        ? undefined
+        : `belongs to user ${stat.uid}, not to the user rendering (${process.getuid?.()})`;
+}
+
+/** The owner of `stat`'s entry when it is not the user rendering; undefined where there are no uids. */
+export function othersUid(stat: fs.Stats): number | undefined {
     const uid = process.getuid?.();
-    if (uid === undefined || stat.uid === uid) return undefined;
-    return `belongs to user ${stat.uid}, not to the user rendering (${uid})`;
+    return uid === undefined || stat.uid === uid ? undefined : stat.uid;
 }
 
 /**

@@ -18,6 +18,7 @@ import {
     makeMissingFolders,
     makePrivateFolder,
     othersPathRefusal,
+    othersUid,
     ownerOrRoot,
     removeEmptyFolders,
     writeNewFile,
@@ -134,12 +135,6 @@ function foreignEntries(folder: string, under = ""): string[] {
     });
 }
 
-/** The owner of `stat`'s entry when it is not the user rendering; undefined where there are no uids. */
-function othersUid(stat: fs.Stats): number | undefined {
-    const uid = process.getuid?.();
-    return uid === undefined || stat.uid === uid ? undefined : stat.uid;
-}
-
 /** Up to three of `entries`, then how many more: for a one-line message. */
 const listed = (entries: string[]): string =>
     (entries.length > 3 ? [...entries.slice(0, 3), `${entries.length - 3} more`] : entries).join(", ");
@@ -228,9 +223,9 @@ function checkTarget(target: string, force: boolean, accounts: Accounts): void {
     // Never another user's, even empty, even to root: its owner may change what is in it at will,
     // and could swap a folder of it for a link while render deletes it or writes beside it.
     const owner = existing !== undefined ? othersUid(existing) : undefined;
-    if (owner !== undefined) {
+    if (existing !== undefined && owner !== undefined) {
         throw new Error(
-            `output folder ${target} belongs to user ${owner}, not to the user rendering (${process.getuid?.()}): that user could redirect or delete what render writes there, private keys included; ` +
+            `output folder ${target} ${anotherUsers(existing)}: that user could redirect or delete what render writes there, private keys included; ` +
                 `render as user ${owner}, or give --out a folder of your own outside it (an administrator may chown it to you after checking what it holds)`,
         );
     }
