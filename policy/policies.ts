@@ -532,7 +532,7 @@ function providerNamespace(provider: policy.PolicyProviderResource | undefined):
     // knownPart keeps a setting a preview does not know, without its value: reading it would throw.
     const settings = knownPart(provider.props) as Props;
     const namespace = settings.namespace;
-    if ("namespace" in settings && namespace === undefined) return { namespace: undefined, notKnown: true };
+    if (notKnownIn(settings, "namespace")) return { namespace: undefined, notKnown: true };
     return { namespace: typeof namespace === "string" && namespace !== "" ? namespace : undefined, notKnown: false };
 }
 
@@ -557,7 +557,7 @@ function objectNameOf(r: { name: string; props: Props; provider?: policy.PolicyP
     const name = typeof metadata.name === "string" ? metadata.name : r.name;
     const fromProvider = providerNamespace(r.provider);
     // knownPart keeps a field a preview does not know, without its value; without one, the provider's may not be known.
-    const unknownNamespace = "namespace" in metadata ? metadata.namespace === undefined : fromProvider.notKnown;
+    const unknownNamespace = "namespace" in metadata ? notKnownIn(metadata, "namespace") : fromProvider.notKnown;
     const namespace =
         typeof metadata.namespace === "string"
             ? metadata.namespace
@@ -592,16 +592,13 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         if (entries.length === 0) return;
         const namespaces =
             args.getConfig<{ keySecretNamespaces?: string[] }>().keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
-        // Given but not known yet: knownPart keeps the key, its value undefined (the engine sends no undefined).
-        const notKnown = (object: object | undefined, key: string) =>
-            object !== undefined && key in object && (object as Record<string, unknown>)[key] === undefined;
         const fromProvider = providerNamespace(args.provider);
         const [nameNotKnown, namespaceNotKnown, typeNotKnown] = [
-            notKnown(props, "metadata") || notKnown(props.metadata, "name"),
-            notKnown(props, "metadata") ||
-                notKnown(props.metadata, "namespace") ||
+            notKnownIn(props, "metadata") || notKnownIn(props.metadata, "name"),
+            notKnownIn(props, "metadata") ||
+                notKnownIn(props.metadata, "namespace") ||
                 (props.metadata?.namespace === undefined && fromProvider.notKnown),
-            notKnown(props, "type"),
+            notKnownIn(props, "type"),
         ];
         const namespace = namespaceNotKnown ? undefined : (props.metadata?.namespace ?? fromProvider.namespace);
         const name = props.metadata?.name ?? args.name;
@@ -1285,7 +1282,7 @@ function updatesSecretsInPlace(provider: policy.PolicyProviderResource | undefin
     // Set but not known in a preview: what it will be is not known either, and the update tells.
     const settings = provider?.type === "pulumi:providers:kubernetes" ? (knownPart(provider.props) as Props) : {};
     const mutable = settings.enableSecretMutable;
-    return ("enableSecretMutable" in settings && mutable === undefined) || mutable === true || mutable === "true";
+    return notKnownIn(settings, "enableSecretMutable") || mutable === true || mutable === "true";
 }
 
 export const secretsInPlacePolicy: policy.ResourceValidationPolicy = {
@@ -1339,6 +1336,14 @@ function knownPart(value: unknown): unknown {
     const read = (key: string) => knownPart(known(() => (value as Record<string, unknown>)[key]));
     const keys = Object.keys(value);
     return Array.isArray(value) ? keys.map(read) : Object.fromEntries(keys.map((key) => [key, read(key)]));
+}
+
+/**
+ * Whether `object` (a knownPart) gives `key` but a preview does not know it yet: knownPart keeps the
+ * key, its value undefined (the engine sends no undefined).
+ */
+function notKnownIn(object: object | undefined, key: string): boolean {
+    return object !== undefined && key in object && (object as Record<string, unknown>)[key] === undefined;
 }
 
 /** A Kubernetes object's metadata maps where a program may put a key by mistake: neither is secret. */
@@ -1465,7 +1470,7 @@ function objectOf(r: policy.PolicyResource): { id: string; shown: string } | und
     const metadata = knownPart(known(() => r.props.metadata)) as { name?: unknown; namespace?: unknown } | undefined;
     if (typeof metadata?.name !== "string") return undefined;
     // Set but not known yet (an auto-named Namespace's): not its provider's, and maybe another object's namespace.
-    if ("namespace" in metadata && metadata.namespace === undefined) return undefined;
+    if (notKnownIn(metadata, "namespace")) return undefined;
     const group = apiVersion.split("/").slice(0, -1).join("/");
     const namespace =
         typeof metadata.namespace === "string" ? metadata.namespace : providerNamespace(r.provider).namespace;
