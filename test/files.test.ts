@@ -1718,7 +1718,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
             assert.deepStrictEqual(await cli("render", "--config", option1(tempDir("not-root")), "--out", "/tmp"), {
                 status: 1,
                 out: "",
-                err: `error: output folder /tmp belongs to user 0, not to the user rendering (${uid}): that user could redirect or delete what render writes there, private keys included; render as user 0, or give --out a folder of your own outside it (an administrator may chown it to you after checking what it holds)\n`,
+                err: `error: output folder /tmp belongs to user 0, not to the user rendering (${uid}): that user could redirect or delete what render writes there, private keys included; render as user 0, or give --out a folder of your own outside it\n`,
             });
             return;
         }
@@ -1782,7 +1782,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(await render("--out", output, "--force"), {
             status: 1,
             out: "",
-            err: `error: output folder ${output} belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a folder of your own outside it (an administrator may chown it to you after checking what it holds)\n`,
+            err: `error: output folder ${output} belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a folder of your own outside it\n`,
         });
         assert.strictEqual(fs.statSync(output).uid, 65534);
         assert.deepStrictEqual(entries(output).sort(), before);
@@ -1882,7 +1882,7 @@ describe("render: never writes into, or deletes a tree in, a place another user 
         const refusal = {
             status: 1,
             out: "",
-            err: `error: output folder ${theirs} belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a folder of your own outside it (an administrator may chown it to you after checking what it holds)\n`,
+            err: `error: output folder ${theirs} belongs to user 65534, not to the user rendering (0): that user could redirect or delete what render writes there, private keys included; render as user 65534, or give --out a folder of your own outside it\n`,
         };
         // Empty: its owner could still swap what render puts in it for a link (the old exemption).
         fs.mkdirSync(theirs);

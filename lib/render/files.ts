@@ -226,7 +226,7 @@ function checkTarget(target: string, force: boolean, accounts: Accounts): void {
     if (existing !== undefined && owner !== undefined) {
         throw new Error(
             `output folder ${target} ${anotherUsers(existing)}: that user could redirect or delete what render writes there, private keys included; ` +
-                `render as user ${owner}, or give --out a folder of your own outside it (an administrator may chown it to you after checking what it holds)`,
+                `render as user ${owner}, or give --out a folder of your own outside it`,
         );
     }
     if (foreign.length > 0) {
