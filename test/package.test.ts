@@ -126,8 +126,8 @@ describe("The npm package, installed into a new project next to the oldest SDK i
             assert.ok(files.includes(file), file);
         const stray = files.filter(
             (f) =>
-                !/^dist\/lib\/.+\.(js|d\.ts)$/.test(f) &&
-                !/^dist\/policy\/.+\.js$/.test(f) &&
+                !/^dist\/lib\/.+\.(js|js\.map|d\.ts)$/.test(f) &&
+                !/^dist\/policy\/.+\.js(\.map)?$/.test(f) &&
                 !["package.json", "README.md", "LICENSE", "policy/package.json", "policy/PulumiPolicy.yaml"].includes(
                     f,
                 ),
@@ -135,6 +135,29 @@ describe("The npm package, installed into a new project next to the oldest SDK i
         assert.deepStrictEqual(stray, []);
         const main = JSON.parse(fs.readFileSync(path.join(ROOT, "policy/package.json"), "utf8")).main as string;
         assert.ok(files.includes(path.join("policy", main)), `the policy pack's main (${main}) is packed`);
+    });
+
+    it("ships the source map each packed script names, with the TypeScript inside it (no source is packed)", () => {
+        const installed = path.join(project, "node_modules", "apic-istio-pki");
+        const scripts = files.filter((f) => f.endsWith(".js"));
+        const problems = scripts.flatMap((script) => {
+            const named = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(
+                fs.readFileSync(path.join(installed, script), "utf8"),
+            );
+            if (named === null) return [`${script}: names no source map`];
+            const mapFile = path.posix.join(path.posix.dirname(script), named[1]);
+            if (!files.includes(mapFile)) return [`${script}: names ${mapFile}, which is not packed`];
+            const map = JSON.parse(fs.readFileSync(path.join(installed, mapFile), "utf8")) as {
+                sources: string[];
+                sourcesContent?: (string | null)[];
+            };
+            return map.sources.length > 0 &&
+                map.sources.every((_, i) => typeof map.sourcesContent?.[i] === "string" && map.sourcesContent[i] !== "")
+                ? []
+                : [`${mapFile}: holds no source text for ${map.sources.join(", ")}`];
+        });
+        assert.ok(scripts.length > 50, `${scripts.length} scripts packed`);
+        assert.deepStrictEqual(problems, []);
     });
 
     it("shares the project's @pulumi/pulumi: npm ls finds one copy, the oldest of the peer range", () => {
