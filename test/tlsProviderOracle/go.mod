@@ -1,0 +1,3 @@
+module tlsprovideroracle
+
+go 1.19

@@ -1,0 +1,224 @@
+/**
+ * lib/engine stands in for the Go-built @pulumi/tls provider (terraform-provider-tls) and must write
+ * what it writes, byte for byte (docs: /work/shared/reference/tls-provider.md). test/engine.test.ts
+ * checks it against values written down by hand; this file checks it against Go itself: it builds
+ * test/tlsProviderOracle (Go's crypto/x509, driven as the provider's source drives it) and gives it
+ * the stand-in's own inputs, clock and serial number. Certificates signed by RSA or Ed25519 keys
+ * (deterministic signatures) must match whole; for ECDSA signers the signed part and the algorithm
+ * must match and the stand-in's signature must verify.
+ */
+import * as assert from "assert";
+import { execFileSync, spawnSync } from "child_process";
+import * as crypto from "crypto";
+import * as path from "path";
+import * as der from "../lib/engine/der";
+import * as tlsProvider from "../lib/engine/tlsProvider";
+import { pemDecode } from "../lib/pki/pem";
+import { ROOT, tempDir, testRsaKey } from "./helpers";
+
+type Provided = Awaited<ReturnType<typeof tlsProvider.privateKey>>;
+
+/** One result of test/tlsProviderOracle: what Go wrote, or the provider's error. */
+interface GoResult {
+    error?: string;
+    der?: string;
+    validityStartTime?: string;
+    validityEndTime?: string;
+    privateKeyPem?: string;
+    privateKeyPemPkcs8?: string;
+    publicKeyPem?: string;
+}
+
+/** The clock both sides use: milliseconds, so that the RFC 3339 times keep a fraction. */
+const NOW = new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678));
+const at = { now: () => NOW };
+
+/** Builds the oracle once into a private temp folder: local toolchain only, no module proxy. */
+function buildOracle(): string {
+    const dir = tempDir("tls-oracle");
+    const binary = path.join(dir, "oracle");
+    const built = spawnSync("go", ["build", "-o", binary, "."], {
+        cwd: path.join(ROOT, "test/tlsProviderOracle"),
+        env: {
+            ...process.env,
+            GOTOOLCHAIN: "local",
+            GOPROXY: "off",
+            GOFLAGS: "",
+            GOCACHE: path.join(dir, "cache"),
+            GOPATH: path.join(dir, "gopath"),
+        },
+        encoding: "utf8",
+    });
+    if (built.status !== 0) {
+        throw new Error(
+            `cannot build test/tlsProviderOracle (install golang-go, as .ci/run does):\n${built.error?.message ?? built.stderr}`,
+        );
+    }
+    return binary;
+}
+
+const tbsOf = (bytes: Buffer): der.Node => der.children(der.readNode(bytes))[0];
+
+/** The serial number's hex, as the oracle takes it (the stand-in draws it at random). */
+const serialHexOf = (certPem: string): string =>
+    der.children(tbsOf(pemDecode(certPem, "CERTIFICATE")))[1].content.toString("hex");
+
+describe("Engine stand-in: byte for byte what Go's crypto/x509 writes when driven as terraform-provider-tls drives it", function () {
+    this.timeout(60_000);
+    let oracleBinary: string;
+    let rsa: Provided;
+    let p256: Provided;
+    let p384: Provided;
+    let ed25519: Provided;
+
+    before(async () => {
+        oracleBinary = buildOracle();
+        rsa = await testRsaKey();
+        p256 = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+        p384 = await tlsProvider.privateKey({ algorithm: "ECDSA", ecdsaCurve: "P384" });
+        ed25519 = await tlsProvider.privateKey({ algorithm: "ED25519" });
+    });
+
+    const oracle = (...requests: Record<string, unknown>[]): GoResult[] =>
+        JSON.parse(execFileSync(oracleBinary, { input: JSON.stringify(requests), encoding: "utf8" })) as GoResult[];
+
+    /** Self-signed or locally signed by the stand-in and by Go, from the same inputs, clock and serial. */
+    function certificate(kind: "self" | "local", inputs: Record<string, unknown>) {
+        const made =
+            kind === "self" ? tlsProvider.selfSignedCert(inputs, at) : tlsProvider.locallySignedCert(inputs, at);
+        const certPem = made.state.certPem as string;
+        const [go] = oracle({ ...inputs, kind, serialHex: serialHexOf(certPem), notBeforeMs: NOW.getTime() });
+        return { made, certPem, go };
+    }
+
+    /** The same bytes as Go's: whole for a deterministic signer, else the signed part and algorithm. */
+    function assertSameCertificate(ours: Buffer, go: GoResult, signer: string, what: string): void {
+        assert.strictEqual(go.error, undefined, `${what}: Go refused it`);
+        const theirs = Buffer.from(go.der as string, "hex");
+        if (crypto.createPrivateKey(signer).asymmetricKeyType !== "ec") {
+            assert.strictEqual(ours.toString("hex"), theirs.toString("hex"), what);
+            return;
+        }
+        assert.strictEqual(tbsOf(ours).raw.toString("hex"), tbsOf(theirs).raw.toString("hex"), `${what}: signed part`);
+        const algorithm = (bytes: Buffer) => der.children(der.readNode(bytes))[1].raw.toString("hex");
+        assert.strictEqual(algorithm(ours), algorithm(theirs), `${what}: signature algorithm`);
+    }
+
+    function assertSameState(made: { id: string; state: Record<string, unknown> }, go: GoResult): void {
+        assert.strictEqual(made.state.validityStartTime, go.validityStartTime);
+        assert.strictEqual(made.state.validityEndTime, go.validityEndTime);
+    }
+
+    const fullSubject = {
+        commonName: "Bank Root CA",
+        organization: "Bank & Co",
+        organizationalUnit: "PKI",
+        streetAddresses: ["2 Main St", "1 Side_Rd"],
+        locality: "Zürich",
+        province: "ZH",
+        country: "CH",
+        postalCode: "8000",
+        serialNumber: "42",
+        emailAddress: "pki@bank.example",
+    };
+
+    const rsaCa = () =>
+        certificate("self", {
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject: fullSubject,
+            isCaCertificate: true,
+            maxPathLength: 1,
+            setAuthorityKeyId: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            validityPeriodHours: 87_600,
+        });
+
+    /** A self-signed P-384 CA: pathlen 0 (Go writes no limit), valid until 2056 (GeneralizedTime). */
+    const ecCa = () =>
+        certificate("self", {
+            privateKeyPem: p384.state.privateKeyPem,
+            subject: { commonName: "Bank EC Root", organization: "Bank" },
+            isCaCertificate: true,
+            maxPathLength: 0,
+            allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
+            validityPeriodHours: 30 * 8766,
+        });
+
+    it("writes each key type's private_key_pem, private_key_pem_pkcs8 and public_key_pem as Go does", () => {
+        const keys = { rsa, p256, p384, ed25519 };
+        const go = oracle(...Object.values(keys).map((k) => ({ kind: "key", privateKeyPem: k.state.privateKeyPem })));
+        Object.entries(keys).forEach(([name, key], i) => {
+            for (const field of ["privateKeyPem", "privateKeyPemPkcs8", "publicKeyPem"] as const) {
+                assert.strictEqual(key.state[field], go[i][field], `${name} ${field}`);
+            }
+        });
+    });
+
+    it("self-signs an RSA CA with the full subject, pathlen, SKI and AKI as Go does", () => {
+        const { made, certPem, go } = rsaCa();
+        assertSameCertificate(pemDecode(certPem, "CERTIFICATE"), go, rsa.state.privateKeyPem as string, "RSA CA");
+        assertSameState(made, go);
+    });
+
+    it("self-signs an ECDSA P-384 CA valid past 2050 as Go does", () => {
+        const { made, certPem, go } = ecCa();
+        const ours = pemDecode(certPem, "CERTIFICATE");
+        assertSameCertificate(ours, go, p384.state.privateKeyPem as string, "P-384 CA");
+        assertSameState(made, go);
+        assert.ok(new crypto.X509Certificate(ours).verify(crypto.createPublicKey(p384.state.privateKeyPem as string)));
+        assert.strictEqual(made.state.validityEndTime, "2056-01-02T15:04:05.678Z");
+    });
+
+    it("writes a CSR and an RSA-signed leaf with DNS, IPv4, IPv6 and SPIFFE SANs and EKUs as Go does", () => {
+        const csrInputs = {
+            privateKeyPem: p256.state.privateKeyPem,
+            subject: { commonName: "gateway.bank.example", organization: "Bank" },
+            dnsNames: ["gateway.bank.example", "*.mesh.bank.example"],
+            ipAddresses: ["10.1.2.3", "2001:db8::1"],
+            uris: ["spiffe://cluster.local/ns/istio-system/sa/gateway"],
+        };
+        const csr = tlsProvider.certRequest(csrInputs);
+        const csrDer = pemDecode(csr.state.certRequestPem as string, "CERTIFICATE REQUEST");
+        const [goCsr] = oracle({ ...csrInputs, kind: "csr" });
+        assertSameCertificate(csrDer, goCsr, p256.state.privateKeyPem as string, "CSR");
+        assert.ok(
+            crypto.verify(
+                "sha256",
+                tbsOf(csrDer).raw,
+                p256.state.privateKeyPem as string,
+                der.children(der.readNode(csrDer))[2].content.subarray(1),
+            ),
+        );
+
+        const ca = rsaCa();
+        const { made, certPem, go } = certificate("local", {
+            caPrivateKeyPem: rsa.state.privateKeyPem,
+            caCertPem: ca.certPem,
+            certRequestPem: csr.state.certRequestPem,
+            allowedUses: ["digital_signature", "key_encipherment", "server_auth", "client_auth"],
+            validityPeriodHours: 24,
+        });
+        assertSameCertificate(pemDecode(certPem, "CERTIFICATE"), go, rsa.state.privateKeyPem as string, "leaf");
+        assertSameState(made, go);
+    });
+
+    it("signs an Ed25519 CSR with an empty subject and a DNS SAN (SAN critical) under an ECDSA CA as Go does", () => {
+        const csrInputs = { privateKeyPem: ed25519.state.privateKeyPem, dnsNames: ["no-subject.bank.example"] };
+        const csr = tlsProvider.certRequest(csrInputs);
+        const [goCsr] = oracle({ ...csrInputs, kind: "csr" });
+        const csrDer = pemDecode(csr.state.certRequestPem as string, "CERTIFICATE REQUEST");
+        assertSameCertificate(csrDer, goCsr, ed25519.state.privateKeyPem as string, "Ed25519 CSR");
+
+        const ca = ecCa();
+        const { certPem, go } = certificate("local", {
+            caPrivateKeyPem: p384.state.privateKeyPem,
+            caCertPem: ca.certPem,
+            certRequestPem: csr.state.certRequestPem,
+            allowedUses: ["digital_signature", "client_auth"],
+            validityPeriodHours: 1,
+        });
+        const ours = pemDecode(certPem, "CERTIFICATE");
+        assertSameCertificate(ours, go, p384.state.privateKeyPem as string, "leaf without subject");
+        assert.ok(new crypto.X509Certificate(ours).verify(crypto.createPublicKey(p384.state.privateKeyPem as string)));
+    });
+});
