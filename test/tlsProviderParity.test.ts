@@ -221,4 +221,38 @@ describe("Engine stand-in: byte for byte what Go's crypto/x509 writes when drive
         assertSameCertificate(ours, go, p384.state.privateKeyPem as string, "leaf without subject");
         assert.ok(new crypto.X509Certificate(ours).verify(crypto.createPublicKey(p384.state.privateKeyPem as string)));
     });
+
+    it("writes an IPv4-mapped IPv6 address as 4 bytes, as Go's To4 does, and an IPv4-compatible one as 16", () => {
+        const { certPem, go } = certificate("self", {
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject: { commonName: "mapped" },
+            ipAddresses: ["::ffff:1.2.3.4", "::FFFF:a01:203", "::1.2.3.4"],
+            allowedUses: [],
+            validityPeriodHours: 1,
+        });
+        assertSameCertificate(pemDecode(certPem, "CERTIFICATE"), go, rsa.state.privateKeyPem as string, "mapped IPs");
+        assert.deepStrictEqual(
+            new crypto.X509Certificate(certPem).subjectAltName,
+            "IP Address:1.2.3.4, IP Address:10.1.2.3, IP Address:0:0:0:0:0:0:102:304",
+        );
+    });
+
+    it("refuses an IPv6 address with a zone, as Go's net.ParseIP does, in a certificate and a request", () => {
+        const inputs = {
+            privateKeyPem: p256.state.privateKeyPem,
+            subject: { commonName: "zoned" },
+            ipAddresses: ["fe80::1%eth0"],
+            allowedUses: [],
+            validityPeriodHours: 1,
+        };
+        const [goCert, goCsr] = oracle(
+            { ...inputs, kind: "self", serialHex: "01", notBeforeMs: NOW.getTime() },
+            { ...inputs, kind: "csr" },
+        );
+        assert.strictEqual(goCert.error, 'Invalid IP address: Failed to parse "fe80::1%eth0"');
+        assert.strictEqual(goCsr.error, goCert.error);
+        const refusal = (error: Error) => error.message.startsWith(goCert.error as string);
+        assert.throws(() => tlsProvider.selfSignedCert(inputs, at), refusal);
+        assert.throws(() => tlsProvider.certRequest(inputs), refusal);
+    });
 });

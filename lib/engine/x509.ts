@@ -186,16 +186,29 @@ export interface AltNames {
     uris: string[];
 }
 
-/** Go net.ParseIP, written as 4 bytes for IPv4 and 16 for IPv6. */
+/**
+ * Go net.ParseIP, then marshalSANs' To4(): 4 bytes for IPv4 and IPv4-mapped IPv6 (::ffff:a.b.c.d),
+ * 16 for any other IPv6. ParseIP refuses a zone (fe80::1%eth0), so the provider does too.
+ */
 function ipBytes(ip: string): Buffer {
     if (net.isIPv4(ip)) return Buffer.from(ip.split(".").map(Number));
-    if (!net.isIPv6(ip) || ip.includes(".")) throw new Error(`invalid IP address: ${ip}`);
-    const [head, tail] = ip.split("::");
+    if (!net.isIPv6(ip) || ip.includes("%")) {
+        throw new Error(
+            `Invalid IP address: Failed to parse ${JSON.stringify(ip)} (ip_addresses takes IPv4 or IPv6 addresses, without a zone)`,
+        );
+    }
+    const [head, tail] = ip
+        .replace(/:(\d+)\.(\d+)\.(\d+)\.(\d+)$/, (_, a, b, c, d) =>
+            [":", ((+a << 8) | +b).toString(16), ":", ((+c << 8) | +d).toString(16)].join(""),
+        )
+        .split("::");
     const headGroups = head ? head.split(":") : [];
     const tailGroups = tail ? tail.split(":") : [];
     const zeros = Array<string>(8 - headGroups.length - tailGroups.length).fill("0");
     const groups = tail === undefined ? headGroups : [...headGroups, ...zeros, ...tailGroups];
-    return Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
+    const bytes = Buffer.from(groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]));
+    const v4Mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+    return v4Mapped ? bytes.subarray(12) : bytes;
 }
 
 /**
