@@ -255,4 +255,39 @@ describe("Engine stand-in: byte for byte what Go's crypto/x509 writes when drive
         assert.throws(() => tlsProvider.selfSignedCert(inputs, at), refusal);
         assert.throws(() => tlsProvider.certRequest(inputs), refusal);
     });
+
+    it("makes a CA from a CSR whose subject holds only an emailAddress, as the provider (a non-empty pkix.Name) does", () => {
+        const csr = tlsProvider.certRequest({
+            privateKeyPem: p256.state.privateKeyPem,
+            subject: { emailAddress: "pki@bank.example" },
+        });
+        const ca = rsaCa();
+        const inputs = {
+            caPrivateKeyPem: rsa.state.privateKeyPem,
+            caCertPem: ca.certPem,
+            certRequestPem: csr.state.certRequestPem,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing"],
+            validityPeriodHours: 24,
+        };
+        const { certPem, go } = certificate("local", inputs);
+        assertSameCertificate(
+            pemDecode(certPem, "CERTIFICATE"),
+            go,
+            rsa.state.privateKeyPem as string,
+            "email-only CA",
+        );
+        const subjectName = der.children(tbsOf(pemDecode(certPem, "CERTIFICATE")))[5].raw.toString("hex");
+        assert.strictEqual(subjectName, "3000", "Go writes only the parsed name's fields: an empty subject");
+
+        // A CSR whose subject is empty is still refused, by both.
+        const empty = tlsProvider.certRequest({ privateKeyPem: p256.state.privateKeyPem, dnsNames: ["x.example"] });
+        const emptyInputs = { ...inputs, certRequestPem: empty.state.certRequestPem };
+        const [goEmpty] = oracle({ ...emptyInputs, kind: "local", serialHex: "01", notBeforeMs: NOW.getTime() });
+        assert.match(goEmpty.error as string, /^Invalid Certificate Subject: /);
+        assert.throws(
+            () => tlsProvider.locallySignedCert(emptyInputs, at),
+            (error: Error) => error.message.startsWith("Invalid Certificate Subject: "),
+        );
+    });
 });

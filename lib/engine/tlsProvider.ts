@@ -407,13 +407,18 @@ function signCertificate(
     content: Pick<x509.CertificateTemplate, "subject" | "altNames" | "publicKey" | "setAuthorityKeyId">,
     issuer: x509.Issuer | "self",
     selfKey?: crypto.KeyObject,
+    /**
+     * The provider's CA check, cmp.Equal(template.Subject, pkix.Name{}); from a CSR the parsed
+     * name's Names hold every attribute, so only a CSR without any attribute has an empty name.
+     */
+    emptySubject = x509.encodeName(content.subject).length === 2,
 ): { id: string; state: State } {
     const flags = {
         allowedUses: stringList(inputs.allowedUses),
         isCaCertificate: (inputs.isCaCertificate as boolean | undefined) ?? false,
         setSubjectKeyId: (inputs.setSubjectKeyId as boolean | undefined) ?? false,
     };
-    if (flags.isCaCertificate && x509.encodeName(content.subject).length === 2) {
+    if (flags.isCaCertificate && emptySubject) {
         throw new Error("Invalid Certificate Subject: a CA certificate needs a non-empty subject");
     }
     const time = validity(inputs, options);
@@ -506,6 +511,8 @@ export function locallySignedCert(inputs: Inputs, options: ProviderOptions = {})
             setAuthorityKeyId: false,
         },
         { name: caCert.subjectName, subjectKeyId: caCert.subjectKeyId, privateKey: caKey },
+        undefined,
+        request.subjectAttributes === 0,
     );
     return { id, state: { ...state, caKeyAlgorithm: algorithmOf(caKey) } };
 }

@@ -441,6 +441,11 @@ export function createCertificateRequest(subject: Subject, altNames: AltNames, k
 /** What LocallySignedCert copies from a CSR: subject (re-encoded), SANs and the public key. */
 export interface ParsedRequest {
     subject: Subject;
+    /**
+     * How many attributes the CSR's subject holds, those `subject` drops (emailAddress, ...)
+     * included: Go's pkix.Name keeps them all in Names, so such a subject is not an empty name.
+     */
+    subjectAttributes: number;
     altNames: AltNames;
     publicKey: KeyInfo;
 }
@@ -466,6 +471,7 @@ export function parseCertificateRequest(csrDer: Buffer): ParsedRequest {
     }
     return {
         subject: decodeName(name),
+        subjectAttributes: der.children(name).reduce((n, rdn) => n + der.children(rdn).length, 0),
         altNames,
         publicKey: keyInfo(crypto.createPublicKey({ key: spki.raw, format: "der", type: "spki" })),
     };
