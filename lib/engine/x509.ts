@@ -5,7 +5,7 @@
 import * as crypto from "crypto";
 import * as net from "net";
 import { uriHostProblem, uriRewriteProblem } from "../pki/uri";
-import { PRINTABLE_STRING } from "../pki/x509";
+import { PRINTABLE_STRING, SIGNATURE_HASHES, signatureOid } from "../pki/x509";
 import * as der from "./der";
 
 export const OID = {
@@ -29,10 +29,6 @@ export const OID = {
     rsaEncryption: "1.2.840.113549.1.1.1",
     sha256WithRsa: "1.2.840.113549.1.1.11",
     ecPublicKey: "1.2.840.10045.2.1",
-    ecdsaWithSha256: "1.2.840.10045.4.3.2",
-    ecdsaWithSha384: "1.2.840.10045.4.3.3",
-    ecdsaWithSha512: "1.2.840.10045.4.3.4",
-    ed25519: "1.3.101.112",
 } as const;
 
 /** allowed_uses values that set a keyUsage bit (Go KeyUsage bit positions). */
@@ -314,16 +310,14 @@ export function subjectKeyId(info: KeyInfo): Buffer {
     return crypto.createHash("sha1").update(material).digest();
 }
 
-/** Go signingParamsForKey: the signature algorithm follows the signer's key. */
+/**
+ * Go signingParamsForKey: the algorithm follows the signer's key (lib/pki's signatureOid), with
+ * NULL parameters for RSA only.
+ */
 function signatureParams(signer: crypto.KeyObject): { algorithmId: Buffer; hash: string | null } {
-    const info = keyInfo(signer);
-    if (info.algorithm === "RSA") {
-        return { algorithmId: der.sequence(der.oid(OID.sha256WithRsa), der.nullValue()), hash: "sha256" };
-    }
-    if (info.algorithm === "ED25519") return { algorithmId: der.sequence(der.oid(OID.ed25519)), hash: null };
-    if (info.curve === "secp384r1") return { algorithmId: der.sequence(der.oid(OID.ecdsaWithSha384)), hash: "sha384" };
-    if (info.curve === "secp521r1") return { algorithmId: der.sequence(der.oid(OID.ecdsaWithSha512)), hash: "sha512" };
-    return { algorithmId: der.sequence(der.oid(OID.ecdsaWithSha256)), hash: "sha256" };
+    const oid = signatureOid(signer);
+    const parameters = oid === OID.sha256WithRsa ? [der.nullValue()] : [];
+    return { algorithmId: der.sequence(der.oid(oid), ...parameters), hash: SIGNATURE_HASHES[oid] };
 }
 
 /** Sign a TBS structure the way Go does (algorithm from the signer key) and wrap it with the signature. */
