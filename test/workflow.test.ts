@@ -1075,7 +1075,7 @@ describe("workflows: the certificate diff step, replayed with the real tool", fu
         assert.strictEqual(failStep.status, 1);
         assert.match(
             failStep.stdout,
-            /^Needs a reviewer \(see the comment on the pull request\):\ndev: risky\nsit: invalid\n$/,
+            /^Needs a reviewer \(see the comment on the pull request\):\ndev: risky\nprod: removed\nsit: invalid\n$/,
         );
         // What the comment workflow reads from it: every result accepted, nothing refused.
         const read2 = comment.readDiffArtifact(artifact);
@@ -1600,7 +1600,10 @@ describe("workflows: the comment script", function () {
                 "```\npki:option must be 1, 2 or 3; got 4\n```",
             ],
         );
-        assert.match(lines({ result: result("removed") })[1], /^\*\*Stack file deleted\.\*\* /);
+        assert.strictEqual(
+            lines({ result: result("removed") })[1],
+            "**Stack file deleted: the check fails.** No workflow runs `pulumi destroy`, and once this is merged the scheduled lifecycle stops watching stack `dev`, which stays deployed: its renewals, CRL re-publication and expiry alerts end, and its CRLs lapse within the CRL validity after their last re-publication; from then on the gateway refuses every client. Destroy the stack first (`pulumi destroy --stack dev`), then delete its file; or keep the file. Approve this only knowingly.",
+        );
         assert.deepStrictEqual(lines({ result: result("crash", { exitCode: 134, message: "Aborted" }) }).slice(1, 3), [
             "**The diff failed** (exit 134):",
             "```\nAborted\n```",
@@ -1666,7 +1669,7 @@ describe("workflows: the comment script", function () {
             body("sit"),
             /\*\*Invalid stack file\*\* \(exit 1\): `pulumi up` would stop with:\n\n```\n[^`]*pki:option must be 1, 2 or 3/,
         );
-        assert.match(body("prod"), /\*\*Stack file deleted\.\*\*/);
+        assert.match(body("prod"), /\*\*Stack file deleted: the check fails\.\*\* .* stops watching stack `prod`/);
         assert.match(
             state.comments.at(-1)?.body ?? "",
             /^<!-- apic-istio-pki:skipped-stack-files -->\n[^]*\n- `stacks\/Pulumi\.\$\(touch PWNED\)\.yaml`$/,
@@ -1768,7 +1771,7 @@ describe("workflows: the comment script", function () {
                     comment.marker("prod"),
                     "### Certificate review: stack `prod`",
                     "",
-                    "**Stack file deleted.** This pull request removes the stack's configuration; no workflow runs `pulumi destroy`, so destroy the stack by hand if that is the intent.",
+                    "**Stack file deleted: the check fails.** No workflow runs `pulumi destroy`, and once this is merged the scheduled lifecycle stops watching stack `prod`, which stays deployed: its renewals, CRL re-publication and expiry alerts end, and its CRLs lapse within the CRL validity after their last re-publication; from then on the gateway refuses every client. Destroy the stack first (`pulumi destroy --stack prod`), then delete its file; or keep the file. Approve this only knowingly.",
                 ],
                 [
                     comment.marker("prod2"),

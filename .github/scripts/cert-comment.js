@@ -333,8 +333,11 @@ const STATUS = {
         "**Refused** (`diff` exited 1): `pulumi up` would refuse this change, or it breaks something with no way back. The reason and the way that works are below.",
     invalid: (/** @type {DiffResult} */ r) =>
         `**Invalid stack file** (exit ${r.exitCode}): \`pulumi up\` would stop with:\n\n${fence(r.message)}`,
-    removed: () =>
-        "**Stack file deleted.** This pull request removes the stack's configuration; no workflow runs `pulumi destroy`, so destroy the stack by hand if that is the intent.",
+    // The deployed stack is not touched by deleting its file, but the scheduled lifecycle
+    // (lifecycle.yml) works only on the default branch's stack files: the diff job cannot know when
+    // the stack's CRLs were last published (no state, no secret), so no date is given.
+    removed: (/** @type {DiffResult} */ r) =>
+        `**Stack file deleted: the check fails.** No workflow runs \`pulumi destroy\`, and once this is merged the scheduled lifecycle stops watching stack \`${r.stack}\`, which stays deployed: its renewals, CRL re-publication and expiry alerts end, and its CRLs lapse within the CRL validity after their last re-publication; from then on the gateway refuses every client. Destroy the stack first (\`pulumi destroy --stack ${r.stack}\`), then delete its file; or keep the file. Approve this only knowingly.`,
     crash: (/** @type {DiffResult} */ r) =>
         `**The diff failed** (exit ${r.exitCode}):\n\n${fence(r.message)}\n\nRe-run the workflow; if it fails again, report it as a bug of the diff.`,
 };
