@@ -2881,6 +2881,22 @@ describe("diff of a stack file's settings outside pki:", function () {
         );
     });
 
+    it("a stack file that imports Pulumi ESC environments (environment:), base or head, is refused: the check fails as for an invalid stack file, nothing printed on standard output", async () => {
+        // ESC environments can set kubernetes:kubeconfig and secrets for the privileged preview:
+        // never a quiet change. The loader refuses them outright, which is stronger than a risk.
+        const refusal = (file: string) =>
+            `invalid stack configuration in --${file === "base" ? "base" : "head"} ` +
+            "%FILE:\n  - stack file %FILE imports Pulumi ESC environments (environment:), whose values render cannot read; put the pki: keys in the stack file itself\n";
+        const { base, head } = settingsPair("environment", ["", ""], ["environment:\n  - attacker/kube\n", ""]);
+        for (const [side, args, file] of [
+            ["head", [base, head], head],
+            ["base", [head, base], head],
+        ] as const) {
+            const r = await cli("diff", "--base", args[0], "--head", args[1], "--format", "json", "--fail-on", "risky");
+            assert.deepStrictEqual([r.status, r.out, r.err], [1, "", refusal(side).replaceAll("%FILE", file)]);
+        }
+    });
+
     it("a stack file whose settings outside pki: are unchanged reports none", async () => {
         const file = withSettings(
             tempDir("diff-settings-same"),
