@@ -184,6 +184,18 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             [due.status, due.report?.rows.map((r) => [r.status, r.daysLeft])],
             [1, [["publish soon", 29]]],
         );
+        // The boundary, as README says and as for a certificate: due when less than --warn-days is
+        // left. Exactly 30 days left is not due; a millisecond later it is.
+        const exactly = await json("--pem", file, "--now", at(30));
+        assert.deepStrictEqual(
+            [exactly.status, exactly.report?.rows.map((r) => [r.status, r.daysLeft, r.renewAt])],
+            [0, [["ok", 30, at(30)]]],
+        );
+        const justUnder = await json("--pem", file, "--now", new Date(Date.parse(at(30)) + 1).toISOString());
+        assert.deepStrictEqual(
+            [justUnder.status, justUnder.report?.rows.map((r) => [r.status, r.daysLeft])],
+            [1, [["publish soon", 29]]],
+        );
     });
 
     it("exits 1 with the due rows when a certificate is inside the window (and a CRL past its next update)", async () => {

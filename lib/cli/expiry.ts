@@ -906,13 +906,15 @@ function judged(
     const validity = crl.nextUpdate.getTime() - crl.thisUpdate.getTime();
     const lead = Math.min(thresholds.crlWarnFraction * validity, thresholds.warnDays * DAY_MS);
     const dueAt = new Date(crl.nextUpdate.getTime() - lead);
-    // Dated after now (a signer's clock ahead): the node refuses every peer the CRL covers.
+    // Dated after now (a signer's clock ahead): the node refuses every peer the CRL covers. Due once
+    // less than the lead is left, as a certificate once less than --warn-days is (left < warnDays
+    // above): at dueAt itself the lead is left exactly, not less.
     const status =
         crl.nextUpdate <= now
             ? "expired"
             : !crlValidAt(crl, now)
               ? "not yet valid"
-              : dueAt <= now
+              : dueAt < now
                 ? "publish soon"
                 : "ok";
     return {
