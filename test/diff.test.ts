@@ -1885,12 +1885,12 @@ describe("diff exit status", function () {
         ]) {
             const usage = await cli("diff", "--base", same, "--head", same, ...args);
             assert.strictEqual(usage.status, 2);
-            assert.ok(usage.err.startsWith(`${message}\n\nusage: diff --base`), usage.err);
+            assert.strictEqual(usage.err, `${message}\nsee apic-istio-pki diff --help\n`);
         }
         const folder = await cli("diff", "--base", same, "--head", dir);
         assert.strictEqual(folder.status, 2);
         const expected = `error: --head ${dir} is a folder; give a stack file, e.g. ${path.join(dir, "Pulumi.dev.yaml")}`;
-        assert.ok(folder.err.startsWith(`${expected}\n\nusage: diff --base`), folder.err);
+        assert.strictEqual(folder.err, `${expected}\nsee apic-istio-pki diff --help\n`);
     });
 });
 

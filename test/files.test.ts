@@ -728,14 +728,11 @@ describe("render --state: the state holds every private key", function () {
         assert.deepStrictEqual(fs.readFileSync(state), plain, "the state is left as it was");
         assert.strictEqual(fs.existsSync(path.join(dir, "refused")), false);
         const usage = await withPassphrase(undefined, () => render("no-passphrase", "--encrypt-plain-state"));
-        assert.deepStrictEqual(
-            { ...usage, err: usage.err.split("\n\nusage: render ")[0] },
-            {
-                status: 2,
-                out: "",
-                err: "error: --encrypt-plain-state encrypts the plain state of --state FILE with APIC_ISTIO_PKI_STATE_PASSPHRASE: give both",
-            },
-        );
+        assert.deepStrictEqual(usage, {
+            status: 2,
+            out: "",
+            err: "error: --encrypt-plain-state encrypts the plain state of --state FILE with APIC_ISTIO_PKI_STATE_PASSPHRASE: give both\nsee apic-istio-pki render --help\n",
+        });
 
         await withPassphrase("correct horse battery staple", async () => {
             assert.strictEqual((await render("sealed", "--encrypt-plain-state")).status, 0);

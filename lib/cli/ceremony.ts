@@ -509,7 +509,7 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
         "trust-domain": { type: "string" },
         cn: { type: "string" },
         org: { type: "string" },
-        days: { type: "string" },
+        days: { type: "string", number: true },
         key: { type: "string" },
         "allow-git-work-tree": { type: "boolean" },
     });
@@ -658,7 +658,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
     }>(argv, {
         root: { type: "string" },
         csr: { type: "string", multiple: true },
-        days: { type: "string" },
+        days: { type: "string", number: true },
         out: { type: "string" },
         reissue: { type: "string", multiple: true },
         "log-sha256": { type: "string" },
@@ -868,8 +868,8 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
         "allow-git-work-tree"?: boolean;
     }>(argv, {
         root: { type: "string" },
-        "period-days": { type: "string" },
-        periods: { type: "string" },
+        "period-days": { type: "string", number: true },
+        periods: { type: "string", number: true },
         from: { type: "string" },
         revoke: { type: "string", multiple: true },
         out: { type: "string" },

@@ -504,7 +504,7 @@ export const diffCommand: Command = {
             head: { type: "string" },
             format: { type: "string" },
             "fail-on": { type: "string" },
-            "max-replaced": { type: "string" },
+            "max-replaced": { type: "string", number: true },
         });
         if (values.base === undefined || values.head === undefined) throw new UsageError("give both --base and --head");
         requireStackFile("--head", values.head, values.head);

@@ -1021,8 +1021,8 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
     }>(argv, {
         dir: { type: "string" },
         pem: { type: "string", multiple: true },
-        "warn-days": { type: "string" },
-        "crl-warn-fraction": { type: "string" },
+        "warn-days": { type: "string", number: true },
+        "crl-warn-fraction": { type: "string", number: true },
         now: { type: "string" },
         format: { type: "string" },
     });

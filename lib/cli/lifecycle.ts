@@ -346,7 +346,7 @@ export const lifecycleCommand: Command = {
             config: { type: "string" },
             deployed: { type: "string" },
             now: { type: "string" },
-            "soak-days": { type: "string" },
+            "soak-days": { type: "string", number: true },
             write: { type: "boolean" },
             format: { type: "string" },
         });

@@ -74,7 +74,9 @@ export async function main(
         return await command.run(rest, out);
     } catch (error) {
         if (error instanceof UsageError) {
-            err(`error: ${error.message}\n\n${command?.usage ?? USAGE}\n`);
+            // The error and where the usage is, not the usage itself: some 35 lines that push the
+            // one line that matters out of sight.
+            err(`error: ${error.message}\nsee apic-istio-pki ${command === undefined ? "" : `${name} `}--help\n`);
             return 2;
         }
         if (error instanceof InputError) {

@@ -112,7 +112,7 @@ function stackFileHint(given: string, cwd: string): string {
     );
 }
 
-/** A mistake in how the command was called: exit status 2 and the usage text. */
+/** A mistake in how the command was called: exit status 2, the message and where the usage is (--help). */
 export class UsageError extends Error {}
 
 /** A stack file named by `option`: a regular file (Node would only say EISDIR of a folder, and hang on a FIFO). */
@@ -133,13 +133,34 @@ export interface Command {
     run(argv: string[], out: (text: string) => void): Promise<number>;
 }
 
-type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean }>;
+/** `number`: the option takes a number, which may be given negative (`--warn-days -5`), to be refused by its own rule. */
+type OptionSpec = Record<string, { type: "string" | "boolean"; multiple?: boolean; number?: true }>;
+
+/** A value that starts with "-" and is a number: never an option's name, which starts with a letter. */
+const NEGATIVE_NUMBER = /^-[\d.]/;
 
 /** Strict option parsing; unknown options and stray arguments are usage errors. T names the options' types. */
 export function parse<T>(argv: string[], options: OptionSpec): T {
+    // Node refuses `--warn-days -5` as "ambiguous" (it might be a forgotten value and an option), which
+    // says nothing of the range; given as `--warn-days=-5` the option's own rule refuses it, naming the
+    // range. A numeric option followed by a negative number is taken as that, before any "--".
+    const end = argv.includes("--") ? argv.indexOf("--") : argv.length;
+    const args: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        const numeric = i + 1 < end && arg.startsWith("--") && options[arg.slice(2)]?.number === true;
+        if (numeric && NEGATIVE_NUMBER.test(argv[i + 1])) args.push(`${arg}=${argv[++i]}`);
+        else args.push(arg);
+    }
+    const nodeOptions = Object.fromEntries(
+        Object.entries(options).map(([name, { type, multiple }]) => [
+            name,
+            multiple === undefined ? { type } : { type, multiple },
+        ]),
+    );
     let parsed: ReturnType<typeof parseArgs>;
     try {
-        parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false, tokens: true });
+        parsed = parseArgs({ args, options: nodeOptions, strict: true, allowPositionals: false, tokens: true });
     } catch (err) {
         // Node's messages may run over several lines (a value that starts with "-"): one line here.
         throw new UsageError((err as Error).message.replace(/\s*\n\s*/g, " "));
@@ -173,7 +194,7 @@ export function oneOf<T extends string>(value: string, option: string, allowed: 
     return value as T;
 }
 
-/** Input a command cannot read (a missing or malformed file): exit status 2, like a usage error, without the usage text. */
+/** Input a command cannot read (a missing or malformed file): exit status 2, like a usage error, without pointing to --help. */
 export class InputError extends Error {}
 
 /** `--now`: an isoInstant. */
