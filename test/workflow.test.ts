@@ -2692,6 +2692,7 @@ describe("workflows: the preview step, replayed", function () {
             fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), path.join(repo, "stacks/Pulumi.dev.yaml"));
             const temp = tempDir("workflow-temp");
             fs.writeFileSync(path.join(temp, "stacks.txt"), "dev\n");
+            fs.writeFileSync(path.join(temp, "refused.txt"), "");
             const r = replay(step.run!, repo, {
                 PATH: `${dir}:${process.env.PATH}`,
                 FAKE: dir,
@@ -2711,12 +2712,63 @@ describe("workflows: the preview step, replayed", function () {
                 "pulumi preview --stack dev --diff --non-interactive --policy-pack policy",
                 "kubeconfig kubeconfig-of-test",
             ],
-            left: ["cert-preview", "stacks.txt", "summary.md"],
+            left: ["cert-preview", "refused.txt", "stacks.txt", "summary.md"],
         });
         assert.deepStrictEqual(run('[ "$1" != login ]'), {
             status: 1,
             calls: ["pulumi login --non-interactive", "kubeconfig kubeconfig-of-test"],
-            left: ["stacks.txt"],
+            left: ["refused.txt", "stacks.txt"],
+        });
+    });
+
+    it("never gives pulumi a stack file the program refuses: one importing ESC environments is not previewed", () => {
+        const steps = workflow("preview.yml").jobs.preview.steps;
+        const names = steps.map((s) => s.name);
+        const checkName = "the stack files, checked by the default branch's program without a secret";
+        const check = steps.find((s) => s.name === checkName);
+        const preview = steps.find((s) => s.name === "pulumi preview of each stack");
+        assert.ok(check?.run && preview?.run);
+        assert.deepStrictEqual(check.env, undefined, "the check holds no secret");
+        assert.ok(names.indexOf("install and build the default branch's program") < names.indexOf(checkName));
+        assert.ok(names.indexOf(checkName) < names.indexOf("pulumi preview of each stack"));
+        // The default branch's program, built; the pull request's stack files as data.
+        const repo = tempDir("workflow-repo");
+        fs.symlinkSync(path.join(ROOT, "dist"), path.join(repo, "dist"));
+        fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(repo, "node_modules"));
+        fs.mkdirSync(path.join(repo, "stacks"));
+        const dev = fs.readFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), "utf8");
+        fs.writeFileSync(path.join(repo, "stacks/Pulumi.dev.yaml"), `environment:\n  - bank/prod-cluster\n${dev}`);
+        fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.sit.yaml"), path.join(repo, "stacks/Pulumi.sit.yaml"));
+        const temp = tempDir("workflow-temp");
+        fs.writeFileSync(path.join(temp, "stacks.txt"), "dev\nprod\nsit\n");
+        const checked = replay(check.run, repo, { RUNNER_TEMP: temp });
+        assert.strictEqual(checked.status, 0, checked.stderr);
+        assert.match(
+            checked.stderr,
+            /stack file \S+Pulumi\.dev\.yaml imports Pulumi ESC environments \(environment:\)/,
+        );
+        assert.strictEqual(fs.readFileSync(path.join(temp, "refused.txt"), "utf8"), "dev\n");
+
+        const { dir, calls } = fakes({ pulumi: "exit 0" });
+        const r = replay(preview.run, repo, {
+            PATH: `${dir}:${process.env.PATH}`,
+            FAKE: dir,
+            RUNNER_TEMP: temp,
+            GITHUB_STEP_SUMMARY: path.join(temp, "summary.md"),
+            KUBECONFIG_CONTENT: "kubeconfig-of-test",
+            DIFF_HEAD: sha("e"),
+            PR_NUMBER: "7",
+        });
+        assert.strictEqual(r.status, 1, r.stderr);
+        assert.deepStrictEqual(calls(), [
+            "pulumi login --non-interactive",
+            "pulumi preview --stack sit --diff --non-interactive --policy-pack policy",
+        ]);
+        assert.match(r.stdout, /stacks\/Pulumi\.dev\.yaml: refused by the program's check of the stack files/);
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(temp, "cert-preview/meta.json"), "utf8")).stacks, {
+            dev: { outcome: "failed", exitCode: 1 },
+            prod: { outcome: "removed", exitCode: 0 },
+            sit: { outcome: "ok", exitCode: 0 },
         });
     });
 });
