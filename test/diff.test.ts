@@ -296,6 +296,30 @@ describe("diff of a staged CA rotation", function () {
         assert.deepStrictEqual(check({ ...dev, trustDomains: "shared" }), [text("mesh-ca-dev-east-g1")]);
     });
 
+    it("mesh CA finish: cacerts' first ca-crl.pem asks for no periodic re-publication, since the mesh CAs' CRLs are valid until their CAs expire", () => {
+        const d = diffPlans(plan(at("meshCa", 1, "switch", oneCluster)), plan(at("meshCa", 1, "finish", oneCluster)));
+        assert.deepStrictEqual(
+            [
+                crlsPublished(plan(at("meshCa", 1, "switch", oneCluster))).mesh,
+                crlsPublished(plan(at("meshCa", 1, "finish", oneCluster))).mesh,
+            ],
+            [false, true],
+            "the finish publishes the mesh's CRLs for the first time",
+        );
+        assert.deepStrictEqual(
+            d.steps.after.filter((s) => s.includes("re-published")),
+            [],
+        );
+        // Nor does a new pki:crlPeriodDays, while only the mesh's CRLs are published.
+        const finished = at("meshCa", 1, "finish", oneCluster);
+        assert.deepStrictEqual(
+            diffPlans(plan(finished), plan({ ...finished, crlPeriodDays: 14 })).steps.after.filter((s) =>
+                s.includes("re-published"),
+            ),
+            [],
+        );
+    });
+
     it("an issuing CA's finish says its CRLs are published from now on only where none was before", () => {
         const revocation = {
             endpoint: "ob",
@@ -1517,8 +1541,7 @@ describe("diff risks", function () {
             rotation: d.caRotation.map((t) => t.effect),
             after: d.steps.after,
         });
-        const republish =
-            "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.";
+        // No re-publication step: the mesh CAs' and the mesh root's CRLs are valid until their CAs expire.
         assert.deepStrictEqual(removal(diffPlans(plan(two), plan(one))), {
             risk:
                 "removes 1 cluster dev-west: its mesh CA and istiod's cacerts secret are deleted; " +
@@ -1532,7 +1555,6 @@ describe("diff risks", function () {
             rotation: [],
             after: [
                 "istiod of dev-east reloads cacerts (Istio 1.18+) and sends ca-crl.pem to the sidecars (Istio 1.27+).",
-                republish,
             ],
         });
         // Removed at the finish of a mesh CA rotation: both generations of its CA go with the old one that stays.
@@ -1555,7 +1577,6 @@ describe("diff risks", function () {
                 ],
                 after: [
                     "istiod of dev-east reloads cacerts (Istio 1.18+) and sends ca-crl.pem to the sidecars (Istio 1.27+).",
-                    republish,
                 ],
             },
         );

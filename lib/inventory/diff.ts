@@ -19,7 +19,7 @@ import {
     shownName,
 } from "../config/values";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
-import { caSlots, isRootSlot, RootSlot, rootSlotOf } from "../plan/hierarchy";
+import { caSlots, isRootSlot, RootSlot, rootOf, rootSlotOf } from "../plan/hierarchy";
 import {
     CaPlan,
     clientOverlap,
@@ -44,7 +44,7 @@ import {
     uiClientRecordKey,
     unpinnedUnderWay,
 } from "../plan/plan";
-import { CLOCK_SKEW_MS } from "../pki/crl";
+import { CLOCK_SKEW_MS, DAY_MS, parseCrl } from "../pki/crl";
 import { pkcs12FriendlyName } from "../pki/pkcs12";
 import { CA_CAUSES, RESTART_ISTIOD, rootBreaks, ROOTS_KEPT_BREAKS } from "../plan/reissue";
 import {
@@ -2425,6 +2425,29 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
 
 /** The CRL sets, in CrlPlan's order. */
 const CRL_SETS = Object.keys(CRL_SET_SLOT) as CrlSet[];
+/** The CRL sets whose issuing CAs re-sign their CRLs every pki:crlPeriodDays: all but the mesh's. */
+const EDGE_CRL_SETS = CRL_SETS.filter((k) => k !== "mesh");
+
+/**
+ * The step for cacerts' first ca-crl.pem under an offline mesh root: the mesh CAs' CRLs never
+ * expire, but the root's is the ceremony's series CRL, valid two series periods, and the one in
+ * place has one series period to run once the next is valid (README "CRLs that do not expire").
+ * Undefined when the mesh root is not offline, or its CRL was published before.
+ */
+function offlineSeriesStep(base: PkiPlan, head: PkiPlan): string | undefined {
+    const slot = rootOf("meshCa", head.config.trustDomains);
+    if (head.config.offlineRoots[slot] === undefined) return undefined;
+    const root = head.cas.find((c) => c.role === "root" && c.slot === slot);
+    const crl = root && head.crls.offlineRootCrls[root.id];
+    if (root === undefined || crl === undefined || base.crls.offlineRootCrls[root.id] !== undefined) return undefined;
+    const { thisUpdate, nextUpdate } = parseCrl(crl);
+    const periodDays = Math.round((nextUpdate.getTime() - thisUpdate.getTime()) / 2 / DAY_MS);
+    return (
+        `From now on every cluster's cacerts carries the CRL of the offline root pki:offlineRoots.${slot}, from the ceremony's series: ` +
+        `it must be re-published each time the series moves on, every ${periodDays} days (the series period; each CRL is valid for two periods, so the one in place has one period to run): ` +
+        `run pulumi up, or let the scheduled lifecycle workflow do it, and sign the next series before pki:offlineRoots.${slot}.crls ends.`
+    );
+}
 
 /** Why an upload of a truststore's new content may take a new truststore (README, Staged CA rotation). */
 const TRUSTSTORES_UPDATE =
@@ -2696,14 +2719,20 @@ function stepsFor(
     after.push(...frontEnd.after);
     const wasPublished = crlsPublished(base);
     const nowPublished = crlsPublished(head, base);
-    const firstCrls = CRL_SETS.filter((k) => nowPublished[k] && !wasPublished[k]);
-    const periodChanged =
-        base.config.crlPeriodDays !== head.config.crlPeriodDays && Object.values(nowPublished).some((p) => p);
+    // Only the edge's sets are re-signed every pki:crlPeriodDays: the mesh CAs' CRLs in cacerts are
+    // valid until their CAs expire (README "CRLs that do not expire"); the mesh set counts only for
+    // an offline mesh root, whose ceremony-signed series has its own period (offlineSeriesStep).
+    const periodic = EDGE_CRL_SETS.filter((k) => nowPublished[k]);
+    const firstCrls = periodic.filter((k) => !wasPublished[k]);
+    const periodChanged = base.config.crlPeriodDays !== head.config.crlPeriodDays && periodic.length > 0;
     if ((firstCrls.length > 0 || periodChanged) && !diff.newStack) {
         after.push(
             `From now on CRLs must be re-published at least every ${head.config.crlPeriodDays} days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.`,
         );
     }
+    const series =
+        nowPublished.mesh && !wasPublished.mesh && !diff.newStack ? offlineSeriesStep(base, head) : undefined;
+    if (series !== undefined) after.push(series);
     for (const t of diff.caRotation.filter((t) => t.refused === undefined)) {
         const to = head.config.caRotation[t.slot];
         const next = PHASES[PHASES.indexOf(to.phase) + 1];

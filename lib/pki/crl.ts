@@ -54,7 +54,7 @@ export interface CrlWindow {
     readonly number: number;
 }
 
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
 /**
  * How long a periodic CRL stays valid after the start of its publication period: four periods,
