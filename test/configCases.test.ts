@@ -790,6 +790,21 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "cluster name well written but over a label's 63 characters: the mesh CA's common name bounds it",
+        { clusters: `[${a(64)}]` },
+        [
+            `pki:clusters[0] "${a(64)}" is 64 characters; with pki:environment "dev" the mesh CA's common name "dev mesh CA ${a(64)} G198" would be 81 characters, over RFC 5280's 64. Use a cluster name of at most 47 characters`,
+        ],
+    ],
+    [
+        "cluster name well written but over a label's 63 characters, beside a refused pki:environment",
+        { environment: "Dev", clusters: `[${a(64)}]` },
+        [
+            `pki:environment must be lower-case letters, digits and '-' (not at either end); got "Dev"`,
+            `pki:clusters[0] "${a(64)}" is 64 characters; a cluster name is one RFC 1123 label of at most 63, and with pki:environment at most 50 characters together (the mesh CA's common name). Use a shorter name`,
+        ],
+    ],
+    [
         "cluster null",
         { clusters: "[null]" },
         [

@@ -903,9 +903,19 @@ function validateClusters(
     value.forEach((entry, i) => {
         const key = `pki:clusters[${i}]`;
         const name = typeof entry === "string" ? entry : isMap(entry) ? entry.name : undefined;
-        if (typeof name !== "string" || !LABEL.test(name)) {
+        if (typeof name !== "string" || !LABEL_CHARACTERS.test(name)) {
             fail(
                 `${key} must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got ${showJson(entry)}${quoteNumberHint(name ?? entry, NUMBER_LIKE_NAME)}`,
+            );
+            return;
+        }
+        // Well written but long: the mesh CA's common name below bounds it more tightly (with
+        // pki:environment, at most MAX_ENVIRONMENT_AND_CLUSTER_LENGTH together); without a usable
+        // pki:environment, the label's own limit and that one.
+        if (environment === undefined && name.length > MAX_LABEL_LENGTH) {
+            fail(
+                `${key} ${showJson(name)} is ${name.length} characters; a cluster name is one RFC 1123 label of at most ${MAX_LABEL_LENGTH}, ` +
+                    `and with pki:environment at most ${MAX_ENVIRONMENT_AND_CLUSTER_LENGTH} characters together (the mesh CA's common name). Use a shorter name`,
             );
             return;
         }
