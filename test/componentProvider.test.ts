@@ -240,6 +240,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     const refusals = (calls: [string, pulumi.Inputs][]) =>
         refusalsBeforeChildren(calls).then(({ messages }) => messages);
     let schema: Schema;
+    /** A schema's property names as a message lists them: "a, b and c". */
+    const takes = (properties: Record<string, Property> | undefined) => {
+        const names = Object.keys(properties ?? {}).sort();
+        return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+    };
     before(async () => {
         schema = JSON.parse(await provider.getSchema()) as Schema;
     });
@@ -1626,10 +1631,6 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     it("refuses an input name a component does not know, naming it and the ones it takes, instead of leaving the default in force", async () => {
         // SDKs of other languages send what they are given (a Python dict, a YAML map): a misspelt
         // strictMtls or verifyCertificateSpki would leave the mesh permissive or the key unpinned.
-        const takes = (properties: Record<string, Property> | undefined) => {
-            const names = Object.keys(properties ?? {}).sort();
-            return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
-        };
         assert.deepStrictEqual(
             await refusals(COMPONENTS.map((component) => [component, { validityDay: 30 }])),
             COMPONENTS.map(
@@ -1697,6 +1698,37 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 `CustomerFacingTls hosts[0] has no input "certificatePEM"; its inputs are ${members("CustomerFacingHost")}. Fix the spelling or remove it`,
             ],
         );
+    });
+
+    it("refuses a misspelt input of a CA given as one secret output (YAML fn::secret, a Python apply returning a dict) as in a plain object, before any child", async () => {
+        const root = await mintRoot("Bank root");
+        const key = root.keyPem;
+        const members = (type: string) => takes(schema.types[token(type)].properties);
+        const typo = { certPem: root.certPem, privateKey: key };
+        const outcomes = await refusalsOnceResolved([
+            ["IntermediateCa", { subject: { commonName: "i" }, rootCa: pulumi.secret(typo) }],
+            ["IntermediateCa", { subject: { commonName: "i" }, rootCa: typo }],
+            ["MeshPluginCa", { cluster: "east", issuer: pulumi.secret({ ...typo, chainPem: root.certPem }) }],
+            [
+                "ApicServerCertificate",
+                { serverCa: pulumi.secret({ ...typo, chainPem: root.certPem }), host: "apic.bank.example" },
+            ],
+        ]);
+        const rootCa = `IntermediateCa rootCa has no input "privateKey"; its inputs are ${members("RootCaPem")}. Fix the spelling or remove it`;
+        assert.deepStrictEqual(outcomes, [
+            { message: rootCa, children: [] },
+            { message: rootCa, children: [] },
+            {
+                message: `MeshPluginCa issuer has no input "privateKey"; its inputs are ${members("CaSigner")}. Fix the spelling or remove it`,
+                children: [],
+            },
+            {
+                message: `ApicServerCertificate serverCa has no input "privateKey"; its inputs are ${members("IssuingCa")}. Fix the spelling or remove it`,
+                children: [],
+            },
+        ]);
+        // The value is never shown, secret or not.
+        for (const { message } of outcomes) assert.ok(!message.includes(key.split("\n")[1]));
     });
 
     it("refuses the inputs a component requires when another language leaves them out, naming them instead of a JavaScript error", async () => {
@@ -2026,7 +2058,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     keyAlgorithm: "ECDSA",
                     issuer: { ...issuer, rootCertPem: pulumi.output(null) },
                 }),
-                // An issuer given as one output has every member, given or not: rootCertPem is a CA signer's.
+                // An issuer given as one output lacks rootCertPem, a CA signer's: refused once it resolves, as a plain one is.
                 await failure("IntermediateCa", {
                     subject: { commonName: "i" },
                     keyAlgorithm: "ECDSA",
@@ -2064,7 +2096,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 `CustomerFacingTls bad: the certificatePem given for www.bank.example must be PEM text of the public CA's certificate, then its chain; got ${missing(null)}; leave certificatePem out until the certificate comes`,
                 `IntermediateCa issuer: rootCertPem must be PEM text of a certificate; got ${missing(undefined)}`,
                 `MeshPluginCa issuer: rootCertPem must be PEM text of a certificate; got ${missing(null)}`,
-                `IntermediateCa issuer: rootCertPem must be PEM text of a certificate; got ${missing(undefined)}`,
+                "IntermediateCa issuer needs rootCertPem; give it",
                 `IntermediateCa rootCa: certPem must be PEM text of a certificate; got ${missing(undefined)}`,
                 `ApicServerCertificate serverCa: privateKeyPem must be PEM text of a private key; got ${missing(null)}`,
                 `IstioGatewayTls clientTrustBundlePem must be PEM text of CA certificates; got ${missing(null)}`,

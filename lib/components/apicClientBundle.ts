@@ -161,7 +161,10 @@ export class ApicClientBundle extends pulumi.ComponentResource {
     constructor(name: string, args: ApicClientBundleArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicClientBundle", name, {}, opts);
         checkArgs(args, APIC_CLIENT_BUNDLE_INPUTS, "ApicClientBundle", this);
-        checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "ApicClientBundle clientCa", this);
+        args = {
+            ...args,
+            clientCa: checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "ApicClientBundle clientCa", this),
+        };
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(
             args,
             365,

@@ -83,7 +83,10 @@ export class ApicServerCertificate extends pulumi.ComponentResource {
     constructor(name: string, args: ApicServerCertificateArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:ApicServerCertificate", name, {}, opts);
         checkArgs(args, APIC_SERVER_CERTIFICATE_INPUTS, "ApicServerCertificate", this);
-        checkInputNames(args.serverCa, ISSUING_CA_INPUTS, "ApicServerCertificate serverCa", this);
+        args = {
+            ...args,
+            serverCa: checkInputNames(args.serverCa, ISSUING_CA_INPUTS, "ApicServerCertificate serverCa", this),
+        };
         const host = hostArgument(args.host, "ApicServerCertificate host", this);
         // The host the UI sidecars verify (their DestinationRule's subjectAltNames), which
         // UiApicClient's apicHosts take fully qualified only: a short one would match no caller.

@@ -65,11 +65,20 @@ export const SIGNER_INPUTS: InputNames<SignerArgs> = {
     offlineRoot: "optional",
 };
 
-/** Refuses names the signer given lacks (see checkInputNames). */
-export function checkSignerInputNames(args: SignerArgs, component: string, resource: pulumi.Resource): void {
-    checkInputNames(args.rootCa, ROOT_CA_PEM_INPUTS, `${component} rootCa`, resource);
-    checkInputNames(args.issuer, CA_SIGNER_INPUTS, `${component} issuer`, resource);
-    checkInputNames(args.offlineRoot, OFFLINE_SIGNER_INPUTS, `${component} offlineRoot`, resource);
+/**
+ * Refuses names the signer given lacks (see checkInputNames). Returns the args to read the signer
+ * from: a signer given as one output is checked once it resolves, before its members are read.
+ */
+export function checkSignerInputNames<T extends SignerArgs>(args: T, component: string, resource: pulumi.Resource): T {
+    const rootCa = checkInputNames(args.rootCa, ROOT_CA_PEM_INPUTS, `${component} rootCa`, resource);
+    const issuer = checkInputNames(args.issuer, CA_SIGNER_INPUTS, `${component} issuer`, resource);
+    const offlineRoot = checkInputNames(args.offlineRoot, OFFLINE_SIGNER_INPUTS, `${component} offlineRoot`, resource);
+    return {
+        ...args,
+        ...(rootCa === args.rootCa ? {} : { rootCa }),
+        ...(issuer === args.issuer ? {} : { issuer }),
+        ...(offlineRoot === args.offlineRoot ? {} : { offlineRoot }),
+    };
 }
 
 export function signerOf(args: SignerArgs, component: string, resource: pulumi.Resource): CaSigner | OfflineSigner {
@@ -250,7 +259,7 @@ export class IntermediateCa extends pulumi.ComponentResource implements IssuingC
         super("apic-istio-pki:index:IntermediateCa", name, {}, opts);
         checkArgs(args, INTERMEDIATE_CA_INPUTS, "IntermediateCa", this);
         checkInputNames(args.subject, SUBJECT_INPUTS, "IntermediateCa subject", this);
-        checkSignerInputNames(args, "IntermediateCa", this);
+        args = checkSignerInputNames(args, "IntermediateCa", this);
         const signer = signerOf(args, "IntermediateCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(
             args,

@@ -418,7 +418,10 @@ export class IstioGatewayTls extends pulumi.ComponentResource {
     constructor(name: string, args: IstioGatewayTlsArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:IstioGatewayTls", name, {}, opts);
         checkArgs(args, ISTIO_GATEWAY_TLS_INPUTS, "IstioGatewayTls", this);
-        checkInputNames(args.serverCa, ISSUING_CA_INPUTS, "IstioGatewayTls serverCa", this);
+        args = {
+            ...args,
+            serverCa: checkInputNames(args.serverCa, ISSUING_CA_INPUTS, "IstioGatewayTls serverCa", this),
+        };
         checkListEntries(args.endpoints, GATEWAY_ENDPOINT_INPUTS, "IstioGatewayTls endpoints", this);
         const { namespace, gatewayName, organization, selector } = gatewayArguments(
             args,

@@ -1043,13 +1043,25 @@ const inputShape = <T>(known: InputNames<T>): string =>
  * as such (refuseNonMap), before any resource: a PEM text given where the CA belongs (YAML
  * `issuer: ${caKeyPem}`) would else be refused for the certPem it lacks. Only plain objects have
  * their names checked: a RootCa or IntermediateCa given as an issuer has other members too.
- * Values are never shown: a misspelt name's value may be a private key.
+ * Values are never shown: a misspelt name's value may be a private key. Returns the value to read
+ * the members from: itself, or, given as one output, that output checked once it resolves.
  */
-export function checkInputNames<T>(value: T, known: InputNames<T>, what: string, resource: pulumi.Resource): void {
-    if (!isGiven(value)) return;
+export function checkInputNames<T>(value: T, known: InputNames<T>, what: string, resource: pulumi.Resource): T {
+    // Given as one output (YAML fn::secret, a Python apply returning a dict: the SDK wraps the whole
+    // object when its top-level value is secret), its names are known only once it resolves: the
+    // same check then, on the output its members are read from, so that a misspelt name is refused
+    // as in a plain object, not as the required member it leaves unresolved. A resolved value that
+    // is no map is left to the member checks, which do not show it (it may be a secret key).
+    if (pulumi.Output.isInstance(value)) {
+        return value.apply((resolved: unknown) => {
+            if (isMap(resolved as Json | undefined)) checkInputNames(resolved as T, known, what, resource);
+            return resolved;
+        }) as T;
+    }
+    if (!isGiven(value)) return value;
     refuseNonMap(value, known, what, resource);
     const prototype: unknown = Object.getPrototypeOf(value);
-    if (prototype !== Object.prototype && prototype !== null) return;
+    if (prototype !== Object.prototype && prototype !== null) return value;
     const unknown = Object.entries(value)
         .filter(([name, member]) => !Object.hasOwn(known, name) && isGiven(member))
         .map(([name]) => showJson(name));
@@ -1069,6 +1081,7 @@ export function checkInputNames<T>(value: T, known: InputNames<T>, what: string,
             resource,
         );
     }
+    return value;
 }
 
 /**

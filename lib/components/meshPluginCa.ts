@@ -190,7 +190,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
     constructor(name: string, args: MeshPluginCaArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:MeshPluginCa", name, {}, opts);
         checkArgs(args, MESH_PLUGIN_CA_INPUTS, "MeshPluginCa", this);
-        checkSignerInputNames(args, "MeshPluginCa", this);
+        args = checkSignerInputNames(args, "MeshPluginCa", this);
         const signer = signerOf(args, "MeshPluginCa", this);
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 1095, "MeshPluginCa", this);
         const strictMtls = flagArgument(args.strictMtls, false, "MeshPluginCa strictMtls", this);

@@ -177,7 +177,7 @@ export class UiApicClient extends pulumi.ComponentResource {
     constructor(name: string, args: UiApicClientArgs, opts?: pulumi.ComponentResourceOptions) {
         super("apic-istio-pki:index:UiApicClient", name, {}, opts);
         checkArgs(args, UI_APIC_CLIENT_INPUTS, "UiApicClient", this);
-        checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "UiApicClient clientCa", this);
+        args = { ...args, clientCa: checkInputNames(args.clientCa, ISSUING_CA_INPUTS, "UiApicClient clientCa", this) };
         const { keyAlgorithm, validityDays, earlyRenewalDays } = certificateSettings(args, 365, "UiApicClient", this);
         refuseOutlivingIssuer(args.clientCa, validityDays, "UiApicClient", this);
         const service = serviceNameArgument(args.service, "UiApicClient service", this);
