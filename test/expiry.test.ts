@@ -26,6 +26,7 @@ import {
     gatewayServerConfig,
     loadStackFile,
     mintRoot,
+    mintSubCa,
     newStackState,
     OPTION_FILES,
     Rendered,
@@ -218,6 +219,64 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             ],
         );
         assert.strictEqual(report?.due, 5);
+    });
+
+    it("counts a certificate's days to the CA of its chain that ends first, naming it, as a verifier refuses it then", async () => {
+        // A root that ends in 10 days above CAs issued for a year and for 200 days: OpenSSL's
+        // verify -attime past the root's end fails "certificate has expired" at the root's depth.
+        const root = await mintRoot("short root", { validityHours: 10 * 24 });
+        const mid = await mintSubCa(root, "long CA", { validityHours: 365 * 24 });
+        const inner = await mintSubCa(mid, "inner CA", { validityHours: 200 * 24 });
+        const folder = tempDir("expiry-chain-end");
+        fs.writeFileSync(path.join(folder, "chain.pem"), inner.certPem + mid.certPem + root.certPem);
+        const rootEnd = new X509Certificate(root.certPem).validTo;
+        const at = (days: number) => new Date(Date.parse(rootEnd) - days * DAY_MS).toISOString();
+        const { status, report } = await json("--dir", folder, "--now", at(9.5), "--warn-days", "5");
+        assert.deepStrictEqual(
+            [status, report?.due],
+            [0, 0],
+            "9 days left to every row: none inside 5 days, though the root ends first",
+        );
+        const rows = (r: ExpiryJson | undefined) =>
+            r?.rows.map((row) => [row.subject, row.daysLeft, row.status, row.effectiveNotAfter, row.endsFirst]);
+        const rootEndIso = new Date(rootEnd).toISOString();
+        assert.deepStrictEqual(rows(report), [
+            ["CN=inner CA", 9, "ok", rootEndIso, { subject: "CN=short root", depth: 2 }],
+            ["CN=long CA", 9, "ok", rootEndIso, { subject: "CN=short root", depth: 1 }],
+            ["CN=short root", 9, "ok", undefined, undefined],
+        ]);
+        // notAfter stays each certificate's own.
+        assert.deepStrictEqual(
+            report?.rows.map((r) => r.notAfter),
+            [inner, mid, root].map((c) => new Date(new X509Certificate(c.certPem).validTo).toISOString()),
+        );
+        // Inside the window by the root's end, not their own: exit 1, each named with the CA that ends first.
+        const late = await cli("expiry", "--dir", folder, "--now", at(3.5), "--warn-days", "5");
+        assert.strictEqual(late.status, 1);
+        assert.deepStrictEqual(
+            late.out
+                .split("\n")
+                .filter((line) => line.startsWith("renew soon") && line.includes("CA"))
+                .map((line) => line.split(/ {2,}/).slice(0, 2)),
+            [
+                ["renew soon", "3 (short root, above its issuer, ends first)"],
+                ["renew soon", "3 (its issuer short root ends first)"],
+            ],
+        );
+        assert.match(
+            late.out,
+            /due: CN=inner CA \(renew soon: short root, above its issuer, ends first\); CN=long CA \(renew soon: its issuer short root ends first\); CN=short root \(renew soon\)\n$/,
+        );
+        // Past the root's end the CAs under it are expired too, though within their own validity.
+        const after = await json("--dir", folder, "--now", new Date(Date.parse(rootEnd) + DAY_MS).toISOString());
+        assert.deepStrictEqual(
+            after.report?.rows.map((r) => [r.subject, r.status]),
+            [
+                ["CN=inner CA", "expired"],
+                ["CN=long CA", "expired"],
+                ["CN=short root", "expired"],
+            ],
+        );
     });
 
     it("exits 2 on a file it cannot read or a certificate it cannot parse, not 1", async () => {

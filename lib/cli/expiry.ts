@@ -74,6 +74,14 @@ export interface ExpiryRow {
     status: "ok" | "renew due" | "renew soon" | "publish soon" | "ceremony soon" | "expired" | "not yet valid";
     /** Inside the warning window, expired or not valid yet: what exits 1. */
     due: boolean;
+    /**
+     * A certificate whose chain holds a CA that ends before it (a leaf issued late in its CA's
+     * life): that CA's notAfter, when the chain stops verifying (OpenSSL: "certificate has
+     * expired" at that depth), which daysLeft and status count from; notAfter stays its own.
+     */
+    effectiveNotAfter?: string;
+    /** That CA, as certificateName names it, and how far up the chain (1: the issuer). */
+    endsFirst?: { subject: string; depth: number };
     files: string[];
     /** The Kubernetes fields of those files it was read from: `file: data key "ca.crt" of Secret "x"`. */
     fields: string[];
@@ -962,7 +970,78 @@ function crlSeriesRows(
     });
 }
 
-/** One row per distinct certificate or CRL, soonest end first. */
+/**
+ * The certificate among `certificates` that issued `cert` (its subject is cert's issuer and its key
+ * verifies cert's signature), or undefined: none found, or cert is self-signed.
+ */
+function issuerAmong(
+    cert: crypto.X509Certificate,
+    certificates: readonly crypto.X509Certificate[],
+): crypto.X509Certificate | undefined {
+    if (cert.checkIssued(cert) && cert.verify(cert.publicKey)) return undefined;
+    return certificates.find((c) => c !== cert && cert.checkIssued(c) && cert.verify(c.publicKey));
+}
+
+/**
+ * The CA of cert's chain, among the certificates found, that ends first and before cert does,
+ * with its depth (1: the issuer); undefined when none does. A verifier refuses the certificate
+ * once any certificate of its chain has expired, so its effective end is the earliest notAfter
+ * along the chain. A chain that loops stops where it would repeat.
+ */
+function endsFirstInChain(
+    cert: crypto.X509Certificate,
+    certificates: readonly crypto.X509Certificate[],
+): { ca: crypto.X509Certificate; depth: number } | undefined {
+    let first: { ca: crypto.X509Certificate; depth: number } | undefined;
+    let end = new Date(cert.validTo).getTime();
+    const seen = new Set([cert.fingerprint256]);
+    for (let ca = issuerAmong(cert, certificates), depth = 1; ca !== undefined; depth++) {
+        if (seen.has(ca.fingerprint256)) break;
+        seen.add(ca.fingerprint256);
+        const caEnd = new Date(ca.validTo).getTime();
+        if (caEnd < end) [first, end] = [{ ca, depth }, caEnd];
+        ca = issuerAmong(ca, certificates);
+    }
+    return first;
+}
+
+/** A certificate row judged from the end of the CA of its chain that ends first (endsFirstInChain). */
+function judgedByChain(
+    row: ExpiryRow,
+    first: { ca: crypto.X509Certificate; depth: number },
+    thresholds: ExpiryThresholds,
+    now: Date,
+): ExpiryRow {
+    const end = new Date(first.ca.validTo);
+    const left = Math.floor((end.getTime() - now.getTime()) / DAY_MS);
+    const status =
+        row.status === "not yet valid" || row.status === "expired"
+            ? row.status
+            : end <= now
+              ? "expired"
+              : left < thresholds.warnDays
+                ? "renew soon"
+                : row.status;
+    return {
+        ...row,
+        daysLeft: left,
+        status,
+        due: status === "expired" || status === "renew soon" || status === "not yet valid",
+        effectiveNotAfter: end.toISOString(),
+        endsFirst: { subject: certificateName(first.ca), depth: first.depth },
+    };
+}
+
+/** How the text report says which CA ends first: its common name, else its whole subject. */
+function endsFirstText(endsFirst: { subject: string; depth: number }): string {
+    const name = /(?:^|, )CN=([^,]*)/.exec(endsFirst.subject)?.[1] ?? endsFirst.subject;
+    return endsFirst.depth === 1 ? `its issuer ${name} ends first` : `${name}, above its issuer, ends first`;
+}
+
+/**
+ * One row per distinct certificate or CRL, soonest end first. A certificate's days left count to
+ * the end of its chain (endsFirstInChain) among the certificates found.
+ */
 export function expiryReport(
     files: readonly string[],
     thresholds: ExpiryThresholds,
@@ -971,6 +1050,7 @@ export function expiryReport(
     unreadKeystore: UnreadKeystore = refuseKeystore,
 ): ExpiryRow[] {
     const rows = new Map<string, ExpiryRow>();
+    const certificates = new Map<string, crypto.X509Certificate>();
     for (const f of findAll(files, unreadKeystore)) {
         const field = f.place === undefined ? [] : [`${f.file}: ${f.place}`];
         const known = rows.get(f.id);
@@ -981,6 +1061,12 @@ export function expiryReport(
         }
         const row = reading(f.file, () => judged(f, thresholds, now, renewals));
         rows.set(f.id, { ...row, files: [f.file], fields: field });
+        if (f.certificate !== undefined) certificates.set(f.id, f.certificate);
+    }
+    const all = [...certificates.values()];
+    for (const [id, cert] of certificates) {
+        const first = endsFirstInChain(cert, all);
+        if (first !== undefined) rows.set(id, judgedByChain(rows.get(id) as ExpiryRow, first, thresholds, now));
     }
     return [...rows.values()].sort((a, b) => a.daysLeft - b.daysLeft);
 }
@@ -994,7 +1080,8 @@ function dueText(row: ExpiryRow): string {
     if (row.kind === "crl series") {
         return `${subject} ${row.status === "expired" ? "ended" : "ends"} ${row.notAfter}: ceremony needed (ceremony crl)`;
     }
-    return `${subject} (${row.status === "not yet valid" ? `not valid before ${row.notBefore}` : row.status})`;
+    const chain = row.endsFirst === undefined ? "" : `: ${shownText(endsFirstText(row.endsFirst))}`;
+    return `${subject} (${row.status === "not yet valid" ? `not valid before ${row.notBefore}` : row.status}${chain})`;
 }
 
 function number(
@@ -1095,7 +1182,10 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
                 ["status", "days left", "not after", "renew at", "subject", "serial"],
                 rows.map((r) => ({
                     status: r.status,
-                    "days left": String(r.daysLeft),
+                    "days left":
+                        r.endsFirst === undefined
+                            ? String(r.daysLeft)
+                            : `${r.daysLeft} (${shownText(endsFirstText(r.endsFirst))})`,
                     "not after": r.notAfter,
                     "renew at": r.renewAt,
                     subject: shownText(r.subject),
