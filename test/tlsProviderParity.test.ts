@@ -256,6 +256,41 @@ describe("Engine stand-in: byte for byte what Go's crypto/x509 writes when drive
         assert.throws(() => tlsProvider.certRequest(inputs), refusal);
     });
 
+    it("writes an emailAddress beyond ASCII as its UTF-8 bytes in an IA5String, as the provider does, and both refuse to sign its CSR", () => {
+        const subject = { commonName: "mail", emailAddress: "pkï@bank.example" };
+        const { certPem, go } = certificate("self", {
+            privateKeyPem: rsa.state.privateKeyPem,
+            subject,
+            allowedUses: [],
+            validityPeriodHours: 1,
+        });
+        const ours = pemDecode(certPem, "CERTIFICATE");
+        assertSameCertificate(ours, go, rsa.state.privateKeyPem as string, "non-ASCII emailAddress");
+        assert.ok(ours.includes(Buffer.from("1611706bc3af4062616e6b2e6578616d706c65", "hex")), "IA5String of UTF-8");
+
+        const csrInputs = { privateKeyPem: ed25519.state.privateKeyPem, subject };
+        const csr = tlsProvider.certRequest(csrInputs);
+        const [goCsr] = oracle({ ...csrInputs, kind: "csr" });
+        const csrDer = pemDecode(csr.state.certRequestPem as string, "CERTIFICATE REQUEST");
+        assertSameCertificate(csrDer, goCsr, ed25519.state.privateKeyPem as string, "non-ASCII emailAddress CSR");
+
+        // Go's ParseCertificateRequest refuses such an IA5String: LocallySignedCert cannot take it.
+        const inputs = {
+            caPrivateKeyPem: rsa.state.privateKeyPem,
+            caCertPem: rsaCa().certPem,
+            certRequestPem: csr.state.certRequestPem,
+            allowedUses: [],
+            validityPeriodHours: 1,
+        };
+        const [goLocal] = oracle({ ...inputs, kind: "local", serialHex: "01", notBeforeMs: NOW.getTime() });
+        assert.strictEqual(goLocal.error, "asn1: syntax error: IA5String contains invalid character");
+        assert.throws(
+            () => tlsProvider.locallySignedCert(inputs, at),
+            (error: Error) =>
+                error.message === `cert_request_pem: failed to parse certificate request: ${goLocal.error as string}`,
+        );
+    });
+
     it("makes a CA from a CSR whose subject holds only an emailAddress, as the provider (a non-empty pkix.Name) does", () => {
         const csr = tlsProvider.certRequest({
             privateKeyPem: p256.state.privateKeyPem,

@@ -125,7 +125,8 @@ export function encodeName(subject: Subject): Buffer {
     if (subject.commonName) addList(OID.commonName, [subject.commonName]);
     if (subject.serialNumber) addList(OID.serialNumber, [subject.serialNumber]);
     if (subject.emailAddress !== undefined) {
-        const ia5 = der.tlv(der.TAG.ia5String, Buffer.from(subject.emailAddress, "ascii"));
+        // The provider's asn1.RawValue{Tag: IA5String, Bytes: []byte(email)}: UTF-8 bytes, unchecked.
+        const ia5 = der.tlv(der.TAG.ia5String, Buffer.from(subject.emailAddress, "utf8"));
         rdns.push(der.setOf(attribute(OID.emailAddress, ia5)));
     }
     return der.sequence(...rdns);
@@ -447,6 +448,17 @@ export interface ParsedRequest {
 export function parseCertificateRequest(csrDer: Buffer): ParsedRequest {
     const [info] = der.children(der.readNode(csrDer));
     const [, name, spki, attributes] = der.children(info);
+    // Go's asn1.Unmarshal of the subject refuses an IA5String beyond ASCII (a CSR's emailAddress).
+    for (const rdn of der.children(name)) {
+        for (const atv of der.children(rdn)) {
+            const value = der.children(atv)[1];
+            if (value.tag === der.TAG.ia5String && value.content.some((byte) => byte > 0x7f)) {
+                throw new Error(
+                    "cert_request_pem: failed to parse certificate request: asn1: syntax error: IA5String contains invalid character",
+                );
+            }
+        }
+    }
     let altNames: AltNames = { dnsNames: [], ipAddresses: [], uris: [] };
     for (const attr of attributes ? der.children(attributes) : []) {
         const [type, values] = der.children(attr);
