@@ -59,6 +59,24 @@ function buildOracle(): string {
 
 const tbsOf = (bytes: Buffer): der.Node => der.children(der.readNode(bytes))[0];
 
+/**
+ * The oracle takes the stand-in's serial, so it cannot judge it; this does: the provider draws it
+ * with rand.Int below 2^128 (a positive INTEGER of at most 16 value bytes, 17 with DER's leading
+ * zero) and the resource id is that serial in decimal. Returns the serial.
+ */
+function assertProviderSerial(id: string, certPem: string): bigint {
+    const content = der.children(tbsOf(pemDecode(certPem, "CERTIFICATE")))[1].content;
+    assert.ok(content[0] < 0x80, `serial ${content.toString("hex")}: positive`);
+    assert.ok(
+        content.length === 1 || content[0] !== 0 || content[1] >= 0x80,
+        `serial ${content.toString("hex")}: minimal DER`,
+    );
+    const serial = BigInt("0x" + content.toString("hex"));
+    assert.ok(serial > 0n && serial < 1n << 128n, `serial ${serial}: in [1, 2^128)`);
+    assert.strictEqual(id, serial.toString(), "the id is the serial in decimal");
+    return serial;
+}
+
 /** The serial number's hex, as the oracle takes it (the stand-in draws it at random). */
 const serialHexOf = (certPem: string): string =>
     der.children(tbsOf(pemDecode(certPem, "CERTIFICATE")))[1].content.toString("hex");
@@ -87,6 +105,7 @@ describe("Engine stand-in: byte for byte what Go's crypto/x509 writes when drive
         const made =
             kind === "self" ? tlsProvider.selfSignedCert(inputs, at) : tlsProvider.locallySignedCert(inputs, at);
         const certPem = made.state.certPem as string;
+        assertProviderSerial(made.id, certPem);
         const [go] = oracle({ ...inputs, kind, serialHex: serialHexOf(certPem), notBeforeMs: NOW.getTime() });
         return { made, certPem, go };
     }
@@ -254,6 +273,69 @@ describe("Engine stand-in: byte for byte what Go's crypto/x509 writes when drive
         const refusal = (error: Error) => error.message.startsWith(goCert.error as string);
         assert.throws(() => tlsProvider.selfSignedCert(inputs, at), refusal);
         assert.throws(() => tlsProvider.certRequest(inputs), refusal);
+    });
+
+    it("draws serials as the provider does: positive, below 2^128, using all 16 bytes, the id in decimal", () => {
+        const bits = Array.from({ length: 16 }, () => {
+            const { id, state } = tlsProvider.selfSignedCert(
+                {
+                    privateKeyPem: ed25519.state.privateKeyPem,
+                    subject: { commonName: "serial" },
+                    validityPeriodHours: 1,
+                },
+                at,
+            );
+            return assertProviderSerial(id, state.certPem as string).toString(2).length;
+        });
+        // 16 uniform draws below 2^128 all under 2^120: probability 2^-128. A shorter serial fails here.
+        assert.ok(Math.max(...bits) > 120, `serial bit lengths ${bits.join(", ")}`);
+    });
+
+    it("self-signs an Ed25519 CA with SKI and AKI (the SKI over the key in an OCTET STRING) as Go does", () => {
+        const { certPem, go } = certificate("self", {
+            privateKeyPem: ed25519.state.privateKeyPem,
+            subject: { commonName: "Bank Ed25519 Root" },
+            isCaCertificate: true,
+            setAuthorityKeyId: true,
+            allowedUses: ["cert_signing"],
+            validityPeriodHours: 24,
+        });
+        assertSameCertificate(
+            pemDecode(certPem, "CERTIFICATE"),
+            go,
+            ed25519.state.privateKeyPem as string,
+            "Ed25519 CA",
+        );
+    });
+
+    it("writes a two-byte keyUsage (decipher_only) and a non-CA's SKI when set_subject_key_id asks, as Go does", () => {
+        const { certPem, go } = certificate("self", {
+            privateKeyPem: ed25519.state.privateKeyPem,
+            subject: { commonName: "leaf" },
+            setSubjectKeyId: true,
+            allowedUses: ["decipher_only", "digital_signature"],
+            validityPeriodHours: 1,
+        });
+        const ours = pemDecode(certPem, "CERTIFICATE");
+        assertSameCertificate(ours, go, ed25519.state.privateKeyPem as string, "decipher_only leaf with SKI");
+        assert.ok(ours.includes(Buffer.from("0603551d0f0101ff04050303078080", "hex")), "keyUsage bits 0 and 8");
+        assert.ok(ours.includes(Buffer.from("0603551d0e04160414", "hex")), "SKI");
+    });
+
+    it("refuses max_path_length on a non-CA with the provider's diagnostic", () => {
+        const inputs = {
+            privateKeyPem: ed25519.state.privateKeyPem,
+            subject: { commonName: "leaf" },
+            maxPathLength: 2,
+            allowedUses: [],
+            validityPeriodHours: 1,
+        };
+        const [go] = oracle({ ...inputs, kind: "self", serialHex: "01", notBeforeMs: NOW.getTime() });
+        assert.strictEqual(go.error, "Failed to create certificate: x509: only CAs are allowed to specify MaxPathLen");
+        assert.throws(
+            () => tlsProvider.selfSignedCert(inputs, at),
+            (error: Error) => error.message === go.error,
+        );
     });
 
     it("writes an emailAddress beyond ASCII as its UTF-8 bytes in an IA5String, as the provider does, and both refuse to sign its CSR", () => {

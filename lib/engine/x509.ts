@@ -364,7 +364,9 @@ export function createCertificate(
 
     let maxPathLen = template.maxPathLength !== undefined && template.maxPathLength >= 0 ? template.maxPathLength : -1;
     if (maxPathLen === 0) maxPathLen = -1; // the provider never sets MaxPathLenZero
-    if (!template.isCa && maxPathLen > 0) throw new Error("x509: only CAs are allowed to specify MaxPathLen");
+    if (!template.isCa && maxPathLen > 0) {
+        throw new Error("Failed to create certificate: x509: only CAs are allowed to specify MaxPathLen");
+    }
 
     let keyUsageBits = 0;
     const extKeyUsages: string[] = [];
