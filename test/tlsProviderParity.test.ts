@@ -10,6 +10,7 @@
 import * as assert from "assert";
 import { execFileSync, spawnSync } from "child_process";
 import * as crypto from "crypto";
+import * as fs from "fs";
 import * as path from "path";
 import * as der from "../lib/engine/der";
 import * as tlsProvider from "../lib/engine/tlsProvider";
@@ -33,6 +34,24 @@ interface GoResult {
 const NOW = new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 678));
 const at = { now: () => NOW };
 
+/**
+ * Go's default build cache when it can write there: from Go 1.20 the standard library is not
+ * shipped compiled, so a fresh cache would rebuild crypto/x509 and its imports on every run. A
+ * private cache only when the default one cannot be made (HOME unwritable, say).
+ */
+function goBuildCache(dir: string): Record<string, string> {
+    const found = spawnSync("go", ["env", "GOCACHE"], { encoding: "utf8" });
+    const cache = found.status === 0 ? found.stdout.trim() : "";
+    try {
+        if (cache === "" || cache === "off") throw new Error("no default cache");
+        fs.mkdirSync(cache, { recursive: true });
+        fs.accessSync(cache, fs.constants.W_OK);
+        return {};
+    } catch {
+        return { GOCACHE: path.join(dir, "cache") };
+    }
+}
+
 /** Builds the oracle once into a private temp folder: local toolchain only, no module proxy. */
 function buildOracle(): string {
     const dir = tempDir("tls-oracle");
@@ -44,8 +63,8 @@ function buildOracle(): string {
             GOTOOLCHAIN: "local",
             GOPROXY: "off",
             GOFLAGS: "",
-            GOCACHE: path.join(dir, "cache"),
             GOPATH: path.join(dir, "gopath"),
+            ...goBuildCache(dir),
         },
         encoding: "utf8",
     });
