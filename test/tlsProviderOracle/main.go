@@ -15,10 +15,27 @@
 //     resource_locally_signed_cert.go: the templates they fill (net.ParseIP for ip_addresses,
 //     url.Parse for uris, the CSR's parsed subject and SANs copied into the certificate).
 //
-// The provider is built with a newer Go than the one the tests may have. Where Go's defaults
-// changed since (the SubjectKeyId CreateCertificate would derive itself, for one) nothing here
-// depends on them: the provider sets the SKI itself, with generateSubjectKeyID, as this does.
-// The random serial number and clock are the stand-in's (given in), so that the bytes can match.
+// The provider is built with a newer Go (1.25) than the one the tests may have (Debian's 1.19),
+// and some of what this does changed in between. Known differences:
+//   - the SubjectKeyId CreateCertificate derives itself for a CA: not relied on, the provider sets
+//     the SKI itself, with generateSubjectKeyID, as this does;
+//   - net.ParseIP parses with net/netip in newer Go: Go 1.19 takes an IPv6 group of more than four
+//     hex digits ("00001::1"), newer Go and the stand-in refuse it;
+//   - url.Parse's checks of a URI's host have changed between versions;
+//   - x509.ParseCertificate refuses a negative serial number since Go 1.23 (the stand-in refuses
+//     such a ca_cert_pem too), Go 1.19 takes it.
+//
+// So test/tlsProviderParity.test.ts gives this only inputs these versions agree on: plain IPv4 and
+// IPv6 addresses, a spiffe:// URI, positive serial numbers; the cases above stay out of it.
+// The random serial number and clock are the stand-in's (given in), so that the bytes can match;
+// the test judges the serial itself (positive, below 2^128, the id in decimal).
+//
+// Where the stand-in refuses what the provider takes, on purpose (so the test does not compare
+// them): an allowed_uses value the provider does not know (it ignores it), a negative
+// validity_period_hours (a certificate that expired before it began), and, unverified against
+// the provider, an explicitly empty street_addresses list as a CA's only subject field (Go's
+// cmp.Equal tells an empty list from none, so the provider would take that subject as non-empty;
+// the stand-in refuses it as empty).
 //
 // Input: a JSON array of requests on stdin. Output: a JSON array of results, one per request,
 // each either the DER/PEM Go wrote or the provider's error ("summary: detail").
