@@ -36,10 +36,11 @@ import {
     serversAfter,
     stepOf,
 } from "./plan/caRotation";
-import { ROOT_IDS, ROOT_SLOTS, RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
+import { ROOT_IDS, ROOT_SLOTS, ROOT_TITLES, RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { seriesCrlRecord } from "./pki/crlSeries";
 import { spkiPin } from "./pki/pins";
+import { OwnCa, ownCaChainProblem, ownCaPublicRootsProblems } from "./pki/publicCert";
 import { unexpiredCertificates } from "./pki/trustBundle";
 import { expiredAt } from "./pki/x509";
 import { settingDigests } from "./config/settings";
@@ -1053,6 +1054,33 @@ function checkedApicServerCa(plan: PkiPlan, cas: CaLayer, apicServerCa: string):
     });
 }
 
+/**
+ * `text` (pki:frontEnd.publicRoots, or a customer-facing host's certificate), refused by `problems`
+ * once this stack's CAs resolve: the roots, issuing and mesh CAs it makes exist only then, so the
+ * plan can check the offline roots alone. As checkedApicServerCa, the output fails with a RunError
+ * (pulumi up and render print it without a stack trace), and what takes it (the host's Secret and
+ * Gateway server) is not made. During a preview of a new stack the CAs are unknown: nothing is refused.
+ */
+function checkedAgainstOwnCas(
+    plan: PkiPlan,
+    cas: CaLayer,
+    text: string,
+    problems: (own: readonly OwnCa[]) => readonly string[],
+): pulumi.Output<string> {
+    return pulumi.all(plan.cas.map((ca) => cas.caCertPems[ca.id])).apply((certPems) => {
+        const own: OwnCa[] = plan.cas.map((ca, i) => ({
+            name:
+                ca.role === "root"
+                    ? `${ROOT_TITLES[rootSlotOfCa(plan, ca)]} ${ca.id}`
+                    : `${ca.role === "mesh-ca" ? "mesh CA" : "issuing CA"} ${ca.id}`,
+            certPem: certPems[i],
+        }));
+        const found = problems(own);
+        if (found.length > 0) throw new pulumi.RunError(found.join("\n"));
+        return text;
+    });
+}
+
 /** The root slot of a root's CA id: its slot's id, or that with a generation (`mesh-root-g1`). */
 const rootSlotOfId = (id: string): RootSlot | undefined =>
     ROOT_SLOTS.find((slot) => id === ROOT_IDS[slot] || new RegExp(`^${ROOT_IDS[slot]}-g[0-9]+$`).test(id));
@@ -1139,7 +1167,15 @@ function buildFrontEnd(
                           id: c.id,
                           epoch: c.epoch,
                           certificateEpoch: c.certificateEpoch,
-                          ...(c.certificate !== undefined ? { certificatePem: c.certificate } : {}),
+                          ...(c.certificate !== undefined
+                              ? {
+                                    certificatePem: checkedAgainstOwnCas(plan, cas, c.certificate, (own) => {
+                                        const key = `pki:frontEnd.customerFacing.${c.host}.certificate`;
+                                        const problem = ownCaChainProblem(key, c.host, c.certificate ?? "", own);
+                                        return problem === undefined ? [] : [problem];
+                                    }),
+                                }
+                              : {}),
                           secretName: c.secret.name,
                       })),
                       // The customer-facing gateway's pods: Istio reads the Secrets in their namespace.
@@ -1150,7 +1186,15 @@ function buildFrontEnd(
                       organization: config.organization,
                       // The plan's roots: the component ends each chain where the plan's check did.
                       ...(config.frontEnd.publicRoots !== undefined
-                          ? { publicRootsPem: config.frontEnd.publicRoots }
+                          ? {
+                                publicRootsPem: checkedAgainstOwnCas(plan, cas, config.frontEnd.publicRoots, (own) =>
+                                    ownCaPublicRootsProblems(
+                                        "pki:frontEnd.publicRoots",
+                                        config.frontEnd.publicRoots ?? "",
+                                        own,
+                                    ),
+                                ),
+                            }
                           : {}),
                   },
                   inCluster,

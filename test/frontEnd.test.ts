@@ -19,6 +19,7 @@ import { clientsAfter } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { deployedRecordOf } from "../lib/render/render";
 import { ExpiryRow } from "../lib/cli/expiry";
+import { subjectOf } from "../lib/pki/x509";
 import { PeerCheck, SAN_MISMATCH } from "./envoyVerifier";
 import { apicSends, apicUiCheck, assertAllAccepted, decide, summary, uiSidecarCheck } from "./consumers";
 import { execFileSync } from "child_process";
@@ -959,6 +960,78 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 );
             },
         );
+    });
+
+    it("refuses, once this stack's CAs resolve, a customer-facing chain that reaches one of them and a public root that is one of them, by key: the internet-facing key would be a backend gateway server certificate", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        const serverCa = caOf(pending, "gateway-server-ca");
+        const rootId = pending.plan.cas.find((ca) => ca.id === "gateway-server-ca")?.issuer as string;
+        const serverRoot = caOf(pending, `${rootId}-ca`);
+        const serverCaSubject = subjectOf(new crypto.X509Certificate(serverCa.certPem));
+        const rootSubject = subjectOf(new crypto.X509Certificate(serverRoot.certPem));
+        // A leaf for the host from the gateway-server CA's key, as the reviewer's repro signs it.
+        const leaf = await sign(csr, { ca: serverCa });
+        // The root re-issued with its key (other dates, other bytes), and the gateway-server CA's key certified by the public root.
+        const reissued = tlsProvider.selfSignedCert({
+            privateKeyPem: serverRoot.keyPem,
+            subject: { commonName: "example gateway server root CA", organization: "Example Bank" },
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+            validityPeriodHours: 48,
+        }).state.certPem as string;
+        const crossCsr = tlsProvider.certRequest({
+            privateKeyPem: serverCa.keyPem,
+            subject: { commonName: "example gateway server CA", organization: "Example Bank" },
+        }).state.certRequestPem as string;
+        const crossSigned = await sign(crossCsr, {
+            ca: publicRoot,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+        });
+        const valid = (await sign(csr)) + publicCa.certPem;
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        const fix = `a customer-facing host needs a certificate from a public CA, whose chain ends at a publicly trusted root, not at this PKI: have a public CA sign the CSR for ${CUSTOMER_HOST}`;
+        const rootRefusal = (shown: string) =>
+            `pki:frontEnd.publicRoots holds this stack's gateway server root CA ${rootId} ${shown}: a customer-facing chain must end at a publicly trusted root, not at this PKI, whose keys the stack and its ceremony hold. ` +
+            "Remove it, and give the root of the public CA that signs the customer-facing certificates";
+        const cases: [string, string, string, string][] = [
+            [
+                "the repro: the gateway-server CA's leaf, the stack's root as public root",
+                leaf + serverCa.certPem,
+                serverRoot.certPem,
+                `${key}: the certificate is signed by this stack's issuing CA gateway-server-ca (${serverCaSubject}); ${fix}`,
+            ],
+            [
+                "a public root that is the stack's root, beside a public CA's",
+                valid,
+                publicRoot.certPem + serverRoot.certPem,
+                rootRefusal(`(${rootSubject})`),
+            ],
+            [
+                "a public root that is the stack's root re-issued with its key",
+                valid,
+                publicRoot.certPem + reissued,
+                rootRefusal(`(${rootSubject}), in another certificate of its key`),
+            ],
+            [
+                "a leaf under the gateway-server CA's key, certified by a public root",
+                leaf + crossSigned,
+                publicRoot.certPem,
+                `${key}: the certificate is signed by this stack's issuing CA gateway-server-ca (${serverCaSubject}); ${fix}`,
+            ],
+        ];
+        for (const [title, certificate, publicRoots, message] of cases) {
+            const copy = new Map(state);
+            const config = withCertificate(certificate);
+            const frontEnd = { ...(config.frontEnd as Record<string, unknown>), publicRoots };
+            await assert.rejects(renderNext({ ...config, frontEnd }, "customer-own-ca", copy), (err: unknown) => {
+                assert.ok(err instanceof pulumi.RunError, `${title}: ${String(err)}`);
+                assert.strictEqual(refusalText(err), message, title);
+                return true;
+            });
+            const secrets = [...copy.keys()].filter((urn) => urn.includes("kubernetes:core/v1:Secret:public-tls"));
+            assert.deepStrictEqual(secrets, [], `${title}: no customer-facing Secret`);
+        }
     });
 
     it("serves the customer-facing hosts from the gateway pki:frontEnd.customerFacingGateway names: its Gateway and Secret in that gateway's namespace, selecting its pods, the APIC Gateways left on the backend gateway", async () => {

@@ -204,8 +204,91 @@ export interface PublicCertificateCheck {
     readonly extraRoots?: string;
     /** The pin of the key this stack made for it, when known: the certificate must certify it. */
     readonly expectedSpki?: string;
-    /** The certificates' PEMs of this PKI's own CAs: the chain must not end at one of them. */
-    readonly ownCas?: readonly string[];
+    /** This PKI's own CAs known when it is checked: the chain must not reach one of them (ownCaChainProblem). */
+    readonly ownCas?: readonly OwnCa[];
+}
+
+/** A CA of this PKI: how a refusal names it ("root CA server-root"), and its certificate (PEM). */
+export interface OwnCa {
+    readonly name: string;
+    readonly certPem: string;
+}
+
+/** The own CA whose key `cert` holds, and whether it is that CA's certificate itself (not another of its key). */
+function ownCaOfKey(
+    cert: crypto.X509Certificate,
+    own: readonly OwnCa[],
+): { ca: OwnCa; caCert: crypto.X509Certificate } | undefined {
+    const pin = spkiPin(cert.publicKey);
+    for (const ca of own) {
+        const caCert = new crypto.X509Certificate(ca.certPem);
+        if (spkiPin(caCert.publicKey) === pin) return { ca, caCert };
+    }
+    return undefined;
+}
+
+/** Whether `caCert`'s key signed `cert`; false for a key of another algorithm, which Node may throw at. */
+function verifiesWith(cert: crypto.X509Certificate, caCert: crypto.X509Certificate): boolean {
+    try {
+        return cert.verify(caCert.publicKey);
+    } catch {
+        return false;
+    }
+}
+
+const ownCaShown = (ca: OwnCa, caCert: crypto.X509Certificate, given: crypto.X509Certificate): string =>
+    `${ca.name} (${subjectOf(caCert)})${given.fingerprint256 === caCert.fingerprint256 ? "" : ", in another certificate of its key"}`;
+
+/**
+ * A customer-facing certificate (`pem`, the leaf then its chain) that reaches one of this PKI's CAs
+ * (`own`): a certificate of the chain holds the key of one (the CA itself, or a re-issued or
+ * cross-signed certificate of its key), or is signed with it. Its key is in the Pulumi state or the
+ * offline ceremony's hands, and a leaf under the gateway-server CA is a server certificate the
+ * backend gateway's callers trust: on the internet-facing gateway, its key would pose as the backend.
+ * Compared by key, so that no re-issued certificate of the CA passes. Undefined when none is.
+ */
+export function ownCaChainProblem(key: string, host: string, pem: string, own: readonly OwnCa[]): string | undefined {
+    if (own.length === 0) return undefined;
+    const chain = pemBlocks(pem, "CERTIFICATE").flatMap((block) => {
+        try {
+            return [new crypto.X509Certificate(block)];
+        } catch {
+            return []; // the other checks name it
+        }
+    });
+    const fix = `a customer-facing host needs a certificate from a public CA, whose chain ends at a publicly trusted root, not at this PKI: have a public CA sign the CSR for ${host}`;
+    for (const [i, cert] of chain.entries()) {
+        const which = i === 0 ? "the certificate" : `${subjectOf(cert)} in its chain`;
+        const holder = ownCaOfKey(cert, own);
+        if (holder !== undefined) {
+            return `${key}: ${which} is this stack's ${ownCaShown(holder.ca, holder.caCert, cert)}; ${fix}`;
+        }
+        for (const ca of own) {
+            const caCert = new crypto.X509Certificate(ca.certPem);
+            if (verifiesWith(cert, caCert)) {
+                return `${key}: ${which} is signed by this stack's ${ca.name} (${subjectOf(caCert)}); ${fix}`;
+            }
+        }
+    }
+    return undefined;
+}
+
+/**
+ * `pki:frontEnd.publicRoots` (or CustomerFacingTls's publicRootsPem, `key`) holding one of this
+ * PKI's CAs, by key: a re-issued root of the same key is the root. Every chain under it would pass
+ * for a public CA's. One refusal per such root.
+ */
+export function ownCaPublicRootsProblems(key: string, rootsPem: string, own: readonly OwnCa[]): string[] {
+    return pemBlocks(rootsPem, "CERTIFICATE").flatMap((block) => {
+        const cert = new crypto.X509Certificate(block);
+        const holder = ownCaOfKey(cert, own);
+        return holder === undefined
+            ? []
+            : [
+                  `${key} holds this stack's ${ownCaShown(holder.ca, holder.caCert, cert)}: a customer-facing chain must end at a publicly trusted root, not at this PKI, whose keys the stack and its ceremony hold. ` +
+                      "Remove it, and give the root of the public CA that signs the customer-facing certificates",
+              ];
+    });
 }
 
 /** Every problem with the certificate, each naming the key and the fix; [] when it may be used. */
@@ -220,7 +303,8 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
             `${key} certifies another key than the one this stack made for ${host}: have the public CA sign this stack's CSR for ${host}`,
         );
     }
-    const own = (check.ownCas ?? []).map((pem) => new crypto.X509Certificate(pem));
+    const ownCa = ownCaChainProblem(key, host, check.pem, check.ownCas ?? []);
+    if (ownCa !== undefined) return [...problems, ownCa];
     return [
         ...problems,
         ...servedChainProblems({
@@ -229,12 +313,7 @@ export function publicCertificateProblems(check: PublicCertificateCheck): string
             chain,
             now,
             refuseExpiredLeaf: true,
-            anchor: (top) => {
-                if (own.some((ca) => top.checkIssued(ca) || ca.fingerprint256 === top.fingerprint256)) {
-                    return `${key}: the chain ends at a CA of this PKI; a customer-facing host needs a publicly trusted CA`;
-                }
-                return publicRootsAnchor(key, chain, check.extraRoots);
-            },
+            anchor: () => publicRootsAnchor(key, chain, check.extraRoots),
         }),
     ];
 }

@@ -42,7 +42,7 @@ import {
 import { groupings } from "./endpoints";
 import { CLOCK_SKEW_MS } from "../pki/crl";
 import { pickSeriesCrl, SeriesInput, seriesCrlRecord, seriesSpan } from "../pki/crlSeries";
-import { nameCovering, publicCertificateProblems } from "../pki/publicCert";
+import { nameCovering, OwnCa, ownCaPublicRootsProblems, publicCertificateProblems } from "../pki/publicCert";
 import {
     LeafPurpose,
     nameConstraintProblem,
@@ -1395,7 +1395,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
     }
     const frontEnd = planFrontEnd(config, cas, gatewayServerCa);
     problems.push(...frontEndHostProblems(config, endpoints, hostOwner));
-    problems.push(...customerFacingProblems(config, frontEnd, options));
+    problems.push(...ownPublicRootProblems(config), ...customerFacingProblems(config, frontEnd, options));
     if (options.deployed !== undefined && leavesAgainstDeployed) {
         problems.push(...loweredFrontEndEpochs(config, frontEnd, cas, options.deployed, dropped));
         problems.push(...loweredCustomerFacingEpochs(frontEnd, options.deployed));
@@ -1708,10 +1708,28 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
                 now,
                 ...(config.frontEnd.publicRoots !== undefined ? { extraRoots: config.frontEnd.publicRoots } : {}),
                 ...(expectedSpki !== undefined ? { expectedSpki } : {}),
-                ownCas: Object.values(config.offlineRoots).map((r) => r.certificate),
+                ownCas: offlineOwnCas(config),
             }),
         ];
     });
+}
+
+/**
+ * The CAs of this PKI known before anything is made: the offline roots. Those the stack makes are
+ * checked when they resolve (lib/stack.ts checkedAgainstOwnCas).
+ */
+const offlineOwnCas = (config: PkiConfig): OwnCa[] =>
+    Object.entries(config.offlineRoots).map(([slot, root]) => ({
+        name: `${ROOT_TITLES[slot as RootSlot]} pki:offlineRoots.${slot}`,
+        certPem: root.certificate,
+    }));
+
+/** pki:frontEnd.publicRoots holding an offline root of this PKI (ownCaPublicRootsProblems). */
+function ownPublicRootProblems(config: PkiConfig): string[] {
+    const roots = config.frontEnd.publicRoots;
+    return roots === undefined
+        ? []
+        : ownCaPublicRootsProblems("pki:frontEnd.publicRoots", roots, offlineOwnCas(config));
 }
 
 /**
