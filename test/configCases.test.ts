@@ -42,10 +42,16 @@ type Overrides = Record<string, string | null>;
 const a = (n: number): string => "a".repeat(n);
 
 /** Why a customer-facing gateway's namespace is refused, and the fix, with the namespaces refused. */
-const gatewayNamespaceWhy = (refused: string): string =>
+const gatewayNamespaceWhy = (refused: string, backendAllowed = true): string =>
     "an ingress gateway's account reads every Secret of its namespace (it serves its credentialName Secrets from there), " +
-    `so the internet-facing gateway could read them. Give the customer-facing gateway a namespace of its own (not ${refused}), e.g. istio-ingress-public, ` +
-    "or leave pki:frontEnd.customerFacingGateway out to serve the customer-facing hosts from the backend gateway";
+    `so the internet-facing gateway could read them. Give the customer-facing gateway a namespace of its own (not ${refused}), e.g. istio-ingress-public` +
+    (backendAllowed
+        ? ", or leave pki:frontEnd.customerFacingGateway out to serve the customer-facing hosts from the backend gateway"
+        : "");
+const backendServes = (namespace: string, holds: string): string =>
+    `pki:frontEnd.customerFacing serves "www.dev.bank.example" from the backend gateway (pki:frontEnd.customerFacingGateway is not set), whose namespace, pki:gatewayNamespace "${namespace}", is the namespace of ${holds}: ` +
+    "an ingress gateway's account reads every Secret of its namespace (it serves its credentialName Secrets from there), so the internet-facing gateway could read them. " +
+    `Give pki:frontEnd.customerFacingGateway a namespace of its own and its pods' labels, e.g. { namespace: istio-ingress-public, selector: { istio: public-ingressgateway } }, or move pki:gatewayNamespace out of ${namespace}`;
 /** A DNS name of `length` (201 to 253) characters: three 63-character labels, one more and "example". */
 const longHost = (length: number): string => `${a(63)}.${a(63)}.${a(63)}.${a(length - 200)}.example`;
 
@@ -2102,7 +2108,7 @@ const CASES: [string, Overrides, string[]][] = [
         },
         [
             "pki:frontEnd.customerFacingGateway.namespace \"istio-system\" is the namespace of istiod's plug-in CA key (the Secret cacerts) and the ingress gateway's server keys (pki:gatewayNamespace): " +
-                gatewayNamespaceWhy("istio-system or kube-system"),
+                gatewayNamespaceWhy("istio-system or kube-system", false),
         ],
     ],
     [
@@ -2113,8 +2119,18 @@ const CASES: [string, Overrides, string[]][] = [
         },
         [
             'pki:frontEnd.customerFacingGateway.namespace "kube-system" is the namespace of the cluster\'s own credentials: ' +
-                gatewayNamespaceWhy("istio-system or kube-system"),
+                gatewayNamespaceWhy("istio-system or kube-system", false),
         ],
+    ],
+    [
+        "frontEnd.customerFacing served from the backend gateway in istio-system (pki:gatewayNamespace's default), where istiod's CA key is",
+        { frontEnd: "{ customerFacing: { www.dev.bank.example: {} } }" },
+        [backendServes("istio-system", "istiod's plug-in CA key (the Secret cacerts)")],
+    ],
+    [
+        "frontEnd.customerFacing served from the backend gateway in kube-system",
+        { gatewayNamespace: "kube-system", frontEnd: "{ customerFacing: { www.dev.bank.example: {} } }" },
+        [backendServes("kube-system", "the cluster's own credentials")],
     ],
     [
         "frontEnd.customerFacingGateway selector empty",
@@ -2149,7 +2165,7 @@ const CASES: [string, Overrides, string[]][] = [
         [
             'pki:frontEnd.customerFacingGateway.selector {"istio":"ingressgateway","tier":"public"} holds the backend gateway\'s labels (istio: ingressgateway), which the APIC Gateways select: ' +
                 "Istio applies a Gateway's selector to gateway pods in every namespace (unless istiod runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE), so the customer-facing gateway's pods would serve the APIC hosts too. " +
-                "Give the customer-facing gateway's pods labels of their own, e.g. { istio: public-ingressgateway }, or leave pki:frontEnd.customerFacingGateway out for one gateway",
+                "Give the customer-facing gateway's pods labels of their own, e.g. { istio: public-ingressgateway }",
         ],
     ],
     [
@@ -2289,7 +2305,7 @@ const CASES: [string, Overrides, string[]][] = [
     ],
     [
         "frontEnd.customerFacing naming a gateway endpoint's host",
-        { frontEnd: "{ customerFacing: { ob.dev.api.bank.example: {} } }" },
+        { gatewayNamespace: "istio-ingress", frontEnd: "{ customerFacing: { ob.dev.api.bank.example: {} } }" },
         [
             'pki:frontEnd.customerFacing.ob.dev.api.bank.example is also the host pki:domains.ob (endpoint "ob") serves to APIC: the ingress gateway would have two servers for it on port 443 ' +
                 "(MUTUAL for APIC, SIMPLE for customers), and Istio keeps only one of them, refusing the other's callers. Give the customer-facing host a name of its own",
@@ -2298,6 +2314,7 @@ const CASES: [string, Overrides, string[]][] = [
     [
         "frontEnd.customerFacing naming an APIC host",
         {
+            gatewayNamespace: "istio-ingress",
             frontEnd:
                 "{ services: [sample-app], callers: [sample-app], apicHosts: [apic.dev.api.bank.example], customerFacing: { apic.dev.api.bank.example: {} } }",
         },
@@ -2308,7 +2325,10 @@ const CASES: [string, Overrides, string[]][] = [
     ],
     [
         "frontEnd.customerFacing with two hosts of one Kubernetes name",
-        { frontEnd: "{ customerFacing: { www-dev.bank.example: {}, www.dev-bank.example: {} } }" },
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: "{ customerFacing: { www-dev.bank.example: {}, www.dev-bank.example: {} } }",
+        },
         [
             'pki:frontEnd.customerFacing: the hosts "www-dev.bank.example" and "www.dev-bank.example" have the same name in Kubernetes objects, "www-dev-bank-example" (dots become \'-\'), so one\'s Secret public-tls-www-dev-bank-example would replace the other\'s; serve one of them from another stack',
         ],
@@ -2316,7 +2336,10 @@ const CASES: [string, Overrides, string[]][] = [
     [
         // Its Secret public-tls-<host> would have 256 characters; the component refused it after other hosts' keys were made.
         "frontEnd.customerFacing host making a Secret name over Kubernetes' 253 characters",
-        { frontEnd: `{ customerFacing: { www.bank.example: {}, ${longHost(245)}: {} } }` },
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: `{ customerFacing: { www.bank.example: {}, ${longHost(245)}: {} } }`,
+        },
         [
             `pki:frontEnd.customerFacing: the host "${longHost(245)}" is 245 characters: its Secret public-tls-<host, dots as '-'> would be 256, ` +
                 "over Kubernetes' 253 for an object name. A customer-facing host has at most 242 characters here",
@@ -2338,7 +2361,10 @@ const CASES: [string, Overrides, string[]][] = [
     ],
     [
         "frontEnd.customerFacing host whose Secret ends in -cacert",
-        { frontEnd: "{ customerFacing: { www.bank.example: {}, www.bank-cacert: {} } }" },
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: "{ customerFacing: { www.bank.example: {}, www.bank-cacert: {} } }",
+        },
         [
             'pki:frontEnd.customerFacing: the host "www.bank-cacert" would have the Secret "public-tls-www-bank-cacert", which ends in -cacert: ' +
                 'Istio reads a Secret named <name>-cacert as the client CA (ca.crt, ca.crl) of the Secret <name>, so this one would replace the client trust of the Secret "public-tls-www-bank" in its namespace. ' +
@@ -2441,28 +2467,40 @@ const CASES: [string, Overrides, string[]][] = [
     ],
     [
         "frontEnd.customerFacing epoch true",
-        { frontEnd: "{ customerFacing: { www.dev.bank.example: { epoch: true } } }" },
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: "{ customerFacing: { www.dev.bank.example: { epoch: true } } }",
+        },
         [
             "pki:frontEnd.customerFacing.www.dev.bank.example.epoch must be a whole number from 0 to 9999 (raise it by one for a new key and CSR); got true",
         ],
     ],
     [
         "frontEnd.customerFacing certificateEpoch two behind",
-        { frontEnd: "{ customerFacing: { www.dev.bank.example: { epoch: 2, certificateEpoch: 0 } } }" },
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: "{ customerFacing: { www.dev.bank.example: { epoch: 2, certificateEpoch: 0 } } }",
+        },
         [
             "pki:frontEnd.customerFacing.www.dev.bank.example.certificateEpoch must be 1 or 2 (the key generation the certificate is for: the requested one, or the one before it while the new CSR is being signed); got 0",
         ],
     ],
     [
         "frontEnd.customerFacing certificate not PEM",
-        { frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: signed } } }" },
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: signed } } }",
+        },
         [
             "pki:frontEnd.customerFacing.www.dev.bank.example.certificate must be the public CA's certificate in PEM (the leaf, then its chain); got text with no PEM certificate",
         ],
     ],
     [
         "frontEnd.customerFacing certificate with a private key pasted after it (the stack file is kept in clear)",
-        { frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_KEY } } }" },
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_KEY } } }",
+        },
         [
             'pki:frontEnd.customerFacing.www.dev.bank.example.certificate holds a private key (a "PRIVATE KEY" PEM block): the stack configuration is kept in clear, so take the key out ' +
                 "(and, if it is this host's key, raise pki:frontEnd.customerFacing.www.dev.bank.example.epoch for a new key and CSR); give the public CA's certificate and its chain only",
@@ -2471,7 +2509,10 @@ const CASES: [string, Overrides, string[]][] = [
     [
         // Taken, and tls.crt went without it: OpenSSL and Envoy skip text between PEM blocks.
         "frontEnd.customerFacing certificate with a private key's base64 after it, without its BEGIN and END lines",
-        { frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_BARE_KEY } } }" },
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_BARE_KEY } } }",
+        },
         [
             "pki:frontEnd.customerFacing.www.dev.bank.example.certificate holds a private key (its base64 without the BEGIN and END lines): the stack configuration is kept in clear, so take the key out " +
                 "(and, if it is this host's key, raise pki:frontEnd.customerFacing.www.dev.bank.example.epoch for a new key and CSR); give the public CA's certificate and its chain only",
@@ -2480,14 +2521,17 @@ const CASES: [string, Overrides, string[]][] = [
     [
         // It said "got text with no PEM certificate", though the first block is a certificate.
         "frontEnd.customerFacing certificate with a block labelled CERTIFICATE that holds a key",
-        { frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_KEY_AS_CERT } } }" },
+        {
+            gatewayNamespace: "istio-ingress",
+            frontEnd: "{ customerFacing: { www.dev.bank.example: { certificate: $ROOT_WITH_KEY_AS_CERT } } }",
+        },
         [
             "pki:frontEnd.customerFacing.www.dev.bank.example.certificate holds, as certificate 2 of 2, a block that is no certificate; give the public CA's certificate in PEM (the leaf, then its chain)",
         ],
     ],
     [
         "frontEnd.customerFacing with an unknown member",
-        { frontEnd: "{ customerFacing: { www.dev.bank.example: { key: x } } }" },
+        { gatewayNamespace: "istio-ingress", frontEnd: "{ customerFacing: { www.dev.bank.example: { key: x } } }" },
         [
             "pki:frontEnd.customerFacing.www.dev.bank.example.key is not a known key; a customer-facing host has epoch, certificate and certificateEpoch",
         ],

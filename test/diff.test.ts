@@ -1943,7 +1943,7 @@ const withFrontEnd = (change: Partial<FrontEnd>, raw = frontEndStack) => ({
 const uiSecret = (name: string) => `k8s/example/ob-ui/secret-apic-client-${name}`;
 const UI_SECRETS = ["consumer-dashboard", "authentication-ui"].map(uiSecret);
 const CUSTOMER_HOST = "www.example.bank.example";
-const PUBLIC_SECRET = "k8s/example/istio-system/secret-public-tls-www-example-bank-example";
+const PUBLIC_SECRET = "k8s/example/istio-ingress-public/secret-public-tls-www-example-bank-example";
 
 /**
  * What a public CA would sign for the customer-facing host, `days` long: the test-only CA signs a

@@ -929,9 +929,9 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             (signed) => {
                 const secret = object(
                     signed,
-                    "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml",
+                    "k8s/example/istio-ingress-public/secret-public-tls-www-example-bank-example.yaml",
                 );
-                const gateway = object(signed, "k8s/example/istio-system/gateway-customer-facing.yaml");
+                const gateway = object(signed, "k8s/example/istio-ingress-public/gateway-customer-facing.yaml");
                 assert.deepStrictEqual(gateway.spec.servers, [CUSTOMER_SERVER]);
                 const [[, verdict]] = decide([
                     [
@@ -1268,8 +1268,10 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         const crossSigned = crossSign(publicRoot, "Test Public Root CA", olderRoot);
         const chain = (await sign(csr)) + publicCa.certPem + crossSigned;
         const signed = await renderNext(withCertificate(chain), "customer-cross-signed", new Map(state));
-        const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
-            .stringData["tls.crt"];
+        const served = object(
+            signed,
+            "k8s/example/istio-ingress-public/secret-public-tls-www-example-bank-example.yaml",
+        ).stringData["tls.crt"];
         assert.deepStrictEqual(pemBlocks(served), pemBlocks(chain), "served as given, the cross-certificate too");
         const browser = (caCrt: string): PeerCheck => ({
             caCrt,
@@ -1309,8 +1311,10 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
      */
     const servedCrossSigned = async (chain: string, name: string, olderRoot: TestCa) => {
         const signed = await renderNext(withCertificate(chain), name, new Map(state));
-        const served = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml")
-            .stringData["tls.crt"];
+        const served = object(
+            signed,
+            "k8s/example/istio-ingress-public/secret-public-tls-www-example-bank-example.yaml",
+        ).stringData["tls.crt"];
         assert.deepStrictEqual(pemBlocks(served), pemBlocks(chain), "served as given, the cross-certificate too");
         return [
             ...browserVerdicts(publicRoot.certPem, [["the root", served]]),
@@ -1960,7 +1964,10 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             `subject=${new crypto.X509Certificate(pem).subject.replace(/\n/g, ", ")}\n`;
         const commented = subjectLine(leaf) + leaf + subjectLine(publicCa.certPem) + publicCa.certPem;
         const signed = await renderNext(withCertificate(commented), "customer-commented", new Map(state));
-        const secret = object(signed, "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml");
+        const secret = object(
+            signed,
+            "k8s/example/istio-ingress-public/secret-public-tls-www-example-bank-example.yaml",
+        );
         assert.strictEqual(secret.stringData["tls.crt"], leaf + publicCa.certPem);
     });
 

@@ -171,7 +171,7 @@ async function lifecycle(
 const tlsCrtOf = (rendered: Rendered, file: string): string =>
     (YAML.parse(rendered.read(file)) as { stringData: Record<string, string> }).stringData["tls.crt"];
 const uiSecretFile = (name: string) => `k8s/example/ob-ui/secret-apic-client-${name}.yaml`;
-const publicSecretFile = "k8s/example/istio-system/secret-public-tls-www-example-bank-example.yaml";
+const publicSecretFile = "k8s/example/istio-ingress-public/secret-public-tls-www-example-bank-example.yaml";
 const apicServes = (rendered: Rendered): string =>
     rendered.read(`apic/ui/${APIC_HOST}/server.crt`) + rendered.read(`apic/ui/${APIC_HOST}/ca-chain.pem`);
 const serialOf = (rendered: Rendered, id: string): string | undefined =>

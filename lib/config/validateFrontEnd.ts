@@ -477,7 +477,7 @@ function customerFacing(value: Json | undefined, fail: Fail): Record<string, Cus
 
 /** Namespaces whose Secrets hold keys no UI service may read: a namespace and what of it is at stake. */
 function guardedNamespaces(
-    gatewayNamespace: string,
+    gatewayNamespace: string | undefined,
     gateway: CustomerFacingGatewayConfig | undefined,
 ): Map<string, string[]> {
     const guarded = new Map<string, string[]>();
@@ -485,11 +485,43 @@ function guardedNamespaces(
         guarded.set(namespace, [...(guarded.get(namespace) ?? []), holds]);
     };
     add(MESH_CA_SECRET.namespace, `istiod's plug-in CA key (the Secret ${MESH_CA_SECRET.name})`);
-    add(gatewayNamespace, "the ingress gateway's server keys (pki:gatewayNamespace)");
+    if (gatewayNamespace !== undefined)
+        add(gatewayNamespace, "the ingress gateway's server keys (pki:gatewayNamespace)");
     if (gateway !== undefined)
         add(gateway.namespace, `the customer-facing hosts' keys (${KEY}.customerFacingGateway.namespace)`);
     add("kube-system", "the cluster's own credentials");
     return guarded;
+}
+
+/**
+ * What the backend gateway's namespace (pki:gatewayNamespace) holds besides its own server keys
+ * (istiod's plug-in CA key in istio-system, the cluster's credentials in kube-system), or undefined:
+ * the internet-facing gateway may not run there, so customer-facing hosts may be served from the
+ * backend gateway only when this is undefined.
+ */
+const backendNamespaceKeys = (gatewayNamespace: string): string[] | undefined =>
+    guardedNamespaces(undefined, undefined).get(gatewayNamespace);
+
+/** The "or leave customerFacingGateway out" of a refusal, offered only where serving from the backend gateway is allowed. */
+const leaveOut = (gatewayNamespace: string, what: string, separator = ","): string =>
+    backendNamespaceKeys(gatewayNamespace) === undefined
+        ? `${separator} or leave ${KEY}.customerFacingGateway out ${what}`
+        : "";
+
+/**
+ * Customer-facing hosts served from the backend gateway (pki:frontEnd.customerFacingGateway left
+ * out) while pki:gatewayNamespace holds keys beside the gateway's own (istio-system: istiod's
+ * cacerts): the gateway's account reads every Secret of its namespace, so the internet-facing pods
+ * could read the mesh CA key, as customerFacingGateway refuses for a namespace of its own.
+ */
+function backendServesCustomerFacingProblem(hosts: readonly string[], gatewayNamespace: string, fail: Fail): void {
+    const holds = backendNamespaceKeys(gatewayNamespace);
+    if (hosts.length === 0 || holds === undefined) return;
+    fail(
+        `${KEY}.customerFacing serves ${hosts.map((h) => `"${h}"`).join(", ")} from the backend gateway (${KEY}.customerFacingGateway is not set), whose namespace, pki:gatewayNamespace "${gatewayNamespace}", is the namespace of ${holds.join(" and ")}: ` +
+            `an ingress gateway's account reads every Secret of its namespace (it serves its credentialName Secrets from there), so the internet-facing gateway could read them. ` +
+            `Give ${KEY}.customerFacingGateway a namespace of its own and its pods' labels, e.g. { namespace: istio-ingress-public, selector: { istio: public-ingressgateway } }, or move pki:gatewayNamespace out of ${gatewayNamespace}`,
+    );
 }
 
 /**
@@ -568,14 +600,14 @@ function customerFacingGateway(
     let bad = namespace === undefined || namespace === "";
     if (namespace === undefined) {
         fail(
-            `${key}.namespace is required: the namespace where the internet-facing gateway's pods run, one ${ownNamespace}; or leave ${key} out to serve the customer-facing hosts from the backend gateway`,
+            `${key}.namespace is required: the namespace where the internet-facing gateway's pods run, one ${ownNamespace}${leaveOut(gatewayNamespace, "to serve the customer-facing hosts from the backend gateway", ";")}`,
         );
     }
     const holds = namespace === undefined ? undefined : guarded.get(namespace);
     if (holds !== undefined) {
         fail(
             `${key}.namespace "${namespace}" is the namespace of ${holds.join(" and ")}: an ingress gateway's account reads every Secret of its namespace (it serves its credentialName Secrets from there), ` +
-                `so the internet-facing gateway could read them. Give the customer-facing gateway a namespace ${ownNamespace}, or leave ${key} out to serve the customer-facing hosts from the backend gateway`,
+                `so the internet-facing gateway could read them. Give the customer-facing gateway a namespace ${ownNamespace}${leaveOut(gatewayNamespace, "to serve the customer-facing hosts from the backend gateway")}`,
         );
         bad = true;
     }
@@ -599,7 +631,7 @@ function customerFacingGateway(
         fail(
             `${key}.selector ${showJson(selector)} holds the backend gateway's labels (${backend.map(([k, v]) => `${k}: ${v}`).join(", ")}), which the APIC Gateways select: ` +
                 `Istio applies a Gateway's selector to gateway pods in every namespace (unless istiod runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE), so the customer-facing gateway's pods would serve the APIC hosts too. ` +
-                `Give the customer-facing gateway's pods labels of their own, e.g. { istio: public-ingressgateway }, or leave ${key} out for one gateway`,
+                `Give the customer-facing gateway's pods labels of their own, e.g. { istio: public-ingressgateway }${leaveOut(gatewayNamespace, "for one gateway")}`,
         );
         return undefined;
     }
@@ -645,13 +677,16 @@ export function validateFrontEnd(
     const misdated = givenRoots === undefined ? undefined : publicRootDateProblem(givenRoots, now);
     if (misdated !== undefined) fail(`${KEY}.publicRoots ${misdated}`);
     const publicRoots = misdated === undefined ? givenRoots : undefined;
+    const hosts = customerFacing(value.customerFacing, fail);
+    if (value.customerFacingGateway === undefined)
+        backendServesCustomerFacingProblem(Object.keys(hosts), gatewayNamespace, fail);
     return {
         namespace,
         services: listed,
         callers: chosen,
         apicHosts,
         ...(apicServerCa !== undefined ? { apicServerCa } : {}),
-        customerFacing: customerFacing(value.customerFacing, fail),
+        customerFacing: hosts,
         ...(publicRoots !== undefined ? { publicRoots } : {}),
         ...(gateway !== undefined ? { customerFacingGateway: gateway } : {}),
     };
