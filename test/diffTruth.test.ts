@@ -593,7 +593,12 @@ async function publicCertificate(base: Deployed, epoch: number): Promise<string>
     return cert + issuing.certPem;
 }
 const customerFacing = async (hosts: Record<string, unknown>): Promise<Raw> =>
-    fe({ customerFacing: hosts, publicRoots: (await publicCas()).root.certPem });
+    fe({
+        customerFacing: hosts,
+        // Its own gateway: the backend's, in istio-system by default, may not serve the internet.
+        customerFacingGateway: { namespace: "istio-ingress-public", selector: { istio: "public-ingressgateway" } },
+        publicRoots: (await publicCas()).root.certPem,
+    });
 
 /** The mesh root kept offline from now on: the ceremony signs the mesh CA's CSR the base made. */
 function offlineMeshRoot(base: Deployed): Raw {

@@ -408,8 +408,8 @@ describe("lifecycle on the front end: UI clients, APIC's UI-facing server and cu
             stack.text,
             before
                 .replace(
-                    "          -----END CERTIFICATE-----\n  pki:rotation:",
-                    "          -----END CERTIFICATE-----\n        epoch: 1\n        certificateEpoch: 0\n  pki:rotation:",
+                    "          -----END CERTIFICATE-----\n    # The internet-facing gateway",
+                    "          -----END CERTIFICATE-----\n        epoch: 1\n        certificateEpoch: 0\n    # The internet-facing gateway",
                 )
                 .replace("clientEpoch: 1, clientPhase: switch }", "clientEpoch: 1 }"),
         );
