@@ -2512,33 +2512,33 @@ describe("diff of the front end (examples/front-end)", function () {
             );
         });
 
-        it("moved to its own gateway (pki:frontEnd.customerFacingGateway): a risk of that key, the gateway's pods checked there first; the APIC gateway stays", () => {
+        it("moved from the backend gateway to its own (pki:frontEnd.customerFacingGateway): a risk of that key, the gateway's pods checked there first; the APIC gateway stays", () => {
+            // Served from the backend gateway: allowed only where pki:gatewayNamespace holds no other keys (not istio-system).
+            const onGateway = (customerFacingGateway: unknown) => ({
+                ...host({ certificate: first }),
+                gatewayNamespace: "istio-ingress",
+                frontEnd: { ...host({ certificate: first }).frontEnd, customerFacingGateway },
+            });
             const own = { namespace: "public-gateway", selector: { istio: "public-ingressgateway" } };
-            const d = diffPlans(
-                plan(host({ certificate: first })),
-                plan({
-                    ...host({ certificate: first }),
-                    frontEnd: { ...host({ certificate: first }).frontEnd, customerFacingGateway: own },
-                }),
-            );
+            const d = diffPlans(plan(onGateway(undefined)), plan(onGateway(own)));
             assert.deepStrictEqual(d.risks, [
                 {
                     key: "pki:frontEnd.customerFacingGateway.namespace",
-                    change: "moves the customer-facing gateway's Secrets and Gateway from namespace istio-system to public-gateway: Pulumi creates them in public-gateway and deletes them from istio-system",
-                    breaks: `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in public-gateway, ${CUSTOMER_HOST} gets no TLS from this update on (the APIC hosts stay on the backend gateway); VirtualServices that bind istio-system/customer-facing stop routing when Pulumi deletes it, and DNS or the load balancer for ${CUSTOMER_HOST} must point at the new gateway's Service; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds public-gateway`,
+                    change: "moves the customer-facing gateway's Secrets and Gateway from namespace istio-ingress to public-gateway: Pulumi creates them in public-gateway and deletes them from istio-ingress",
+                    breaks: `the ingress gateway reads its Secrets in its own namespace: unless its pods already run in public-gateway, ${CUSTOMER_HOST} gets no TLS from this update on (the APIC hosts stay on the backend gateway); VirtualServices that bind istio-ingress/customer-facing stop routing when Pulumi deletes it, and DNS or the load balancer for ${CUSTOMER_HOST} must point at the new gateway's Service; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds public-gateway`,
                     instead:
-                        "keep pki:frontEnd.customerFacingGateway.namespace istio-system; to move the gateway, run the ingress gateway's pods in public-gateway first (the Gateway selects istio: public-ingressgateway), add public-gateway to keySecretNamespaces, then change it",
+                        "keep pki:frontEnd.customerFacingGateway.namespace istio-ingress; to move the gateway, run the ingress gateway's pods in public-gateway first (the Gateway selects istio: public-ingressgateway), add public-gateway to keySecretNamespaces, then change it",
                     hosts: [CUSTOMER_HOST],
                 },
             ]);
             assert.deepStrictEqual(d.steps.before, [
-                "Check that the ingress gateway's pods run in public-gateway (kubectl -n public-gateway get pods -l istio=public-ingressgateway) and that the policy pack's keySecretNamespaces holds public-gateway: this change creates the gateway's Secrets and Gateways there and deletes them from istio-system.",
-                `Point DNS or the load balancer for ${CUSTOMER_HOST} at the Service of the gateway pods labelled istio: public-ingressgateway in public-gateway: the gateway in istio-system loses their certificates with this update.`,
-                "Update the VirtualServices that bind the Gateway istio-system/customer-facing to bind public-gateway/customer-facing: this change re-creates it in public-gateway and deletes it from istio-system, and Istio routes a host only through the Gateways its VirtualService binds.",
+                "Check that the ingress gateway's pods run in public-gateway (kubectl -n public-gateway get pods -l istio=public-ingressgateway) and that the policy pack's keySecretNamespaces holds public-gateway: this change creates the gateway's Secrets and Gateways there and deletes them from istio-ingress.",
+                `Point DNS or the load balancer for ${CUSTOMER_HOST} at the Service of the gateway pods labelled istio: public-ingressgateway in public-gateway: the gateway in istio-ingress loses their certificates with this update.`,
+                "Update the VirtualServices that bind the Gateway istio-ingress/customer-facing to bind public-gateway/customer-facing: this change re-creates it in public-gateway and deletes it from istio-ingress, and Istio routes a host only through the Gateways its VirtualService binds.",
             ]);
             assert.deepStrictEqual(places(d), [
                 "create k8s/example/public-gateway/secret-public-tls-www-example-bank-example: tls.crt: new; tls.key: new",
-                `delete ${PUBLIC_SECRET}: `,
+                "delete k8s/example/istio-ingress/secret-public-tls-www-example-bank-example: ",
             ]);
             assert.deepStrictEqual([d.added, d.removed, d.replaced], [[], [], []], "the certificate stays");
         });
