@@ -1040,18 +1040,28 @@ function checkedApicServerCa(plan: PkiPlan, cas: CaLayer, apicServerCa: string):
                 ? [{ id: ca.id, slot: rootSlotOfCa(plan, ca), certPem: certPems[i] }]
                 : [],
         );
-        // The keys of this deployment's roots (the server root's too) are not retired ones.
-        const current = new Set(certPems.map((pem) => spkiPin(pem)));
-        const retired: StackRoot[] = rootKeysAfter(plan.deployed ?? INITIAL_RECORD, []).flatMap(({ id, spki }) => {
-            const slot = rootSlotOfId(id);
-            return current.has(spki) || slot === undefined || slot === serverRoot
-                ? []
-                : [{ id, slot, retiredSpki: spki }];
-        });
+        const retired: StackRoot[] = retiredRootKeys(plan, certPems).flatMap(({ id, slot, spki }) =>
+            slot === undefined || slot === serverRoot ? [] : [{ id, slot, retiredSpki: spki }],
+        );
         const problems = apicServerCaInStateProblems(apicServerCa, [...made, ...retired]);
         if (problems.length > 0) throw new pulumi.RunError(problems.join("\n"));
         return apicServerCa;
     });
+}
+
+/**
+ * The keys of roots an earlier deployment had and this one has not (retired by a staged rotation, or
+ * replaced by a new key): the deployed record's rootKeys, less the keys of this deployment's CAs
+ * (`certPems`). The record keeps their pins alone; their keys were in the Pulumi state.
+ */
+function retiredRootKeys(
+    plan: PkiPlan,
+    certPems: readonly string[],
+): { id: string; slot: RootSlot | undefined; spki: string }[] {
+    const current = new Set(certPems.map((pem) => spkiPin(pem)));
+    return rootKeysAfter(plan.deployed ?? INITIAL_RECORD, [])
+        .filter(({ spki }) => !current.has(spki))
+        .map(({ id, spki }) => ({ id, slot: rootSlotOfId(id), spki }));
 }
 
 /**
@@ -1075,6 +1085,9 @@ function checkedAgainstOwnCas(
                     : `${ca.role === "mesh-ca" ? "mesh CA" : "issuing CA"} ${ca.id}`,
             certPem: certPems[i],
         }));
+        // A root a staged rotation retired (as checkedApicServerCa): its key was in the state.
+        for (const { id, slot, spki } of retiredRootKeys(plan, certPems))
+            own.push({ name: `retired ${slot === undefined ? "root CA" : ROOT_TITLES[slot]} ${id}`, spki });
         const found = problems(own);
         if (found.length > 0) throw new pulumi.RunError(found.join("\n"));
         return text;

@@ -768,6 +768,8 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
     let publicRoot: TestCa;
     let publicCa: TestCa;
     const base = loadStackFile(FRONT_END);
+    /** The engine's key of the customer-facing host's Secret (the component customer-facing, the host's id). */
+    const CUSTOMER_SECRET_URN = "kubernetes:core/v1:Secret::customer-facing-www-example-bank-example-tls";
     /** The config with the customer-facing host's certificate (and the test's public root). */
     const withCertificate = (certificate: string) => ({
         ...base,
@@ -1029,9 +1031,83 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
                 assert.strictEqual(refusalText(err), message, title);
                 return true;
             });
-            const secrets = [...copy.keys()].filter((urn) => urn.includes("kubernetes:core/v1:Secret:public-tls"));
+            const secrets = [...copy.keys()].filter((urn) => urn.endsWith(CUSTOMER_SECRET_URN));
             assert.deepStrictEqual(secrets, [], `${title}: no customer-facing Secret`);
         }
+    });
+
+    it("refuses, once a staged rotation retired a root, a public root and a customer-facing chain that hold that root's key, known by the pin the record keeps", async () => {
+        const csr = pending.read(`front-end/csr/${CUSTOMER_HOST}.csr`);
+        // Generation 0 of the mesh root, with its key, as a copy of the state before the rotation has it.
+        const oldRoot = caOf(pending, "mesh-root-ca");
+        const rotated = new Map(state);
+        const at = (phase: string) => ({
+            ...base,
+            meshFinishAfterHours: "0",
+            caRotation: JSON.stringify({ meshRoot: { generation: 1, phase } }),
+        });
+        for (const phase of ["prepare", "switch", "finish"])
+            await renderNext(at(phase), `customer-mesh-root-${phase}`, rotated);
+        // The retired root's key certified by the public root: a chain under it ends at a public root.
+        const crossCsr = tlsProvider.certRequest({
+            privateKeyPem: oldRoot.keyPem,
+            subject: { commonName: "example mesh root CA", organization: "Example Bank" },
+        }).state.certRequestPem as string;
+        const crossSigned = await sign(crossCsr, {
+            ca: publicRoot,
+            isCaCertificate: true,
+            allowedUses: ["cert_signing", "crl_signing"],
+        });
+        const leaf = await sign(csr, { ca: { certPem: crossSigned, keyPem: oldRoot.keyPem } });
+        const valid = (await sign(csr)) + publicCa.certPem;
+        const oldSubject = subjectOf(new crypto.X509Certificate(oldRoot.certPem));
+        const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
+        const cases: [string, string, string, string][] = [
+            [
+                "a public root that is the retired mesh root",
+                valid,
+                publicRoot.certPem + oldRoot.certPem,
+                `pki:frontEnd.publicRoots holds this stack's retired mesh root CA mesh-root (${oldSubject}): a customer-facing chain must end at a publicly trusted root, not at this PKI, whose keys the stack and its ceremony hold. ` +
+                    "Remove it, and give the root of the public CA that signs the customer-facing certificates",
+            ],
+            [
+                "a chain through the retired mesh root's key, certified by a public root",
+                leaf + crossSigned,
+                publicRoot.certPem,
+                `${key}: ${subjectOf(new crypto.X509Certificate(crossSigned))} in its chain is this stack's retired mesh root CA mesh-root (${subjectOf(new crypto.X509Certificate(crossSigned))}); ` +
+                    `a customer-facing host needs a certificate from a public CA, whose chain ends at a publicly trusted root, not at this PKI: have a public CA sign the CSR for ${CUSTOMER_HOST}`,
+            ],
+        ];
+        for (const [title, certificate, publicRoots, message] of cases) {
+            const copy = new Map(rotated);
+            const frontEnd = { ...withCertificate(certificate).frontEnd, publicRoots };
+            await assert.rejects(
+                renderNext({ ...at("finish"), frontEnd }, "customer-retired-root", copy),
+                (err: unknown) => {
+                    assert.ok(err instanceof pulumi.RunError, `${title}: ${String(err)}`);
+                    assert.strictEqual(refusalText(err), message, title);
+                    return true;
+                },
+            );
+            const secrets = [...copy.keys()].filter((urn) => urn.endsWith(CUSTOMER_SECRET_URN));
+            assert.deepStrictEqual(secrets, [], `${title}: no customer-facing Secret`);
+        }
+        // A public CA's certificate still passes: the retired root's pin refuses only what holds its key.
+        const copy = new Map(rotated);
+        const served = await renderNext(
+            { ...at("finish"), frontEnd: withCertificate(valid).frontEnd },
+            "customer-retired-root-valid",
+            copy,
+        );
+        assert.deepStrictEqual(
+            [
+                served.files.includes(
+                    "k8s/example/istio-ingress-public/secret-public-tls-www-example-bank-example.yaml",
+                ),
+                [...copy.keys()].filter((urn) => urn.endsWith(CUSTOMER_SECRET_URN)).length,
+            ],
+            [true, 1],
+        );
     });
 
     it("serves the customer-facing hosts from the gateway pki:frontEnd.customerFacingGateway names: its Gateway and Secret in that gateway's namespace, selecting its pods, the APIC Gateways left on the backend gateway", async () => {

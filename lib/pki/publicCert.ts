@@ -208,19 +208,24 @@ export interface PublicCertificateCheck {
     readonly ownCas?: readonly OwnCa[];
 }
 
-/** A CA of this PKI: how a refusal names it ("root CA server-root"), and its certificate (PEM). */
-export interface OwnCa {
-    readonly name: string;
-    readonly certPem: string;
-}
+/**
+ * A CA of this PKI: how a refusal names it ("gateway server root CA server-root"), and its
+ * certificate (PEM), or only its key's pin (`verifyCertificateSpki` form) for a root a staged
+ * rotation retired, of which the deployed record keeps the pin alone (rootKeysAfter).
+ */
+export type OwnCa = { readonly name: string } & ({ readonly certPem: string } | { readonly spki: string });
 
-/** The own CA whose key `cert` holds, and whether it is that CA's certificate itself (not another of its key). */
+/** The own CA whose key `cert` holds, with that CA's certificate when known (undefined for a retired root's pin). */
 function ownCaOfKey(
     cert: crypto.X509Certificate,
     own: readonly OwnCa[],
-): { ca: OwnCa; caCert: crypto.X509Certificate } | undefined {
+): { ca: OwnCa; caCert: crypto.X509Certificate | undefined } | undefined {
     const pin = spkiPin(cert.publicKey);
     for (const ca of own) {
+        if ("spki" in ca) {
+            if (ca.spki === pin) return { ca, caCert: undefined };
+            continue;
+        }
         const caCert = new crypto.X509Certificate(ca.certPem);
         if (spkiPin(caCert.publicKey) === pin) return { ca, caCert };
     }
@@ -236,8 +241,11 @@ function verifiesWith(cert: crypto.X509Certificate, caCert: crypto.X509Certifica
     }
 }
 
-const ownCaShown = (ca: OwnCa, caCert: crypto.X509Certificate, given: crypto.X509Certificate): string =>
-    `${ca.name} (${subjectOf(caCert)})${given.fingerprint256 === caCert.fingerprint256 ? "" : ", in another certificate of its key"}`;
+/** How a refusal shows the own CA whose key `given` holds: a retired root by the subject `given` gives it. */
+const ownCaShown = (ca: OwnCa, caCert: crypto.X509Certificate | undefined, given: crypto.X509Certificate): string =>
+    caCert === undefined
+        ? `${ca.name} (${subjectOf(given)})`
+        : `${ca.name} (${subjectOf(caCert)})${given.fingerprint256 === caCert.fingerprint256 ? "" : ", in another certificate of its key"}`;
 
 /**
  * A customer-facing certificate (`pem`, the leaf then its chain) that reaches one of this PKI's CAs
@@ -263,7 +271,10 @@ export function ownCaChainProblem(key: string, host: string, pem: string, own: r
         if (holder !== undefined) {
             return `${key}: ${which} is this stack's ${ownCaShown(holder.ca, holder.caCert, cert)}; ${fix}`;
         }
+        // A retired root's key is known by its pin alone: a certificate of it is refused above, one it signed is
+        // not (its chain ends at a root the anchor check finds in no public list, or at that retired root, refused).
         for (const ca of own) {
+            if (!("certPem" in ca)) continue;
             const caCert = new crypto.X509Certificate(ca.certPem);
             if (verifiesWith(cert, caCert)) {
                 return `${key}: ${which} is signed by this stack's ${ca.name} (${subjectOf(caCert)}); ${fix}`;
