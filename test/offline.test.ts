@@ -23,6 +23,7 @@ import { ConfigError, validateConfig } from "../lib/config/validate";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide as decideLifecycle } from "../lib/lifecycle/rules";
 import { decide, summary } from "./consumers";
+import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_LEAF_KEY_PEM } from "./fixtures/testOnlyPki";
 import { seededState, writeSeededStateFile } from "./engineKeys";
 import {
     apicCredentials,
@@ -282,6 +283,70 @@ describe("Offline roots: no root key enters the stack", function () {
             validateConfig(frontEnd(roots.serverRoot.certPem)).frontEnd.apicServerCa,
             roots.serverRoot.certPem,
         );
+    });
+
+    it("refuses at plan time an offline root in pki:frontEnd.publicRoots (a re-issued one too) and a customer-facing certificate it signed, by key", () => {
+        const host = "www.example.bank.example";
+        const serverRootSubject = "O=Example Bank, CN=Example Bank Gateway Server Offline Root";
+        const withFrontEnd = (certificate: string | undefined, publicRoots: string) => ({
+            ...base,
+            // The test-only leaf key's algorithm: the plan refuses a certificate for a key of another.
+            keyAlgorithm: "ECDSA",
+            frontEnd: {
+                services: ["consumer-dashboard"],
+                callers: ["consumer-dashboard"],
+                apicHosts: ["apic.example.api.bank.example"],
+                customerFacing: { [host]: certificate === undefined ? {} : { certificate } },
+                customerFacingGateway: {
+                    namespace: "istio-ingress-public",
+                    selector: { istio: "public-ingressgateway" },
+                },
+                publicRoots,
+            },
+        });
+        const refused = (config: Record<string, unknown>, problems: string[]) =>
+            assert.throws(
+                () => planFromRawConfig(config),
+                (err: unknown) => {
+                    assert.ok(err instanceof ConfigError, String(err));
+                    assert.deepStrictEqual(err.problems, problems);
+                    return true;
+                },
+            );
+        const rootRefusal = (shown: string) =>
+            `pki:frontEnd.publicRoots holds this stack's gateway server root CA pki:offlineRoots.serverRoot (${serverRootSubject})${shown}: ` +
+            "a customer-facing chain must end at a publicly trusted root, not at this PKI, whose keys the stack and its ceremony hold. " +
+            "Remove it, and give the root of the public CA that signs the customer-facing certificates";
+        refused(withFrontEnd(undefined, TEST_ONLY_CA_CERT_PEM + roots.serverRoot.certPem), [rootRefusal("")]);
+        // The ceremony's root made again with its key (another serial, other bytes): the same root.
+        const reissued = createRoot(
+            {
+                commonName: "Example Bank Gateway Server Offline Root",
+                organization: "Example Bank",
+                validityDays: 3650,
+                keyAlgorithm: "ECDSA",
+            },
+            new Date(),
+            crypto.createPrivateKey(roots.serverRoot.keyPem),
+        ).certPem;
+        refused(withFrontEnd(undefined, reissued), [rootRefusal(", in another certificate of its key")]);
+        // A leaf for the host that the offline root signed, behind a public root: the chain reaches the root by its signature.
+        const csr = tlsProvider.certRequest({
+            privateKeyPem: TEST_ONLY_LEAF_KEY_PEM,
+            subject: { commonName: host },
+            dnsNames: [host],
+        }).state.certRequestPem as string;
+        const leaf = tlsProvider.locallySignedCert({
+            certRequestPem: csr,
+            caCertPem: roots.serverRoot.certPem,
+            caPrivateKeyPem: roots.serverRoot.keyPem,
+            allowedUses: ["digital_signature", "server_auth"],
+            validityPeriodHours: 90 * 24,
+        }).state.certPem as string;
+        refused(withFrontEnd(leaf, TEST_ONLY_CA_CERT_PEM), [
+            `pki:frontEnd.customerFacing.${host}.certificate: the certificate is signed by this stack's gateway server root CA pki:offlineRoots.serverRoot (${serverRootSubject}); ` +
+                `a customer-facing host needs a certificate from a public CA, whose chain ends at a publicly trusted root, not at this PKI: have a public CA sign the CSR for ${host}`,
+        ]);
     });
 
     it("refuses an intermediate given with more certificates than the one the ceremony signed (a chain with its root)", () => {
