@@ -22,6 +22,7 @@ import { buildPkcs12, PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS } from "../li
 import {
     AS_USER,
     cli,
+    crossSign,
     emptyCrlOf,
     gatewayServerConfig,
     loadStackFile,
@@ -276,6 +277,90 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
                 ["CN=long CA", "expired"],
                 ["CN=short root", "expired"],
             ],
+        );
+    });
+
+    it("counts a certificate's days along the path that lasts longest when its CA is also cross-signed or re-issued with its key, whatever the files' order", async () => {
+        // Root Two self-signed for 3000 days beside Root Two cross-signed (11 days) by Root One (10
+        // days, so that on that path Root One ends first, to the second): a verifier trusting Root
+        // Two accepts the leaf past Root One's end, so the leaf is ok.
+        const rootOne = await mintRoot("Root One", { validityHours: 10 * 24 });
+        const rootTwo = await mintRoot("Root Two", { validityHours: 3000 * 24 });
+        const crossed = crossSign(rootTwo, "Root Two", rootOne, { validityHours: 11 * 24 });
+        const inter = await mintSubCa(rootTwo, "Inter", { validityHours: 1000 * 24 });
+        const leaf = await mintSubCa(inter, "leaf", { validityHours: 365 * 24 });
+        const folder = tempDir("expiry-cross-signed");
+        const file = (name: string, pem: string) => {
+            fs.writeFileSync(path.join(folder, name), pem);
+            return path.join(folder, name);
+        };
+        const in20Days = String(Math.floor(Date.now() / 1000) + 20 * 86_400);
+        const verified = spawnSync(
+            "openssl",
+            ["verify", "-CAfile", file("r2.crt", rootTwo.certPem), "-untrusted", file("i.crt", inter.certPem)].concat([
+                "-attime",
+                in20Days,
+                file("l.crt", leaf.certPem),
+            ]),
+            { encoding: "utf8" },
+        );
+        assert.deepStrictEqual([verified.status, verified.stdout.trim()], [0, `${path.join(folder, "l.crt")}: OK`]);
+        const rowsOf = async (pems: string[], name: string) => {
+            const dir = tempDir(`expiry-order-${name}`);
+            fs.writeFileSync(path.join(dir, "all.pem"), pems.join(""));
+            const result = await cli("expiry", "--dir", dir, "--format", "json");
+            const report = JSON.parse(result.out) as ExpiryJson;
+            return report.rows
+                .filter((r) => r.subject === "CN=leaf" || r.subject === "CN=Inter")
+                .map((r) => [r.subject, r.daysLeft, r.status, r.effectiveNotAfter, r.endsFirst]);
+        };
+        const expected = [
+            ["CN=leaf", 364, "ok", undefined, undefined],
+            ["CN=Inter", 999, "ok", undefined, undefined],
+        ];
+        const L = leaf.certPem;
+        const I = inter.certPem;
+        assert.deepStrictEqual(
+            await rowsOf([L, I, crossed, rootTwo.certPem, rootOne.certPem], "cross-first"),
+            expected,
+        );
+        assert.deepStrictEqual(await rowsOf([L, I, rootTwo.certPem, crossed, rootOne.certPem], "self-first"), expected);
+        // With Root Two's self-signed certificate absent, the cross-signed path is the only one.
+        assert.deepStrictEqual(await rowsOf([L, I, crossed, rootOne.certPem], "cross-only"), [
+            [
+                "CN=leaf",
+                9,
+                "renew soon",
+                new Date(new X509Certificate(rootOne.certPem).validTo).toISOString(),
+                { subject: "CN=Root One", depth: 3 },
+            ],
+            [
+                "CN=Inter",
+                9,
+                "renew soon",
+                new Date(new X509Certificate(rootOne.certPem).validTo).toISOString(),
+                { subject: "CN=Root One", depth: 2 },
+            ],
+        ]);
+
+        // A CA re-issued with its key for 1000 days beside its first certificate for 10: the leaf
+        // verifies under the new one past the old one's end.
+        const root = await mintRoot("Root", { validityHours: 3000 * 24 });
+        const old = await mintSubCa(root, "Inter", { validityHours: 10 * 24 });
+        const renewed = crossSign(old, "Inter", root, { validityHours: 1000 * 24 });
+        const underOld = await mintSubCa(old, "leaf", { validityHours: 365 * 24 });
+        const reissued = [
+            ["CN=Inter", 9, "renew soon", undefined, undefined],
+            ["CN=leaf", 364, "ok", undefined, undefined],
+            ["CN=Inter", 999, "ok", undefined, undefined],
+        ];
+        assert.deepStrictEqual(
+            await rowsOf([underOld.certPem, old.certPem, renewed, root.certPem], "old-first"),
+            reissued,
+        );
+        assert.deepStrictEqual(
+            await rowsOf([underOld.certPem, renewed, old.certPem, root.certPem], "new-first"),
+            reissued,
         );
     });
 

@@ -970,39 +970,101 @@ function crlSeriesRows(
     });
 }
 
+/** Where a certificate's chain stops verifying: its end, and the CA that sets it (none: its own end). */
+interface ChainEnd {
+    end: number;
+    first?: { ca: crypto.X509Certificate; depth: number };
+}
+
 /**
- * The certificate among `certificates` that issued `cert` (its subject is cert's issuer and its key
- * verifies cert's signature), or undefined: none found, or cert is self-signed.
+ * The effective end of each certificate among those found (endsFirstInChain), its candidate issuers
+ * looked up by subject and each result kept by fingerprint, so that a render's thousand
+ * certificates are not each searched for among all the others along every chain.
  */
-function issuerAmong(
-    cert: crypto.X509Certificate,
-    certificates: readonly crypto.X509Certificate[],
-): crypto.X509Certificate | undefined {
-    if (cert.checkIssued(cert) && cert.verify(cert.publicKey)) return undefined;
-    return certificates.find((c) => c !== cert && cert.checkIssued(c) && cert.verify(c.publicKey));
+class ChainEnds {
+    private readonly bySubject = new Map<string, crypto.X509Certificate[]>();
+    private readonly known = new Map<string, ChainEnd>();
+
+    constructor(certificates: Iterable<crypto.X509Certificate>) {
+        for (const c of certificates) {
+            const same = this.bySubject.get(c.subject ?? "");
+            if (same === undefined) this.bySubject.set(c.subject ?? "", [c]);
+            else same.push(c);
+        }
+    }
+
+    /**
+     * The certificates found that could have issued `cert` (its issuer's name and a key that
+     * verifies its signature): more than one for a CA cross-signed beside its self-signed
+     * certificate, or re-issued with its key (@pulumi/tls's early renewal).
+     */
+    private issuers(cert: crypto.X509Certificate): crypto.X509Certificate[] {
+        return (this.bySubject.get(cert.issuer ?? "") ?? []).filter(
+            (c) => c !== cert && cert.checkIssued(c) && cert.verify(c.publicKey),
+        );
+    }
+
+    /**
+     * cert's effective end: its own notAfter for a self-signed certificate (an anchor, where a path
+     * ends) or one whose issuer is not found; else the earlier of its own and the latest its
+     * candidate issuers' paths reach, as a verifier picks the path that still verifies. `onPath`
+     * holds the certificates above it on this path: one met again ends that path there (a loop of
+     * cross-certificates), and a result cut so is not kept, since another path may reach it whole.
+     */
+    of(cert: crypto.X509Certificate, onPath: ReadonlySet<string> = new Set()): ChainEnd & { cut: boolean } {
+        const kept = this.known.get(cert.fingerprint256);
+        if (kept !== undefined) return { ...kept, cut: false };
+        const own = new Date(cert.validTo).getTime();
+        let result: ChainEnd = { end: own };
+        let cut = false;
+        if (!(cert.checkIssued(cert) && cert.verify(cert.publicKey))) {
+            const above = new Set(onPath).add(cert.fingerprint256);
+            let best: { ca: crypto.X509Certificate; end: ChainEnd } | undefined;
+            for (const ca of this.issuers(cert)) {
+                if (above.has(ca.fingerprint256)) {
+                    cut = true;
+                    continue;
+                }
+                const reached = this.of(ca, above);
+                cut ||= reached.cut;
+                if (best === undefined || later(reached, ca, best.end, best.ca)) best = { ca, end: reached };
+            }
+            if (best !== undefined && best.end.end < own) {
+                const first = best.end.first;
+                result = {
+                    end: best.end.end,
+                    first: first === undefined ? { ca: best.ca, depth: 1 } : { ca: first.ca, depth: first.depth + 1 },
+                };
+            }
+        }
+        if (!cut) this.known.set(cert.fingerprint256, result);
+        return { ...result, cut };
+    }
+}
+
+/**
+ * Whether the path through issuer `ca`, reaching `a`, beats the one through `bestCa`, reaching `b`:
+ * it ends later; at the same end, it names a nearer CA, then the lower fingerprint, so that the
+ * order of the files read changes nothing.
+ */
+function later(a: ChainEnd, ca: crypto.X509Certificate, b: ChainEnd, bestCa: crypto.X509Certificate): boolean {
+    if (a.end !== b.end) return a.end > b.end;
+    const depth = (e: ChainEnd) => e.first?.depth ?? 0;
+    if (depth(a) !== depth(b)) return depth(a) < depth(b);
+    return ca.fingerprint256 < bestCa.fingerprint256;
 }
 
 /**
  * The CA of cert's chain, among the certificates found, that ends first and before cert does,
  * with its depth (1: the issuer); undefined when none does. A verifier refuses the certificate
- * once any certificate of its chain has expired, so its effective end is the earliest notAfter
- * along the chain. A chain that loops stops where it would repeat.
+ * once every path it could build has a certificate that expired, so its effective end is, over
+ * the paths through its candidate issuers (ChainEnds), the latest of each path's earliest notAfter.
  */
 function endsFirstInChain(
     cert: crypto.X509Certificate,
-    certificates: readonly crypto.X509Certificate[],
+    ends: ChainEnds,
 ): { ca: crypto.X509Certificate; depth: number } | undefined {
-    let first: { ca: crypto.X509Certificate; depth: number } | undefined;
-    let end = new Date(cert.validTo).getTime();
-    const seen = new Set([cert.fingerprint256]);
-    for (let ca = issuerAmong(cert, certificates), depth = 1; ca !== undefined; depth++) {
-        if (seen.has(ca.fingerprint256)) break;
-        seen.add(ca.fingerprint256);
-        const caEnd = new Date(ca.validTo).getTime();
-        if (caEnd < end) [first, end] = [{ ca, depth }, caEnd];
-        ca = issuerAmong(ca, certificates);
-    }
-    return first;
+    return ends.of(cert).first;
 }
 
 /** A certificate row judged from the end of the CA of its chain that ends first (endsFirstInChain). */
@@ -1063,9 +1125,9 @@ export function expiryReport(
         rows.set(f.id, { ...row, files: [f.file], fields: field });
         if (f.certificate !== undefined) certificates.set(f.id, f.certificate);
     }
-    const all = [...certificates.values()];
+    const ends = new ChainEnds(certificates.values());
     for (const [id, cert] of certificates) {
-        const first = endsFirstInChain(cert, all);
+        const first = endsFirstInChain(cert, ends);
         if (first !== undefined) rows.set(id, judgedByChain(rows.get(id) as ExpiryRow, first, thresholds, now));
     }
     return [...rows.values()].sort((a, b) => a.daysLeft - b.daysLeft);
