@@ -362,6 +362,17 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             await rowsOf([underOld.certPem, renewed, old.certPem, root.certPem], "new-first"),
             reissued,
         );
+        // --help says so, as README does.
+        const help = await cli("expiry", "--help");
+        assert.strictEqual(help.status, 0);
+        assert.ok(
+            help.out.includes(
+                "A certificate's days left count to the CA above it that ends first among the certificates read (a\n" +
+                    "verifier refuses it past that CA's end), on the path that lasts longest when a CA is also\n" +
+                    'cross-signed or re-issued with its key; the row names that CA ("its issuer <CN> ends first").\n',
+            ),
+            help.out,
+        );
     });
 
     it("exits 2 on a file it cannot read or a certificate it cannot parse, not 1", async () => {

@@ -49,6 +49,9 @@ it until then); a CRL past its next update, or with less than --crl-warn-fractio
 validity left and less than --warn-days: a CRL re-signed every period and valid four periods is due after two
 missed re-publications (14 days ahead with 7-day periods; 10.5 to 14 for one signed mid-period
 for a revocation, valid less), one valid as long as its CA (roots' and mesh CAs') when that CA's certificate is.
+A certificate's days left count to the CA above it that ends first among the certificates read (a
+verifier refuses it past that CA's end), on the path that lasts longest when a CA is also
+cross-signed or re-issued with its key; the row names that CA ("its issuer <CN> ends first").
 With --dir, also the CRL series of each offline root that the render recorded in inventory.json: due
 within --warn-days of its end, as a certificate, since past it the stack has no CRL of that root to
 publish: a ceremony must sign a new series ("npx apic-istio-pki ceremony crl").
