@@ -919,6 +919,22 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "cluster name ending in -g and digits and too long: refused for its length alone, not told to rename to a longer name",
+        { clusters: `[${a(67)}-g2]` },
+        [
+            `pki:clusters[0] "${a(67)}-g2" is 70 characters; with pki:environment "dev" the mesh CA's common name "dev mesh CA ${a(67)}-g2 G198" would be 87 characters, over RFC 5280's 64. Use a cluster name of at most 47 characters`,
+        ],
+    ],
+    [
+        "cluster name ending in -g and digits at the longest the mesh CA's common name allows: a rename that fits",
+        { clusters: `[${a(44)}-g2]` },
+        [
+            `pki:clusters[0] "${a(44)}-g2" ends in -g and digits, as the ids of rotated CA generations do (<CA id>-g<n>): ` +
+                `its mesh CA "mesh-ca-${a(44)}-g2" would be taken for a generation of the mesh CA of a cluster "${a(44)}", ` +
+                `whose resource names it could clash with. Rename the cluster, e.g. "${a(44)}-v2"`,
+        ],
+    ],
+    [
         "cluster name too long for the mesh CA's common name",
         { clusters: `[${a(48)}]` },
         [

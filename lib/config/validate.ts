@@ -919,14 +919,21 @@ function validateClusters(
             );
             return;
         }
+        // The longest name the mesh CA's common name (or, without a usable pki:environment, the
+        // label) allows; a longer one is refused for its length below, and only for that, so
+        // that no rename suggested here is one the length check then refuses.
+        const longest =
+            environment === undefined ? MAX_LABEL_LENGTH : MAX_ENVIRONMENT_AND_CLUSTER_LENGTH - environment.length;
         // A cluster names its mesh CA (mesh-ca-<cluster>), and a rotated CA's id ends in -g<generation>.
         const generation = /^(.*)-g(\d+)$/.exec(name);
-        if (generation !== null) {
+        if (generation !== null && name.length <= longest) {
             const [, stem, n] = generation;
+            // -gen<n> where it fits, else -v<n>: as long as the name, which fits.
+            const rename = `${stem}-gen${n}`.length <= longest ? `${stem}-gen${n}` : `${stem}-v${n}`;
             fail(
                 `${key} ${showJson(name)} ends in -g and digits, as the ids of rotated CA generations do (<CA id>-g<n>): ` +
                     `its mesh CA "mesh-ca-${name}" would be taken for a generation of the mesh CA of a cluster ${showJson(stem)}, ` +
-                    `whose resource names it could clash with. Rename the cluster, e.g. ${showJson(`${stem}-gen${n}`)}`,
+                    `whose resource names it could clash with. Rename the cluster, e.g. ${showJson(rename)}`,
             );
             return;
         }
@@ -957,7 +964,7 @@ function validateClusters(
                 }
             }
         }
-        if (environment !== undefined && environment.length + name.length > MAX_ENVIRONMENT_AND_CLUSTER_LENGTH) {
+        if (environment !== undefined && name.length > longest) {
             fail(
                 `${key} ${showJson(name)} is ${name.length} characters; with pki:environment ${showJson(environment)} the mesh CA's common name ` +
                     `"${MESH_CA_NAME(environment, name)}" would be ${MESH_CA_NAME(environment, name).length} characters, over RFC 5280's ${MAX_COMMON_NAME_LENGTH}. ` +
