@@ -1731,6 +1731,49 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         for (const { message } of outcomes) assert.ok(!message.includes(key.split("\n")[1]));
     });
 
+    it("refuses a CA given as one secret output that resolves to text or a list as no object, as a plain one, without showing it, before any child", async () => {
+        // pulumi.secret(<key PEM>) where rootCa belongs was read member by member: "rootCa: certPem
+        // must be PEM text of a certificate; got undefined (a stack reference's missing output?)".
+        const root = await mintRoot("Bank root");
+        const key = root.keyPem;
+        const signerShape = "{ certPem, chainPem?, privateKeyPem, rootCertPem }";
+        const outcomes = await refusalsOnceResolved([
+            ["IntermediateCa", { subject: { commonName: "i" }, rootCa: pulumi.secret(key) }],
+            ["IntermediateCa", { subject: { commonName: "i" }, rootCa: pulumi.secret([root.certPem, key]) }],
+            ["IntermediateCa", { subject: { commonName: "i" }, rootCa: key }],
+            ["MeshPluginCa", { cluster: "east", issuer: pulumi.secret(key) }],
+            ["ApicServerCertificate", { serverCa: pulumi.secret(7), host: "apic.bank.example" }],
+            // Not secret, it is shown as a plain value is (a key masked).
+            ["IntermediateCa", { subject: { commonName: "i" }, rootCa: pulumi.output([root.certPem, key]) }],
+        ]);
+        assert.deepStrictEqual(outcomes, [
+            {
+                message: "IntermediateCa rootCa must be { certPem, privateKeyPem }; got a secret string, not shown",
+                children: [],
+            },
+            {
+                message: "IntermediateCa rootCa must be { certPem, privateKeyPem }; got a secret list, not shown",
+                children: [],
+            },
+            {
+                message:
+                    'IntermediateCa rootCa must be { certPem, privateKeyPem }; got "(a private key, not shown)\\n"',
+                children: [],
+            },
+            { message: `MeshPluginCa issuer must be ${signerShape}; got a secret string, not shown`, children: [] },
+            {
+                message:
+                    "ApicServerCertificate serverCa must be { certPem, chainPem, privateKeyPem }; got a secret number, not shown",
+                children: [],
+            },
+            {
+                message: `IntermediateCa rootCa must be { certPem, privateKeyPem }; got ["${root.certPem.replace(/\n/g, "\\n")}","(a private key, not shown)\\n"]`,
+                children: [],
+            },
+        ]);
+        for (const { message } of outcomes) assert.ok(!message.includes(key.split("\n")[1]));
+    });
+
     it("refuses the inputs a component requires when another language leaves them out, naming them instead of a JavaScript error", async () => {
         const names = (list: string[]) =>
             list.length === 1 ? list[0] : `${list.slice(0, -1).join(", ")} and ${list[list.length - 1]}`;

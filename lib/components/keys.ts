@@ -1034,6 +1034,16 @@ const inputShape = <T>(known: InputNames<T>): string =>
         .sort()
         .join(", ")} }`;
 
+/** What a value that is no map is, as a refusal names a secret one without showing it. */
+const kindOf = (value: unknown): string =>
+    typeof value === "string"
+        ? "string"
+        : Array.isArray(value)
+          ? "list"
+          : typeof value === "number" || typeof value === "boolean"
+            ? typeof value
+            : "value";
+
 /**
  * Refuses input names `value` has and `known` lacks, then required ones it lacks. TypeScript
  * refuses both at compile time, but a program in another language (through the component
@@ -1051,9 +1061,15 @@ export function checkInputNames<T>(value: T, known: InputNames<T>, what: string,
     // object when its top-level value is secret), its names are known only once it resolves: the
     // same check then, on the output its members are read from, so that a misspelt name is refused
     // as in a plain object, not as the required member it leaves unresolved. A resolved value that
-    // is no map is left to the member checks, which do not show it (it may be a secret key).
+    // is no map (pulumi.secret(keyPem), a list) is refused as no map, as a plain one is: read
+    // member by member, it was "certPem must be PEM text...; got undefined". A secret one is shown
+    // only by its kind (it may be the key itself).
     if (pulumi.Output.isInstance(value)) {
-        return value.apply((resolved: unknown) => {
+        return pulumi.all([value, pulumi.isSecret(value)]).apply(([resolved, secret]: [unknown, boolean]) => {
+            if (isGiven(resolved) && !isMap(resolved as Json)) {
+                const shown = secret ? `a secret ${kindOf(resolved)}, not shown` : showJson(resolved as Json);
+                throw argumentError(`${what} must be ${inputShape(known)}; got ${shown}`, resource);
+            }
             if (isMap(resolved as Json | undefined)) checkInputNames(resolved as T, known, what, resource);
             return resolved;
         }) as T;
