@@ -371,24 +371,33 @@ describe("pki:trustDomains shared: one root for everything, the weaker guarantee
         assert.deepStrictEqual(summary(unpinned), both("ok"));
     });
 
-    it("lets the mesh CA key mint a server certificate APIC accepts (what separate roots prevent)", async () => {
+    it("lets the mesh CA key and the APIC-client CA key mint a server certificate APIC accepts (what separate roots prevent)", async () => {
         const mesh = cacerts(shared, "example");
         const e = shared.plan.endpoints[0];
-        const forged = await mintLeaf(
-            { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] },
-            { commonName: e.host, dnsNames: [e.host], allowedUses: ["digital_signature", "server_auth"] },
-        );
-        const chain = forged.cert + mesh["ca-cert.pem"];
-        // DataPower may build the chain with the mesh CA it is sent: then the shared root vouches for it.
-        const [[, sent], [, strict]] = decide([
-            [
-                "APIC, a server certificate minted with the mesh CA key",
-                apicCheck(shared, e.id, chain, undefined, "pkix-sent"),
-            ],
-            ["the same, DataPower building chains from its truststore alone", apicCheck(shared, e.id, chain)],
-        ]);
-        assert.deepStrictEqual(summary(sent), both("ok"));
-        assert.deepStrictEqual(summary(strict), both(NO_ISSUER));
+        for (const [holder, ca] of [
+            ["the mesh CA key", { certPem: mesh["ca-cert.pem"], keyPem: mesh["ca-key.pem"] }],
+            ["the APIC-client CA key", caOf(shared, "apic-client-ca")],
+        ] as const) {
+            const forged = await mintLeaf(ca, {
+                commonName: e.host,
+                dnsNames: [e.host],
+                allowedUses: ["digital_signature", "server_auth"],
+            });
+            const chain = forged.cert + ca.certPem;
+            // DataPower may build the chain with the CA it is sent: then the shared root vouches for it.
+            const [[, sent], [, strict]] = decide([
+                [
+                    `APIC, a server certificate minted with ${holder}`,
+                    apicCheck(shared, e.id, chain, undefined, "pkix-sent"),
+                ],
+                [
+                    `the same (${holder}), DataPower building chains from its truststore alone`,
+                    apicCheck(shared, e.id, chain),
+                ],
+            ]);
+            assert.deepStrictEqual(summary(sent), both("ok"), holder);
+            assert.deepStrictEqual(summary(strict), both(NO_ISSUER), holder);
+        }
     });
 
     it("lets the APIC-client and gateway-server CA keys mint any mesh workload identity, which sidecars accept as caller and as server", async () => {
