@@ -480,13 +480,23 @@ const CASES: [string, Overrides, string[]][] = [
     [
         "domain name with upper case",
         { domains: "{ Ob: { services: [accounts] } }" },
-        ["pki:domains.Ob: the domain name \"Ob\" must be lower-case letters, digits and '-' (it becomes a host label)"],
+        [
+            "pki:domains.Ob: the domain name \"Ob\" must be lower-case letters, digits and '-', not starting or ending with '-' (it becomes a host label)",
+        ],
+    ],
+    [
+        // Its characters are a label's: only its last '-' is wrong, and the message names that rule.
+        "domain name ending with '-'",
+        { domains: "{ ob-: { services: [accounts] } }" },
+        [
+            "pki:domains.ob-: the domain name \"ob-\" must be lower-case letters, digits and '-', not starting or ending with '-' (it becomes a host label)",
+        ],
     ],
     [
         "domain name read from a null key",
         { domains: "{ null: { services: [accounts] } }" },
         [
-            "pki:domains.<nil>: the domain name \"<nil>\" must be lower-case letters, digits and '-' (it becomes a host label)",
+            "pki:domains.<nil>: the domain name \"<nil>\" must be lower-case letters, digits and '-', not starting or ending with '-' (it becomes a host label)",
         ],
     ],
     [
@@ -510,7 +520,7 @@ const CASES: [string, Overrides, string[]][] = [
         "domain name with a zero-width space, a service with a soft hyphen",
         { domains: '{ "ob\\u200b": { services: ["acc\\u00adounts"] } }' },
         [
-            `pki:domains."ob\\u200b": the domain name "ob\\u200b" must be lower-case letters, digits and '-' (it becomes a host label)`,
+            `pki:domains."ob\\u200b": the domain name "ob\\u200b" must be lower-case letters, digits and '-', not starting or ending with '-' (it becomes a host label)`,
             'pki:domains."ob\\u200b".services[0] must be a service name (letters, digits and \'-\'); got "acc\\u00adounts"',
         ],
     ],
@@ -669,7 +679,14 @@ const CASES: [string, Overrides, string[]][] = [
         "Option 3 with a group name in upper case",
         { option: "3", domains: "{ ob: { services: [accounts], groups: { Core: [accounts] } } }" },
         [
-            "pki:domains.ob.groups.Core: the group name \"Core\" must be lower-case letters, digits and '-' (it becomes a host label)",
+            "pki:domains.ob.groups.Core: the group name \"Core\" must be lower-case letters, digits and '-', not starting or ending with '-' (it becomes a host label)",
+        ],
+    ],
+    [
+        "Option 3 with a group name starting with '-'",
+        { option: "3", domains: '{ ob: { services: [accounts], groups: { "-core": [accounts] } } }' },
+        [
+            "pki:domains.ob.groups.-core: the group name \"-core\" must be lower-case letters, digits and '-', not starting or ending with '-' (it becomes a host label)",
         ],
     ],
     [
@@ -687,7 +704,7 @@ const CASES: [string, Overrides, string[]][] = [
             domains: '{ ob: { services: [a, b], groups: { "x\\e[2K\\rrendered OK\\e[8m": [b], core: [a] } } }',
         },
         [
-            `pki:domains.ob.groups."x\\u001b[2K\\rrendered OK\\u001b[8m": the group name "x\\u001b[2K\\rrendered OK\\u001b[8m" must be lower-case letters, digits and '-' (it becomes a host label)`,
+            `pki:domains.ob.groups."x\\u001b[2K\\rrendered OK\\u001b[8m": the group name "x\\u001b[2K\\rrendered OK\\u001b[8m" must be lower-case letters, digits and '-', not starting or ending with '-' (it becomes a host label)`,
         ],
     ],
     [

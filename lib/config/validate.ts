@@ -52,6 +52,7 @@ import {
     JsonMap,
     LABEL,
     LABEL_CHARACTERS,
+    LABEL_RULE,
     MAX_DOMAIN_NAME_LENGTH,
     MAX_LABEL_LENGTH,
     memberPath,
@@ -1071,9 +1072,7 @@ function validateDomains(
     for (const [name, domain] of Object.entries(value)) {
         const key = memberPath("pki:domains", name);
         if (!LABEL_CHARACTERS.test(name)) {
-            fail(
-                `${key}: the domain name ${showJson(name)} must be lower-case letters, digits and '-' (it becomes a host label)`,
-            );
+            fail(`${key}: the domain name ${showJson(name)} must be ${LABEL_RULE} (it becomes a host label)`);
         } else if (name.length > MAX_DOMAIN_NAME_LENGTH) {
             fail(
                 `${key}: the domain name ${showJson(name)} is ${name.length} characters; a domain name has at most ${MAX_DOMAIN_NAME_LENGTH}, ` +
@@ -1153,9 +1152,7 @@ function validateGroups(
     for (const [group, members] of Object.entries(value)) {
         const groupKey = memberPath(`${key}.groups`, group);
         if (!LABEL_CHARACTERS.test(group)) {
-            fail(
-                `${groupKey}: the group name ${showJson(group)} must be lower-case letters, digits and '-' (it becomes a host label)`,
-            );
+            fail(`${groupKey}: the group name ${showJson(group)} must be ${LABEL_RULE} (it becomes a host label)`);
         } else if (group.length > MAX_LABEL_LENGTH) {
             fail(
                 `${groupKey}: the group name ${showJson(group)} is ${group.length} characters; a host label has at most ${MAX_LABEL_LENGTH}. Use a shorter name`,

@@ -10,6 +10,8 @@ import { BASE64_RUN, isBareKey } from "../pki/pem";
 export const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /** A label's characters alone, of any length: to tell a long name from a badly written one. */
 export const LABEL_CHARACTERS = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+/** What LABEL_CHARACTERS takes, as the messages for a DNS name, a domain and a group say it. */
+export const LABEL_RULE = "lower-case letters, digits and '-', not starting or ending with '-'";
 
 /** A Kubernetes label value: at most 63 characters, or none. */
 export const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
@@ -469,11 +471,8 @@ export function dnsNameProblems(name: string): string[] {
             problems.push(
                 `has the label ${json(label)} of ${label.length} characters; a label has at most ${MAX_LABEL_LENGTH}`,
             );
-        } else if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(label)) {
-            problems.push(
-                `has the label ${json(label)}; labels are lower-case letters, digits and '-', not starting or ending with '-'` +
-                    punycodeHint(name, label),
-            );
+        } else if (!LABEL_CHARACTERS.test(label)) {
+            problems.push(`has the label ${json(label)}; labels are ${LABEL_RULE}` + punycodeHint(name, label));
         }
     }
     // Istio's validation (validateDNS1123Labels) refuses such a host in a Gateway or ServiceEntry.
