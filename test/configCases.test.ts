@@ -735,6 +735,12 @@ const CASES: [string, Overrides, string[]][] = [
         ['pki:domains.ob.groups: "accounts" is in both "core" and "more"; put each service in exactly one group'],
     ],
     [
+        // Said as a repeat within the group, not as "in both core and core".
+        "Option 3 with a service listed twice in one group",
+        { option: "3", domains: "{ ob: { services: [a, b], groups: { g1: [a, a, b] } } }" },
+        ['pki:domains.ob.groups.g1 lists "a" twice; list each service once'],
+    ],
+    [
         "Option 3 with a service in no group",
         { option: "3", domains: "{ ob: { services: [accounts, payees], groups: { core: [accounts] } } }" },
         [

@@ -1162,7 +1162,13 @@ function validateGroups(
             fail(`${groupKey} must list at least one service of the domain; got ${showJson(members)}`);
             continue;
         }
+        const listed = new Set<Json>();
         for (const member of members) {
+            if (listed.has(member)) {
+                fail(`${groupKey} lists ${showJson(member)} twice; list each service once`);
+                continue;
+            }
+            listed.add(member);
             if (typeof member !== "string" || !services.includes(member)) {
                 fail(
                     `${groupKey} names ${showJson(member)}, which is not in ${key}.services; add it there or fix the name${quoteNumberHint(member, NUMBER_LIKE_NAME)}`,
