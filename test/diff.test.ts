@@ -50,6 +50,14 @@ const PINS_REACH_GATEWAY =
     "and istiod pushes it to the pods (istioctl proxy-config listener <gateway pod> -n istio-system -o json shows both pins in verifyCertificateSpki; until then the gateway refuses APIC's new key); " +
     "the gateway accepts the old and the new key from then until the rotation finishes.";
 
+/**
+ * The step that routes new hosts before APIC calls them: the package writes the Gateways' servers,
+ * and Istio routes a host only through a VirtualService listing it and binding its Gateway.
+ */
+const routeNew = (hosts: string, gateway: string, one = false) =>
+    `Route ${one ? "the new host" : "each new host"} (its VirtualService: hosts: [${one ? hosts : "<host>"}], gateways: [${gateway}]) ` +
+    `before APIC calls ${one ? "it" : "them"}: the Gateway serves ${one ? "it" : "them"} from this update on, but routes a host only through a VirtualService that binds it.`;
+
 /** A copy of a stack file with one line replaced, next to the real ones (so Pulumi.yaml is found). */
 function stackVariant(dir: string, name: string, from: string, to: string, stackFile = DEV): string {
     return stackEdited(dir, name, [[from, to]], stackFile);
@@ -738,7 +746,7 @@ describe("diff risks", function () {
 
     const WINDOW =
         "make the change in a maintenance window: before it, check that the new hosts resolve to the ingress gateway; " +
-        "in it, run pulumi up, then at once configure APIC for the new hosts as the steps after the update say and point its API definitions at them";
+        "in it, run pulumi up, then at once route the new hosts (their VirtualServices) and configure APIC for them as the steps after the update say and point its API definitions at them";
     const BLOCKED =
         "APIC calls to these hosts fail from this update on, and the new hosts of their services exist only from the same update on, so APIC cannot move to them beforehand";
 
@@ -1095,8 +1103,8 @@ describe("diff risks", function () {
                     (await cli("diff", "--base", base, "--head", head, "--format", "json")).out,
                 ) as CertDiff;
             };
-            const MOVE =
-                "Route each at its new host (its VirtualService), then point its API definitions there, with that host's TLS client profile; " +
+            const MOVE = (host: string, domain: string) =>
+                `Route each at its new host (its VirtualService: hosts: [${host}], gateways: [istio-system/apic-mtls-${domain}]), then point its API definitions there, with that host's TLS client profile; ` +
                 "keep it routed at its old host until APIC no longer calls it there.";
             // validator to a new group: blacklist keeps its certificate and Secret, and the new host comes with the update.
             const d = await diffOf(
@@ -1113,9 +1121,10 @@ describe("diff risks", function () {
                 ],
             );
             assert.deepStrictEqual(d.steps.after, [
+                routeNew("validation.ob.example.api.bank.example", "istio-system/apic-mtls-ob", true),
                 "Configure APIC for the new host validation.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
                 "Move APIC's calls to the services that leave a host this change keeps: " +
-                    `validator from blacklist.ob.example.api.bank.example to validation.ob.example.api.bank.example. ${MOVE}`,
+                    `validator from blacklist.ob.example.api.bank.example to validation.ob.example.api.bank.example. ${MOVE("validation.ob.example.api.bank.example", "ob")}`,
             ]);
             // Between two groups whose hosts stay: only the move.
             const dp = await diffOf(
@@ -1127,7 +1136,7 @@ describe("diff risks", function () {
             assert.deepStrictEqual([dp.risks, dp.places, dp.steps.before], [[], [], []]);
             assert.deepStrictEqual(dp.steps.after, [
                 "Move APIC's calls to the services that leave a host this change keeps: " +
-                    `transaction-canonical from accounts.dp.example.api.bank.example to reference.dp.example.api.bank.example. ${MOVE}`,
+                    `transaction-canonical from accounts.dp.example.api.bank.example to reference.dp.example.api.bank.example. ${MOVE("reference.dp.example.api.bank.example", "dp")}`,
             ]);
         });
 
@@ -1197,8 +1206,9 @@ describe("diff risks", function () {
             "        accounts: [accounts-canonical, debits-canonical, payees-canonical, scheduled-payments, transaction-canonical]";
         const REFERENCE = "        reference: [party-canonical, products-canonical]";
         const BLACKLIST = "        blacklist: [blacklist-adr, blacklist-ui-bff, validator]";
+        // Two hosts on two Gateways: the Gateway named by its domain.
         const MOVE =
-            "Route each at its new host (its VirtualService), then point its API definitions there, with that host's TLS client profile; " +
+            "Route each at its new host (its VirtualService: hosts: [<host>], gateways: [istio-system/apic-mtls-<domain>]), then point its API definitions there, with that host's TLS client profile; " +
             "keep it routed at its old host until APIC no longer calls it there.";
 
         it("a dropped host whose services go to a host another domain serves already moves APIC's calls there first, adds nothing", async () => {
@@ -1319,6 +1329,7 @@ describe("diff risks", function () {
             const d = await diffOf(BASE, first);
             assert.deepStrictEqual([d.risks, d.steps.before], [[], []]);
             assert.deepStrictEqual(d.steps.after, [
+                routeNew("checks.ob.example.api.bank.example", "istio-system/apic-mtls-ob", true),
                 "Configure APIC for the new host checks.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
                 "Move APIC's calls to the services that leave a host this change keeps: " +
                     "blacklist-ui-bff from blacklist.ob.example.api.bank.example to checks.ob.example.api.bank.example and " +
@@ -1343,6 +1354,7 @@ describe("diff risks", function () {
         const { status, out } = await cli("diff", "--base", path.join(ROOT, DEV), "--head", head, "--format", "json");
         assert.strictEqual(status, 0);
         assert.deepStrictEqual((JSON.parse(out) as CertDiff).steps.after, [
+            routeNew("", "istio-system/apic-mtls-<domain>"),
             "Configure APIC for the new 2 hosts dp.dev.apis.bank.example and ob.dev.apis.bank.example: endpoints dp and ob keep their names and TLS client profiles: " +
                 "point the API definitions that call their old hosts (dp.dev.api.bank.example and ob.dev.api.bank.example) at the new ones.",
         ]);
@@ -1351,10 +1363,46 @@ describe("diff risks", function () {
     it("Option 2 -> 3: a new group's host and the new host of a group that keeps a service's endpoint name (payee for ob-payee) are configured at APIC each its own way", () => {
         const d = diffPlans(plan(GROUPED), plan({ ...GROUPED, option: 3 }));
         assert.deepStrictEqual(d.steps.after, [
+            routeNew("", "istio-system/apic-mtls-ob"),
             "Configure APIC for the new 2 hosts checks.ob.lab.api.bank.example and payee.ob.lab.api.bank.example: " +
                 "for checks.ob.lab.api.bank.example, a TLS client profile with the endpoint's keystore and truststore; " +
                 "for payee.ob.lab.api.bank.example, endpoint ob-payee keeps its name and TLS client profile: point the API definitions that call its old host (ob-payee.ob.lab.api.bank.example) at the new one.",
         ]);
+    });
+
+    it("every change that brings new hosts (a new pki:option, a group renamed, a service added) routes them through a VirtualService binding their Gateway before APIC is configured for them", async () => {
+        const dir = tempDir("diff-route-new");
+        const stepsOf = async (stackFile: string, from: string, to: string) => {
+            const head = stackVariant(dir, "route", from, to, stackFile);
+            const { status, out, err } = await cli(
+                "diff",
+                "--base",
+                path.join(ROOT, stackFile),
+                "--head",
+                head,
+                "--format",
+                "json",
+            );
+            assert.deepStrictEqual([status, err], [0, ""]);
+            return (JSON.parse(out) as CertDiff).steps.after.slice(0, 2);
+        };
+        // Option 1 -> 2: 24 hosts on the Gateways of dp and ob.
+        const switched = await stepsOf(OPTION_FILES[1], "pki:option: 1", "pki:option: 2");
+        assert.deepStrictEqual(switched[0], routeNew("", "istio-system/apic-mtls-<domain>"));
+        assert.match(switched[1], /^Configure APIC for the new 24 hosts /);
+        // Option 3: group test-support renamed mocks.
+        assert.deepStrictEqual(await stepsOf(OPTION_FILES[3], "test-support: [wiremock]", "mocks: [wiremock]"), [
+            routeNew("mocks.ob.example.api.bank.example", "istio-system/apic-mtls-ob", true),
+            "Configure APIC for the new host mocks.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
+        ]);
+        // Option 2: a service added to ob.
+        assert.deepStrictEqual(
+            await stepsOf(OPTION_FILES[2], "        - accounts\n", "        - accounts\n        - newsvc\n"),
+            [
+                routeNew("newsvc.ob.example.api.bank.example", "istio-system/apic-mtls-ob", true),
+                "Configure APIC for the new host newsvc.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
+            ],
+        );
     });
 
     it("a risk's JSON lists every host it drops; the report names three and how many more", async () => {

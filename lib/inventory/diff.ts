@@ -14,6 +14,7 @@ import {
     DEFAULT_KEY_SECRET_NAMESPACES,
     endpointIdOf,
     GATEWAY_SELECTOR,
+    apicGatewayName,
     ownMember,
     show,
     shownName,
@@ -1425,7 +1426,29 @@ function bridgeOf(base: PkiPlan, head: PkiPlan, domain: string): string | undefi
 
 const MAINTENANCE_WINDOW =
     "make the change in a maintenance window: before it, check that the new hosts resolve to the ingress gateway; " +
-    "in it, run pulumi up, then at once configure APIC for the new hosts as the steps after the update say and point its API definitions at them";
+    "in it, run pulumi up, then at once route the new hosts (their VirtualServices) and configure APIC for them as the steps after the update say and point its API definitions at them";
+
+/**
+ * What routes `hosts` (each served by the head): this package writes each host's TLS server on its
+ * domain's Gateway, but Istio routes a host only through a VirtualService that lists it and binds
+ * that Gateway, and the VirtualServices are the bank's.
+ */
+function viaVirtualService(head: PkiPlan, hosts: readonly string[]): string {
+    const gateways = [
+        ...new Set(
+            hosts.map((host) => {
+                const domain = head.endpoints.find((e) => e.host === host)?.domain;
+                const gateway = head.gateways.find((g) => g.domain === domain);
+                return gateway !== undefined ? `${gateway.namespace}/${gateway.name}` : "";
+            }),
+        ),
+    ];
+    const gateway =
+        gateways.length === 1 && gateways[0] !== ""
+            ? gateways[0]
+            : `${head.config.gatewayNamespace}/${apicGatewayName("<domain>")}`;
+    return `its VirtualService: hosts: [${hosts.length === 1 ? hosts[0] : "<host>"}], gateways: [${gateway}]`;
+}
 
 const SIDE_BY_SIDE = "these hosts and their new ones cannot be served side by side";
 
@@ -2661,6 +2684,11 @@ function stepsFor(
                 : []),
         ];
         const maybe = diff.places.some((p) => p.kind === "APIC keystore" && p.unlessDeployed === true);
+        const it = newHosts.length === 1 ? "it" : "them";
+        after.push(
+            `${maybe ? "Unless the last update that ran whole made them: route" : "Route"} ${newHosts.length === 1 ? "the new host" : "each new host"} (${viaVirtualService(head, newHosts)}) ` +
+                `before APIC calls ${it}: the Gateway serves ${it} from this update on, but routes a host only through a VirtualService that binds it.`,
+        );
         after.push(
             `${maybe ? "Unless the last update that ran whole made them: configure" : "Configure"} APIC for the new ${newHosts.length === 1 ? `host ${newHosts[0]}` : `${newHosts.length} hosts ${names(newHosts)}`}: ${parts.join("; ")}.`,
         );
@@ -2669,7 +2697,7 @@ function stepsFor(
     if (moved.length > 0) {
         after.push(
             `Move APIC's calls to the services that leave a host this change keeps: ${names(moved.map((m) => `${names(m.services)} from ${m.from} to ${m.to}`))}. ` +
-                "Route each at its new host (its VirtualService), then point its API definitions there, with that host's TLS client profile; " +
+                `Route each at its new host (${viaVirtualService(head, [...new Set(moved.map((m) => m.to))])}), then point its API definitions there, with that host's TLS client profile; ` +
                 "keep it routed at its old host until APIC no longer calls it there.",
         );
     }
