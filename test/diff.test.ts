@@ -1405,6 +1405,62 @@ describe("diff risks", function () {
         );
     });
 
+    it("reports each Gateway whose servers change, by host and credentialName, and none where only certificates do", async () => {
+        const dir = tempDir("diff-gateways");
+        const diffOf = async (stackFile: string, from: string, to: string) => {
+            const head = stackVariant(dir, "gateways", from, to, stackFile);
+            const base = path.join(ROOT, stackFile);
+            const json = await cli("diff", "--base", base, "--head", head, "--format", "json");
+            const markdown = await cli("diff", "--base", base, "--head", head);
+            assert.deepStrictEqual([json.status, markdown.status], [0, 0]);
+            return { diff: JSON.parse(json.out) as CertDiff, report: markdown.out };
+        };
+        // Option 3: group test-support renamed mocks, a server for another.
+        const renamed = await diffOf(OPTION_FILES[3], "test-support: [wiremock]", "mocks: [wiremock]");
+        assert.deepStrictEqual(renamed.diff.gateways, [
+            {
+                gateway: "istio-system/apic-mtls-ob",
+                change: "update",
+                added: [{ host: "mocks.ob.example.api.bank.example", credentialName: "apic-mtls-ob-mocks" }],
+                removed: [
+                    { host: "test-support.ob.example.api.bank.example", credentialName: "apic-mtls-ob-test-support" },
+                ],
+            },
+        ]);
+        assert.ok(
+            renamed.report.includes(
+                "### Istio Gateways (servers: host and credentialName)\n\n| gateway | change | servers added | servers removed |\n| --- | --- | --- | --- |\n" +
+                    "| istio-system/apic-mtls-ob | update | mocks.ob.example.api.bank.example (apic-mtls-ob-mocks) | test-support.ob.example.api.bank.example (apic-mtls-ob-test-support) |\n",
+            ),
+            renamed.report,
+        );
+        // Option 1 -> 2: each domain's one server becomes one per service (dp 7, ob 17).
+        const switched = (await diffOf(OPTION_FILES[1], "pki:option: 1", "pki:option: 2")).diff;
+        assert.deepStrictEqual(
+            switched.gateways.map((g) => [g.gateway, g.change, g.added.length, g.removed]),
+            [
+                [
+                    "istio-system/apic-mtls-dp",
+                    "update",
+                    7,
+                    [{ host: "dp.example.api.bank.example", credentialName: "apic-mtls-dp" }],
+                ],
+                [
+                    "istio-system/apic-mtls-ob",
+                    "update",
+                    17,
+                    [{ host: "ob.example.api.bank.example", credentialName: "apic-mtls-ob" }],
+                ],
+            ],
+        );
+        assert.deepStrictEqual(switched.gateways[1].added.slice(0, 2), [
+            { host: "ob-productsv2.ob.example.api.bank.example", credentialName: "apic-mtls-ob-productsv2" },
+            { host: "accounts.ob.example.api.bank.example", credentialName: "apic-mtls-ob-accounts" },
+        ]);
+        // A CA rotation re-issues certificates and pins keys, but every server stays.
+        assert.deepStrictEqual(diffPlans(plan(dev), plan(at("apicClientCa", 1, "prepare"))).gateways, []);
+    });
+
     it("a risk's JSON lists every host it drops; the report names three and how many more", async () => {
         const head = stackVariant(tempDir("diff-hosts"), "option-1", "pki:option: 2", "pki:option: 1", OPTION_FILES[2]);
         const base = path.join(ROOT, OPTION_FILES[2]);

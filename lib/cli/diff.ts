@@ -15,6 +15,7 @@ import {
     CustomerFacingChange,
     DEFAULT_MAX_REPLACED,
     diffPlans,
+    GatewayServer,
     isRefused,
     names,
     PlaceChange,
@@ -36,10 +37,11 @@ going down, phases skipped, an APIC key cut off with no overlap), then risks (CA
 outside a staged rotation, hosts dropped, more than --max-replaced certificates replaced, default
 ${DEFAULT_MAX_REPLACED}); then what to do before and after pulumi up, every Kubernetes secret and APIC bundle
 created, updated or deleted and what changes in it, revocations, certificates added, removed and
-replaced with the reason, pinned APIC keys and routing; the front end's too (UI services' Secrets,
-APIC's UI-facing keystores and truststore, customer-facing hosts and their CSRs), and every change
-outside pki:, Pulumi.yaml's config: included (secretsprovider, encryptedkey and encryptionsalt, and
-kubernetes: provider settings are risks; a new stack's are listed, no risk). --format mermaid
+replaced with the reason, pinned APIC keys, Gateway servers added or removed and routing; the front
+end's too (UI services' Secrets, APIC's UI-facing keystores and truststore, customer-facing hosts
+and their CSRs), and every change outside pki:, Pulumi.yaml's config: included (secretsprovider,
+encryptedkey and encryptionsalt, and kubernetes: provider settings are risks; a new stack's are
+listed, no risk). --format mermaid
 prints the trust hierarchy after the change as Mermaid text (no Markdown around it), with what the
 change adds, replaces and removes highlighted, offline roots and CAs whose CSR waits for the
 ceremony marked (while a CSR waits: the stack once signed, no change highlighted). A --base that is not a file is read as a git ref:
@@ -477,6 +479,20 @@ function markdownReport(diff: CertDiff, title: string): string {
             "pinned after": p.after.join(", "),
         })),
     );
+    if (!diff.newStack) {
+        const servers = (list: readonly GatewayServer[]) =>
+            names(list.map((server) => `${server.host} (${server.credentialName})`));
+        table(
+            "Istio Gateways (servers: host and credentialName)",
+            ["gateway", "change", "servers added", "servers removed"],
+            diff.gateways.map((g) => ({
+                gateway: g.gateway,
+                change: g.change,
+                "servers added": servers(g.added),
+                "servers removed": servers(g.removed),
+            })),
+        );
+    }
     table(
         "Routing only (no certificate change)",
         ["endpoint", "host", "services added", "services removed"],

@@ -88,6 +88,20 @@ export interface CertChange {
     unlessDeployed?: true;
 }
 
+/** A server of a Gateway this package writes: the host it serves and the Secret it serves it with. */
+export interface GatewayServer {
+    host: string;
+    credentialName: string;
+}
+
+/** A Gateway (`<namespace>/<name>`) created, deleted or given other servers. */
+export interface GatewayChange {
+    gateway: string;
+    change: "create" | "update" | "delete";
+    added: GatewayServer[];
+    removed: GatewayServer[];
+}
+
 export interface RoutingChange {
     endpoint: string;
     host: string;
@@ -228,6 +242,8 @@ export interface CertDiff {
     pins: PinChange[];
     /** Endpoints whose certificates stay but whose routed services change (e.g. Option 3 regrouping). */
     routing: RoutingChange[];
+    /** The Gateways whose servers change (none for a new stack, or a head waiting for the ceremony). */
+    gateways: GatewayChange[];
     /** Changes to the stack file outside pki: (when the stack files were given: DiffOptions.otherSettings). */
     otherSettings?: OtherSettingChange[];
     /**
@@ -667,6 +683,39 @@ interface ServicesMoved {
  * diff lists them under routing), but APIC's endpoint URL for them does, and APIC can call them at a new host only
  * once the update has made its Secret and Gateway server.
  */
+/** Each Gateway's servers as the render writes them: one per endpoint of its domain. */
+function gatewayServers(plan: PkiPlan): Map<string, GatewayServer[]> {
+    return new Map(
+        plan.gateways.map((g) => [
+            `${g.namespace}/${g.name}`,
+            plan.endpoints
+                .filter((e) => e.gatewayName === g.name)
+                .map((e) => ({ host: e.host, credentialName: e.gatewaySecret.name })),
+        ]),
+    );
+}
+
+/** The Gateways whose servers a change adds or removes (its pins are in CertDiff.pins). */
+function gatewayChanges(base: PkiPlan, head: PkiPlan): GatewayChange[] {
+    const before = gatewayServers(base);
+    const after = gatewayServers(head);
+    const key = (s: GatewayServer) => `${s.host} ${s.credentialName}`;
+    const without = (a: readonly GatewayServer[], b: readonly GatewayServer[]) =>
+        a.filter((s) => !b.some((t) => key(t) === key(s)));
+    const changes: GatewayChange[] = [];
+    for (const [gateway, servers] of after) {
+        const old = before.get(gateway);
+        const added = without(servers, old ?? []);
+        const removed = without(old ?? [], servers);
+        if (old === undefined) changes.push({ gateway, change: "create", added, removed });
+        else if (added.length + removed.length > 0) changes.push({ gateway, change: "update", added, removed });
+    }
+    for (const [gateway, servers] of before) {
+        if (!after.has(gateway)) changes.push({ gateway, change: "delete", added: [], removed: servers });
+    }
+    return changes;
+}
+
 function servicesMoved(base: PkiPlan, head: PkiPlan): ServicesMoved[] {
     const kept = new Map(head.endpoints.map((e) => [`${e.id} ${e.host}`, e]));
     const moves = new Map<string, ServicesMoved>();
@@ -3032,6 +3081,7 @@ export function diffPlans(base: PkiPlan | undefined, head: PkiPlan, options: Dif
         customerFacing: headWaiting === undefined ? customerFacingChanges(from, head) : [],
         pins,
         routing: headWaiting === undefined ? routing(from, head) : [],
+        gateways: base === undefined || headWaiting !== undefined ? [] : gatewayChanges(from, head),
         ...(otherSettings !== undefined ? { otherSettings } : {}),
     };
     if (headWaiting !== undefined) return { ...diff, steps: { before: [], after: [ceremonyWaits(head)] } };
