@@ -11,9 +11,16 @@ import { withoutPrivateKeys } from "../lib/config/values";
 import { CertDiff, diffPlans } from "../lib/inventory/diff";
 import { trustPictureForDiff } from "../lib/inventory/pictures";
 import { INITIAL_RECORD, INITIAL_ROTATION, RotationRecord } from "../lib/plan/caRotation";
-import { planFromRawConfig } from "../lib/plan/plan";
+import { ceremonyRecord, planFromRawConfig } from "../lib/plan/plan";
+import { createRoot, crlSeriesWindows, signCrlSeries, signIntermediate } from "../lib/pki/ceremony";
+import { RevokedEntry } from "../lib/pki/crl";
 import { DEFAULTS as POLICY_DEFAULTS } from "../policy/policies";
-import { TEST_ONLY_CA_CERT_PEM, TEST_ONLY_CA_KEY_PEM, TEST_ONLY_LEAF_KEY_PEM } from "./fixtures/testOnlyPki";
+import {
+    TEST_ONLY_CA_CERT_PEM,
+    TEST_ONLY_CA_KEY_PEM,
+    TEST_ONLY_LEAF_KEY_PEM,
+    TEST_ONLY_SUB_CA_KEY_PEM,
+} from "./fixtures/testOnlyPki";
 import { cli, gitRepo, loadStackFileValues, OPTION_FILES, ROOT, tempDir } from "./helpers";
 import { ceremony, PASSPHRASE } from "./ceremonyTools";
 
@@ -432,6 +439,101 @@ describe("diff of a staged CA rotation", function () {
             out,
             /^## Certificate changes: dev \(Option 1\)\n\n### Refused\n\n- \*\*CA rotation, pki:caRotation\.apicClientCa: generation 2 phase prepare -> generation 1 phase finish\.\*\* Refused: /,
         );
+    });
+});
+
+describe("diff of a mesh CA finish under an offline mesh root", function () {
+    this.timeout(30_000);
+    const DAY = 86_400_000;
+    const now = new Date();
+    // The root and the mesh CAs of dev-east's rotation, as the ceremony makes and signs them a month ago.
+    const madeAt = new Date(now.getTime() - 30 * DAY);
+    const root = createRoot({ commonName: "Diff Mesh Offline Root", validityDays: 400, keyAlgorithm: "ECDSA" }, madeAt);
+    const switched = at("meshCa", 1, "switch", oneCluster);
+    const intermediates: Record<string, string> = Object.fromEntries(
+        plan(switched)
+            .cas.filter((c) => c.slot === "meshCa")
+            .map((c) => {
+                const csrPem = String(
+                    tlsProvider.certRequest({ privateKeyPem: TEST_ONLY_SUB_CA_KEY_PEM, subject: c.subject }).state
+                        .certRequestPem,
+                );
+                const args = { rootKeyPem: root.keyPem, rootCertPem: root.certPem, csrPem, validityDays: 300 };
+                return [c.id, signIntermediate(args, madeAt)];
+            }),
+    );
+    // The finish retires mesh-ca-dev-east: the series revokes it.
+    const revoked: RevokedEntry[] = [
+        {
+            serialHex: new crypto.X509Certificate(intermediates["mesh-ca-dev-east"]).serialNumber,
+            revokedAt: madeAt,
+            reason: "superseded",
+        },
+    ];
+    /**
+     * The ceremony's series of `periods` CRLs a `periodDays` apart, from `daysAgo` days before now;
+     * each valid `validPeriods` periods (the ceremony signs two).
+     */
+    const series = (periodDays: number, periods: number, daysAgo: number, validPeriods = 2): string[] => {
+        const windows = crlSeriesWindows({
+            rootCertPem: root.certPem,
+            revoked,
+            from: new Date(now.getTime() - daysAgo * DAY),
+            periodDays,
+            periods,
+            firstNumber: 1,
+            now,
+        }).map((w) => ({ ...w, nextUpdate: new Date(w.thisUpdate.getTime() + validPeriods * periodDays * DAY) }));
+        return signCrlSeries({ rootKeyPem: root.keyPem, rootCertPem: root.certPem, revoked, windows }).map(
+            (c) => c.pem,
+        );
+    };
+    /** The steps of the finish that publishes cacerts' first ca-crl.pem, the mesh root's CRL from `crls`. */
+    const finishSteps = (crls: readonly string[]): string[] => {
+        const meshRoot = (ids: readonly string[]) => ({
+            offlineRoots: {
+                meshRoot: {
+                    certificate: root.certPem,
+                    intermediates: Object.fromEntries(ids.map((id) => [id, intermediates[id]])),
+                    crls: crls.join(""),
+                },
+            },
+        });
+        const base = planFromRawConfig(
+            { ...switched, ...meshRoot(["mesh-ca-dev-east", "mesh-ca-dev-east-g1"]) },
+            { now },
+        );
+        const head = planFromRawConfig(
+            { ...at("meshCa", 1, "finish", oneCluster), ...meshRoot(["mesh-ca-dev-east-g1"]) },
+            { now, before: ceremonyRecord(base), rerun: "diff" },
+        );
+        return diffPlans(base, head).steps.after.filter((s) => s.includes("pki:offlineRoots.meshRoot"));
+    };
+    const step = (days: number, overlap: string) =>
+        "From now on every cluster's cacerts carries the CRL of the offline root pki:offlineRoots.meshRoot, from the ceremony's series: " +
+        `it must be re-published each time the series moves on, every ${days} days (the series period; ${overlap}): ` +
+        "run pulumi up, or let the scheduled lifecycle workflow do it, and sign the next series before pki:offlineRoots.meshRoot.crls ends.";
+    const CEREMONY = "each CRL is valid for two periods, so the one in place has one period to run";
+
+    it("asks for re-publication every series period, the spacing of the series' CRLs", () => {
+        // The ceremony's weekly series, its first CRL (from a day ago) published: the next is a week later.
+        assert.deepStrictEqual(finishSteps(series(7, 4, 1)), [step(7, CEREMONY)]);
+        // Its last CRL published: the one before it tells the period.
+        assert.deepStrictEqual(finishSteps(series(7, 2, 8)), [step(7, CEREMONY)]);
+    });
+
+    it("reads the period from the spacing, not from one CRL's validity, when a CRL is valid three periods", () => {
+        // CRLs 5 days apart, each valid 15 days: half of one CRL's validity would say every 8 days.
+        assert.deepStrictEqual(finishSteps(series(5, 4, 1, 3)), [
+            step(5, "each CRL is valid for 15 days, so the one in place has 10 days to run once the next is valid"),
+        ]);
+        assert.deepStrictEqual(finishSteps(series(5, 2, 6, 3)), [
+            step(5, "each CRL is valid for 15 days, so the one in place has 10 days to run once the next is valid"),
+        ]);
+    });
+
+    it("takes half of the CRL's validity, a ceremony series' period, for a series of one CRL", () => {
+        assert.deepStrictEqual(finishSteps(series(7, 1, 1)), [step(7, CEREMONY)]);
     });
 });
 

@@ -46,6 +46,7 @@ import {
     unpinnedUnderWay,
 } from "../plan/plan";
 import { CLOCK_SKEW_MS, DAY_MS, parseCrl } from "../pki/crl";
+import { seriesPeriodMs } from "../pki/crlSeries";
 import { pkcs12FriendlyName } from "../pki/pkcs12";
 import { CA_CAUSES, RESTART_ISTIOD, rootBreaks, ROOTS_KEPT_BREAKS } from "../plan/reissue";
 import {
@@ -2502,21 +2503,33 @@ const EDGE_CRL_SETS = CRL_SETS.filter((k) => k !== "mesh");
 
 /**
  * The step for cacerts' first ca-crl.pem under an offline mesh root: the mesh CAs' CRLs never
- * expire, but the root's is the ceremony's series CRL, valid two series periods, and the one in
- * place has one series period to run once the next is valid (README "CRLs that do not expire").
- * Undefined when the mesh root is not offline, or its CRL was published before.
+ * expire, but the root's is a CRL of the ceremony's series, re-published each time the series
+ * moves on, every series period (README "CRLs that do not expire"). The period is the spacing of
+ * the published CRL and the next (or previous) of its series in pki:offlineRoots.<root>.crls
+ * (seriesPeriodMs), not read from one CRL's validity, which is two periods only for a series the
+ * ceremony signs. Undefined when the mesh root is not offline, or its CRL was published before.
  */
 function offlineSeriesStep(base: PkiPlan, head: PkiPlan): string | undefined {
     const slot = rootOf("meshCa", head.config.trustDomains);
-    if (head.config.offlineRoots[slot] === undefined) return undefined;
+    const offline = head.config.offlineRoots[slot];
+    if (offline === undefined) return undefined;
     const root = head.cas.find((c) => c.role === "root" && c.slot === slot);
     const crl = root && head.crls.offlineRootCrls[root.id];
     if (root === undefined || crl === undefined || base.crls.offlineRootCrls[root.id] !== undefined) return undefined;
     const { thisUpdate, nextUpdate } = parseCrl(crl);
-    const periodDays = Math.round((nextUpdate.getTime() - thisUpdate.getTime()) / 2 / DAY_MS);
+    const validityMs = nextUpdate.getTime() - thisUpdate.getTime();
+    // A series of one CRL shows no spacing: half its validity, the period of a series the ceremony
+    // signs (crlSeriesWindows: each CRL valid from its thisUpdate for two periods).
+    const periodMs = seriesPeriodMs(offline.crls, offline.certificate, crl) ?? validityMs / 2;
+    const periodDays = Math.round(periodMs / DAY_MS);
+    const validityDays = Math.round(validityMs / DAY_MS);
+    const overlap =
+        validityMs === 2 * periodMs
+            ? "each CRL is valid for two periods, so the one in place has one period to run"
+            : `each CRL is valid for ${validityDays} days, so the one in place has ${validityDays - periodDays} days to run once the next is valid`;
     return (
         `From now on every cluster's cacerts carries the CRL of the offline root pki:offlineRoots.${slot}, from the ceremony's series: ` +
-        `it must be re-published each time the series moves on, every ${periodDays} days (the series period; each CRL is valid for two periods, so the one in place has one period to run): ` +
+        `it must be re-published each time the series moves on, every ${periodDays} days (the series period; ${overlap}): ` +
         `run pulumi up, or let the scheduled lifecycle workflow do it, and sign the next series before pki:offlineRoots.${slot}.crls ends.`
     );
 }

@@ -312,6 +312,30 @@ export function pickSeriesCrl(
 }
 
 /**
+ * The period of the series `crl` (a CRL of `series`) belongs to, in milliseconds: from its
+ * thisUpdate to that of the CRL of `series` numbered next, or, when there is none, from that of
+ * the one numbered before, as the ceremony numbers a series' CRLs in order, one per period
+ * (crlSeriesWindows). A neighbour counts only when the root signed it, it is dated on its side of
+ * `crl` and it is valid as long: a CRL of another series pasted beside it (signed with other
+ * --period-days or --from) does not tell this one's period. Undefined when `crl` has no such
+ * neighbour (a series of one CRL, or CRLs without a number).
+ */
+export function seriesPeriodMs(series: readonly string[], rootCertPem: string, crl: string): number | undefined {
+    const of = parseCrl(crl);
+    if (of.number === undefined) return undefined;
+    const validity = of.nextUpdate.getTime() - of.thisUpdate.getTime();
+    const signed = signedCrls(series, rootCertPem).filter(
+        (c) => c.nextUpdate.getTime() - c.thisUpdate.getTime() === validity,
+    );
+    const spacing = (number: number, sign: 1 | -1): number | undefined =>
+        signed
+            .filter((c) => c.number === number)
+            .map((c) => sign * (c.thisUpdate.getTime() - of.thisUpdate.getTime()))
+            .find((ms) => ms > 0);
+    return spacing(of.number + 1, 1) ?? spacing(of.number - 1, -1);
+}
+
+/**
  * The span of a series at `now`: from the first CRL's thisUpdate to the first moment after `now`
  * when pickSeriesCrl, with the same `required` serials, has no CRL to take. Past that end the
  * ceremony must sign a new series. Not the last next update of all: a gap between two series
