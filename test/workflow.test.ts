@@ -2676,6 +2676,22 @@ function fakes(scripts: Record<string, string>): { dir: string; calls: () => str
     return { dir, calls };
 }
 
+/**
+ * preview.yml's step "pulumi preview of each stack", replayed in `repo` as the run for pull request 7
+ * with the fakes of `fakeDir` (pulumi) on the PATH and `temp` as RUNNER_TEMP.
+ */
+function replayPreview(script: string, repo: string, temp: string, fakeDir: string) {
+    return replay(script, repo, {
+        PATH: `${fakeDir}:${process.env.PATH}`,
+        FAKE: fakeDir,
+        RUNNER_TEMP: temp,
+        GITHUB_STEP_SUMMARY: path.join(temp, "summary.md"),
+        KUBECONFIG_CONTENT: "kubeconfig-of-test",
+        DIFF_HEAD: sha("e"),
+        PR_NUMBER: "7",
+    });
+}
+
 describe("workflows: the preview step, replayed", function () {
     this.timeout(30_000);
 
@@ -2693,15 +2709,7 @@ describe("workflows: the preview step, replayed", function () {
             const temp = tempDir("workflow-temp");
             fs.writeFileSync(path.join(temp, "stacks.txt"), "dev\n");
             fs.writeFileSync(path.join(temp, "refused.txt"), "");
-            const r = replay(step.run!, repo, {
-                PATH: `${dir}:${process.env.PATH}`,
-                FAKE: dir,
-                RUNNER_TEMP: temp,
-                GITHUB_STEP_SUMMARY: path.join(temp, "summary.md"),
-                KUBECONFIG_CONTENT: "kubeconfig-of-test",
-                DIFF_HEAD: sha("e"),
-                PR_NUMBER: "7",
-            });
+            const r = replayPreview(step.run!, repo, temp, dir);
             return { status: r.status, calls: calls(), left: fs.readdirSync(temp).sort() };
         };
         assert.deepStrictEqual(run("exit 0"), {
@@ -2750,15 +2758,7 @@ describe("workflows: the preview step, replayed", function () {
         assert.strictEqual(fs.readFileSync(path.join(temp, "refused.txt"), "utf8"), "dev\n");
 
         const { dir, calls } = fakes({ pulumi: "exit 0" });
-        const r = replay(preview.run, repo, {
-            PATH: `${dir}:${process.env.PATH}`,
-            FAKE: dir,
-            RUNNER_TEMP: temp,
-            GITHUB_STEP_SUMMARY: path.join(temp, "summary.md"),
-            KUBECONFIG_CONTENT: "kubeconfig-of-test",
-            DIFF_HEAD: sha("e"),
-            PR_NUMBER: "7",
-        });
+        const r = replayPreview(preview.run, repo, temp, dir);
         assert.strictEqual(r.status, 1, r.stderr);
         assert.deepStrictEqual(calls(), [
             "pulumi login --non-interactive",
