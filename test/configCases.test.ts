@@ -40,6 +40,9 @@ const BASE: Record<string, string> = {
 type Overrides = Record<string, string | null>;
 
 const a = (n: number): string => "a".repeat(n);
+/** How a message shows a text over 200 characters (describedValue), computed here apart from it. */
+const described = (text: string): string =>
+    `(${text.length} characters, SHA-256 ${crypto.createHash("sha256").update(text).digest("hex").slice(0, 12)}, not shown)`;
 
 /** Why a customer-facing gateway's namespace is refused, and the fix, with the namespaces refused. */
 const gatewayNamespaceWhy = (refused: string, backendAllowed = true): string =>
@@ -337,7 +340,10 @@ const CASES: [string, Overrides, string[]][] = [
     [
         "baseDomain over 253 characters",
         { baseDomain: `${a(63)}.${a(63)}.${a(63)}.${a(62)}` },
-        [`pki:baseDomain "${a(63)}.${a(63)}.${a(63)}.${a(62)}" is 254 characters long; a DNS name has at most 253`],
+        // Not shown: over 200 characters, a value may be a secret no pattern knows (a PKCS#12's base64).
+        [
+            `pki:baseDomain "${described(`${a(63)}.${a(63)}.${a(63)}.${a(62)}`)}" is 254 characters long; a DNS name has at most 253`,
+        ],
     ],
     [
         "baseDomain as a list",
@@ -2222,7 +2228,7 @@ const CASES: [string, Overrides, string[]][] = [
         },
         [
             `pki:frontEnd.services[0].labels: the key "a..b/name" has the prefix "a..b"; a label key's prefix (before '/') is a DNS name: lower-case letters, digits, '-' and '.'`,
-            `pki:frontEnd.services[0].labels: the key "${a(250)}.example/name" has a prefix (before '/') of 258 characters; a label key's prefix has at most 253`,
+            `pki:frontEnd.services[0].labels: the key "${described(`${a(250)}.example/name`)}" has a prefix (before '/') of 258 characters; a label key's prefix has at most 253`,
             `pki:frontEnd.services[0].labels: the key "bank.example/" has the name ""; a label key's name (after any prefix/) is letters, digits, '-', '_' or '.', starting and ending with a letter or digit`,
             `pki:frontEnd.services[0].labels: the key "bank.example/${a(64)}" has a name (after any prefix/) of 64 characters; a label key's name has at most 63`,
             `pki:frontEnd.services[0].labels.tier "x y" holds " "; a Kubernetes label value has only letters, digits, '-', '_' and '.'`,
@@ -3085,7 +3091,8 @@ describe("Invalid stack files are refused with every problem named, before anyth
         fs.writeFileSync(file, `config:\n  pki:environment: |\n    ${cert}\n    ${key}\n`);
         const { status, err } = await cli("inventory", "--config", file);
         assert.strictEqual(status, 1);
-        assert.ok(err.includes(HIDDEN), err);
+        // Over 200 characters even without its key: not shown at all.
+        assert.ok(err.includes(`got "${described(`${cert}\n${key}\n`)}"`), err);
         assert.ok(!err.includes(key.slice(200, 240)) && !err.includes(TEST_ONLY_CA_KEY_PEM.split("\n")[2]), err);
         // Encoded with trailing spaces, in a YAML literal block.
         fs.writeFileSync(file, `config:\n  pki:organization: |\n${lines(key, 64, "    ").replace(/\n|$/g, " $&")}\n`);
@@ -3426,6 +3433,87 @@ describe("Invalid stack files are refused with every problem named, before anyth
         // (Go's encoding/json writes < and > as \u003c and \u003e).
         fs.writeFileSync(file, `${stackFileText({}, root)}  other:x: { "<<": { leaf: 300 } }\n`);
         assert.strictEqual(stackFileConfig(file)["other:x"], '{"\\u003c\\u003c":{"leaf":300}}');
+    });
+
+    it("shows no private key given as hex DER or a JSON Web Key, nor a long value (a PKCS#12's base64), in any message or command", async () => {
+        const rsa = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
+        const ec = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+        const hexDer = rsa.export({ type: "pkcs8", format: "der" }).toString("hex");
+        const ecHexSec1 = ec.export({ type: "sec1", format: "der" }).toString("hex");
+        const jwk = ec.export({ format: "jwk" });
+        const secretJwk = { kty: "oct", k: "c2VjcmV0LWtleS1ieXRlcy0xMjM0NTY3ODk" };
+        const pkcs12 = buildPkcs12({
+            keyPem: root.keyPem,
+            certPems: [root.certPem],
+            password: "p",
+            friendlyName: "x",
+            profile: "modern",
+            iterations: 1,
+        }).toString("base64");
+        const hidden = "(a private key, not shown)";
+        const notText = `must be text (the subject O), not a list or map; got "${hidden}". Write the name itself, e.g. "Example Bank"`;
+        const tooLong = (shown: string, length: number) => [
+            `pki:baseDomain "${shown}" is ${length} characters long; a DNS name has at most 253`,
+            `pki:baseDomain "${shown}" has the label "${shown}" of ${length} characters; a label has at most 63`,
+        ];
+        const cases: [Overrides, string[]][] = [
+            [{ baseDomain: hexDer }, tooLong(hidden, hexDer.length)],
+            [{ organization: JSON.stringify(jwk) }, [`pki:organization ${notText}`]],
+            [{ organization: `'${JSON.stringify(secretJwk)}'` }, [`pki:organization ${notText}`]],
+            [
+                {
+                    domains: `{ ob: { services: [${JSON.stringify(JSON.stringify(jwk))}, ${JSON.stringify(ecHexSec1)}] } }`,
+                },
+                [
+                    `pki:domains.ob.services[0] must be a service name (letters, digits and '-'); got "${hidden}"`,
+                    `pki:domains.ob.services[1] "${hidden}" is 242 characters; a host label has at most 63. Use a shorter name`,
+                ],
+            ],
+            [{ baseDomain: JSON.stringify(pkcs12) }, tooLong(described(pkcs12), pkcs12.length)],
+            [
+                { organization: JSON.stringify(`Example Bank ${hexDer}`) },
+                [
+                    `pki:organization is ${13 + hexDer.length} characters; the subject O has at most 64 (RFC 5280 ub-organization-name). Shorten it`,
+                ],
+            ],
+        ];
+        // Each key's secret part: its hex, a JSON Web Key's d or k, a PKCS#12's base64.
+        const secrets = [hexDer, ecHexSec1, jwk.d as string, secretJwk.k, pkcs12.slice(0, 64), pkcs12.slice(-64)];
+        const noSecret = (text: string, what: string) => {
+            for (const secret of secrets) assert.ok(!text.includes(secret), `${what} shows ${secret.slice(0, 20)}...`);
+        };
+        for (const [overrides, problems] of cases) {
+            const { file, error } = await attempt("hex-jwk", stackFileText(overrides, root));
+            assert.ok(error instanceof ConfigError, `expected a ConfigError, got ${String(error)}`);
+            assert.deepStrictEqual(error.problems, problems);
+            noSecret(error.message, Object.keys(overrides)[0]);
+            const refusal = problems.map((p) => `  - ${p}\n`).join("");
+            const base = path.join(dir, "Pulumi.hex-jwk-base.yaml");
+            fs.writeFileSync(base, stackFileText({}, root));
+            assert.deepStrictEqual(await cli("inventory", "--config", file), {
+                status: 1,
+                out: "",
+                err: `invalid stack configuration:\n${refusal}`,
+            });
+            for (const format of ["markdown", "json", "mermaid"]) {
+                assert.deepStrictEqual(await cli("diff", "--base", base, "--head", file, "--format", format), {
+                    status: 1,
+                    out: "",
+                    err: `invalid stack configuration in --head ${file}:\n${refusal}`,
+                });
+            }
+            const out = path.join(dir, "hex-jwk-out");
+            const rendered = await cli("render", "--config", file, "--out", out);
+            assert.strictEqual(rendered.status, 1);
+            noSecret(rendered.out + rendered.err, "render");
+        }
+        // Short values are shown as before.
+        const { error } = await attempt("hex-jwk", stackFileText({ baseDomain: JSON.stringify("Bad_Domain") }, root));
+        assert.ok(error instanceof ConfigError);
+        assert.ok(
+            error.problems.every((p) => p.startsWith('pki:baseDomain "Bad_Domain"')),
+            error.problems.join("\n"),
+        );
     });
 
     it("render prints the messages, exits 1 and writes no output folder", async () => {

@@ -57,6 +57,7 @@ import {
     MAX_LABEL_LENGTH,
     memberPath,
     namespaceName,
+    isListOrMap,
     NUMBER_LIKE_NAME,
     quoteNumberHint,
     SERVICE_NAME,
@@ -322,7 +323,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
             `pki:baseDomain is required; set it to the DNS name under which the hosts live, e.g. "dev.api.bank.example"`,
         );
     } else if (baseDomain !== null) {
-        if (/^[[{]/.test(show(baseDomain))) {
+        if (isListOrMap(baseDomain)) {
             fail(`pki:baseDomain must be a DNS name, not a list or map; got ${show(baseDomain)}`);
         } else {
             for (const p of dnsNameProblems(baseDomain)) fail(`pki:baseDomain ${show(baseDomain)} ${p}`);
@@ -331,7 +332,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
 
     const organization = setting("organization");
     if (typeof organization === "string") {
-        const problem = /^[[{]/.test(show(organization))
+        const problem = isListOrMap(organization)
             ? `must be text (the subject O), not a list or map; got ${show(organization)}. Write the name itself, e.g. "Example Bank"`
             : organizationProblem(organization, show(organization), "Remove it to leave O out");
         if (problem !== undefined) fail(`pki:organization ${problem}`);

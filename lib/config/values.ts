@@ -1,3 +1,4 @@
+import * as crypto from "crypto";
 import { domainToASCII } from "url";
 import { BASE64_RUN, isBareKey } from "../pki/pem";
 
@@ -213,6 +214,38 @@ function withoutEncodedKeys(run: string): string {
 }
 
 /**
+ * A run of hex digits long enough to hold a key's start (isBareKey reads 30 bytes): DER given as
+ * hex (`openssl ... | xxd -p`, a key exported as hex), on one line or wrapped.
+ */
+const HEX_RUN = /(?<![0-9A-Fa-f])[0-9A-Fa-f]{64,}(?:[ \t]*(?:\r?\n|\\n)[ \t]*[0-9A-Fa-f]+)*(?![0-9A-Fa-f])/g;
+
+/** Whether hex digits (white space and `\n` escapes aside) are a private key's DER, or its start (isBareKey). */
+const isHexKey = (run: string): boolean => {
+    const hex = run.replace(/\s|\\n/g, "");
+    return isBareKey(Buffer.from(hex.slice(0, hex.length & ~1), "hex").toString("base64"));
+};
+
+/** The members of a JSON Web Key (RFC 7518 section 6) only a private or secret key has. */
+const JWK_PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "k"];
+
+/** Whether a value is a JSON Web Key with private or secret members: "kty" and any of JWK_PRIVATE_MEMBERS. */
+export const isPrivateJwk = (value: unknown): boolean =>
+    typeof value === "object" &&
+    value !== null &&
+    !Array.isArray(value) &&
+    Object.hasOwn(value, "kty") &&
+    JWK_PRIVATE_MEMBERS.some((member) => Object.hasOwn(value, member));
+
+/**
+ * A JSON object in text, as written or with its quotes escaped (a message that shows JSON text as
+ * a JSON string), that holds "kty" and a member of JWK_PRIVATE_MEMBERS: a JSON Web Key's members
+ * are text, numbers and lists, never objects, so it is one flat pair of braces.
+ */
+const JWK_TEXT = /\{[^{}]*\}/g;
+const JWK_KTY = /\\?"kty\\?"\s*:/;
+const JWK_PRIVATE_MEMBER = new RegExp(`\\\\?"(?:${JWK_PRIVATE_MEMBERS.join("|")})\\\\?"\\s*:`);
+
+/**
  * Text with every private key, as a PEM block, as its bare base64 or encoded in base64 (once or
  * twice; decodesToKey), replaced by a note that one was there. Encodings first: a bare key in a
  * JSON string (lines apart at `\n` escapes) is whole to them only.
@@ -222,7 +255,9 @@ export function withoutPrivateKeys(text: string): string {
         return text
             .replace(PRIVATE_KEY_BLOCK, HIDDEN_KEY)
             .replace(BASE64_LINES, withoutEncodedKeys)
-            .replace(BASE64_RUN, (run) => (isBareKey(run) ? HIDDEN_KEY : run));
+            .replace(BASE64_RUN, (run) => (isBareKey(run) ? HIDDEN_KEY : run))
+            .replace(HEX_RUN, (run) => (isHexKey(run) ? HIDDEN_KEY : run))
+            .replace(JWK_TEXT, (text) => (JWK_KTY.test(text) && JWK_PRIVATE_MEMBER.test(text) ? HIDDEN_KEY : text));
     } catch (error) {
         // V8's regular expressions recurse: millions of short base64 lines ("MAAA\n" x 3e6) overflow
         // the stack. A text that cannot be searched is not shown, so that the message it goes in
@@ -240,15 +275,35 @@ const unitEscapes = (c: string): string =>
         .map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`)
         .join("");
 
+/** The longest text a message or report shows (in characters): a longer one would crowd out the rest. */
+export const SHOWN_CHARACTERS = 200;
+
+/** A value not shown, by its length and the start of its SHA-256 (enough to tell two apart). */
+export const describedValue = (text: string): string => {
+    const count = characterCount(text);
+    const sha256 = crypto.createHash("sha256").update(text).digest("hex").slice(0, 12);
+    return `(${count} character${count === 1 ? "" : "s"}, SHA-256 ${sha256}, not shown)`;
+};
+
+/**
+ * A text as a message shows it: private keys left out (withoutPrivateKeys), and not at all when
+ * still longer than SHOWN_CHARACTERS. Nobody reads a text that long in a message, and one may be a
+ * secret no pattern knows (a PKCS#12 in base64, a token).
+ */
+const shownString = (text: string): string => {
+    const shown = withoutPrivateKeys(text);
+    return characterCount(shown) > SHOWN_CHARACTERS ? describedValue(text) : shown;
+};
+
 /**
  * JSON, with every character not shown as itself escaped (UNSHOWN: JSON escapes only C0), so
- * that every character of a bad value shows, in its order; private keys in it are not shown.
+ * that every character of a bad value shows, in its order; private keys in it (a JSON Web Key's
+ * map too) and texts too long to read are not shown (shownString).
  */
 export const json = (v: Json): string =>
-    JSON.stringify(v, (_, value: unknown) => (typeof value === "string" ? withoutPrivateKeys(value) : value)).replace(
-        ESCAPED_IN_JSON,
-        unitEscapes,
-    );
+    JSON.stringify(v, (_, value: unknown) =>
+        typeof value === "string" ? shownString(value) : isPrivateJwk(value) ? HIDDEN_KEY : value,
+    ).replace(ESCAPED_IN_JSON, unitEscapes);
 
 /**
  * Text from outside the config (a certificate's subject, a CRL's issuer, a file name) as a
@@ -278,14 +333,29 @@ export const memberPath = (key: string, member: string): string => `${key}.${sho
 export function show(text: string): string {
     // Digits as Pulumi passes them, also beyond 2^53, where JSON.parse would round them.
     if (/^-?(0|[1-9][0-9]*)$/.test(text)) return text;
+    const parsed = structured(text);
+    return json(parsed === undefined ? text : parsed);
+}
+
+/** The JSON a top-level value is as Pulumi passes structured config (a list, map, number or boolean), or undefined for text. */
+function structured(text: string): Json | undefined {
     try {
         const parsed = JSON.parse(text) as Json;
-        if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return json(parsed);
+        if (typeof parsed !== "string" && JSON.stringify(parsed) === text) return parsed;
     } catch {
         // Not JSON: text.
     }
-    return json(text);
+    return undefined;
 }
+
+/**
+ * Whether a top-level value is a list or a map (YAML's, which Pulumi passes as JSON text), where
+ * text was expected. Not read from how show shows it: a private key's map shows as a note.
+ */
+export const isListOrMap = (text: string): boolean => {
+    const parsed = structured(text);
+    return typeof parsed === "object" && parsed !== null;
+};
 
 /**
  * The whole numbers of JSON text that JSON.parse does not read exactly, as written: beyond 2^53 - 1

@@ -12,12 +12,14 @@ import type { OtherSetting } from "../config/load";
 import {
     characterCount,
     DEFAULT_KEY_SECRET_NAMESPACES,
+    describedValue,
     endpointIdOf,
     GATEWAY_SELECTOR,
     apicGatewayName,
     ownMember,
     show,
     shownName,
+    SHOWN_CHARACTERS,
 } from "../config/values";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { caSlots, isRootSlot, RootSlot, rootOf, rootSlotOf } from "../plan/hierarchy";
@@ -262,11 +264,7 @@ export interface DiffOptions {
 }
 
 /** The longest value the report shows (in characters): a longer one would crowd out the rest of it. */
-export const SHOWN_CHARACTERS = 200;
-
-/** A value not shown, by its length and the start of its SHA-256 (enough to tell two apart). */
-const describedValue = (text: string): string =>
-    `(${plural(characterCount(text), "character")}, SHA-256 ${crypto.createHash("sha256").update(text).digest("hex").slice(0, 12)}, not shown)`;
+export { SHOWN_CHARACTERS };
 
 /**
  * Whether a kubeconfig setting is a file's path (`~/.kube/prod`), which holds no secret and which
