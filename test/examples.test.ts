@@ -10,7 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import * as YAML from "yaml";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
-import { readTestKeys } from "../lib/engine/testKeys";
+import { readTestKeys, writeTestKeys } from "../lib/engine/testKeys";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { runProgram, runWithStandIn as runInRootStack } from "../lib/testing";
 import { ApicClientBundle } from "../lib/components/apicClientBundle";
@@ -3560,16 +3560,46 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         assert.deepStrictEqual(await resized(), pems, "the next test run takes all three from the file");
     });
 
-    it("replaces a link at keyFile instead of writing through it", async () => {
+    it("refuses a link at keyFile, or a file another user owns, before the program runs: its keys would be theirs", async () => {
         const dir = tempDir("keyfile-link");
         const target = path.join(dir, "elsewhere.json");
         fs.writeFileSync(target, JSON.stringify({ about: "", keys: [] }));
         const keyFile = path.join(dir, "test-keys.json");
         fs.symlinkSync(target, keyFile);
-        await runWithStandIn(twoKeys, { keyFile });
+        let ran = false;
+        await assert.rejects(
+            runWithStandIn(() => (ran = true), { keyFile }),
+            {
+                message: `keyFile ${keyFile} is a symbolic link; its keys become the CA keys of the test run, so it is never read through a link: give the real file`,
+            },
+        );
+        assert.strictEqual(ran, false);
         assert.strictEqual(fs.readFileSync(target, "utf8"), JSON.stringify({ about: "", keys: [] }));
-        assert.ok(fs.lstatSync(keyFile).isFile());
-        assert.strictEqual(readTestKeys(keyFile).length, 1);
+        assert.ok(fs.lstatSync(keyFile).isSymbolicLink());
+        // Another user's file (the suite runs as root, which may give a file away).
+        const uid = process.getuid?.();
+        if (uid !== 0) return;
+        const theirs = path.join(dir, "theirs.json");
+        fs.writeFileSync(theirs, JSON.stringify({ about: "", keys: [] }));
+        fs.chownSync(theirs, 4242, 4242);
+        await assert.rejects(
+            runWithStandIn(() => (ran = true), { keyFile: theirs }),
+            {
+                message: `keyFile ${theirs} belongs to user 4242, not to the user running the tests (0): its keys become the CA keys of the test run, which that user would then have chosen; run the tests as its owner, or give keyFile a file of your own`,
+            },
+        );
+        assert.strictEqual(ran, false);
+    });
+
+    it("fails a write whose new file cannot be renamed over keyFile, naming the file and the fix", () => {
+        const keyFile = path.join(tempDir("keyfile-rename"), "test-keys.json");
+        // A folder, not empty, at the path (put there after the run read it): the rename over it fails.
+        fs.mkdirSync(keyFile);
+        fs.writeFileSync(path.join(keyFile, "x"), "");
+        assert.throws(() => writeTestKeys(keyFile, []), {
+            message: `keyFile ${keyFile}: cannot replace it with the RSA keys this run made (EISDIR writing a new file and renaming it over ${keyFile}); give keyFile a path of your own, where no folder or other user's file stands, in a folder you can write to`,
+        });
+        assert.deepStrictEqual(fs.readdirSync(path.dirname(keyFile)), ["test-keys.json"], "no new file left beside it");
     });
 
     it("refuses a file that is not a key file, naming it and the fix, before the program runs", async () => {

@@ -12,7 +12,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { codeOf, createReplacement, PRIVATE_FILE, Replacement } from "../files";
+import { codeOf, createReplacement, othersUid, PRIVATE_FILE, Replacement } from "../files";
 
 export interface TestKey {
     /** The resource name, e.g. "team-client-root-key". */
@@ -50,15 +50,44 @@ function isTestKey(value: unknown): value is TestKey {
     );
 }
 
-/** The keys of `file`; none when it does not exist yet. */
-export function readTestKeys(file: string): TestKey[] {
-    let text: string;
+/**
+ * The text of `file`, undefined when it does not exist yet: a regular file of the user's own,
+ * opened without following a link. As for the --state file: the keys in it become the CA keys of
+ * the test run, so a file another user owns (or a link they planted) would give them those keys.
+ */
+function readOwnFile(file: string): string | undefined {
+    let fd: number;
     try {
-        text = fs.readFileSync(file, "utf8");
+        // O_NONBLOCK: a FIFO planted at the path must not hang the open (it is then refused below).
+        fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
     } catch (error) {
-        if (codeOf(error) === "ENOENT") return [];
+        if (codeOf(error) === "ENOENT") return undefined;
+        if (codeOf(error) === "ELOOP") {
+            throw new Error(
+                `keyFile ${file} is a symbolic link; its keys become the CA keys of the test run, so it is never read through a link: give the real file`,
+            );
+        }
         throw new Error(`keyFile ${file}: cannot be read (${codeOf(error)})`);
     }
+    try {
+        const stat = fs.fstatSync(fd);
+        if (!stat.isFile()) throw new Error(`keyFile ${file} is not a regular file; give a file`);
+        const owner = othersUid(stat);
+        if (owner !== undefined) {
+            throw new Error(
+                `keyFile ${file} belongs to user ${owner}, not to the user running the tests (${process.getuid?.()}): its keys become the CA keys of the test run, which that user would then have chosen; run the tests as its owner, or give keyFile a file of your own`,
+            );
+        }
+        return fs.readFileSync(fd, "utf8");
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
+/** The keys of `file`; none when it does not exist yet. */
+export function readTestKeys(file: string): TestKey[] {
+    const text = readOwnFile(file);
+    if (text === undefined) return [];
     let parsed: Partial<TestKeysFile>;
     try {
         parsed = JSON.parse(text) as Partial<TestKeysFile>;
@@ -75,7 +104,8 @@ export function readTestKeys(file: string): TestKey[] {
 
 /**
  * Writes `keys` (sorted, so that a file under version control changes only where keys were added)
- * into a fresh 0600 file renamed over `file`: a link at `file` is replaced, never written through.
+ * into a fresh 0600 file renamed over `file`: a link at `file` is replaced, never written through
+ * (readTestKeys refuses one before the run).
  */
 export function writeTestKeys(file: string, keys: readonly TestKey[], about = TEST_KEYS_ABOUT): void {
     const sorted = [...keys].sort((a, b) =>
@@ -93,7 +123,14 @@ export function writeTestKeys(file: string, keys: readonly TestKey[], about = TE
             `keyFile ${file}: cannot write the RSA keys this run made (${codeOf(error)} creating a file in ${path.dirname(path.resolve(file))}); give keyFile a path in a folder you can write to`,
         );
     }
-    replacement.commit(JSON.stringify({ about, keys: sorted }, null, 4) + "\n");
+    try {
+        replacement.commit(JSON.stringify({ about, keys: sorted }, null, 4) + "\n");
+    } catch (error) {
+        throw new Error(
+            `keyFile ${file}: cannot replace it with the RSA keys this run made (${codeOf(error)} writing a new file and renaming it over ${file}); ` +
+                `give keyFile a path of your own, where no folder or other user's file stands, in a folder you can write to`,
+        );
+    }
 }
 
 /**
