@@ -14,6 +14,7 @@ import { ComponentProvider, getPulumiComponents } from "@pulumi/pulumi/provider/
 import * as YAML from "yaml";
 import { runWithStandIn } from "../lib/engine/standIn";
 import * as components from "../lib/index";
+import { describedValue } from "../lib/config/values";
 import { apicClientCert } from "../lib/plan/plan";
 import { emptyCrlOf, mintLeaf, mintRoot, mintSubCa, readmeBlock, refusalText, ROOT } from "./helpers";
 
@@ -1139,8 +1140,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             ]),
             {
                 messages: [
-                    `UiApicClient bad-0 the DestinationRule's name for apicHosts[1] must be ${kubernetesName}; got "apic-mtls-web-${host.replace(/\./g, "-")}". Give a shorter host or service`,
-                    `ApicEgress the ServiceEntry's name for hosts[1] must be ${kubernetesName}; got "apic-${longerHost.replace(/\./g, "-")}". Give a shorter host`,
+                    `UiApicClient bad-0 the DestinationRule's name for apicHosts[1] must be ${kubernetesName}; got "${describedValue(`apic-mtls-web-${host.replace(/\./g, "-")}`)}". Give a shorter host or service`,
+                    `ApicEgress the ServiceEntry's name for hosts[1] must be ${kubernetesName}; got "${describedValue(`apic-${longerHost.replace(/\./g, "-")}`)}". Give a shorter host`,
                 ],
                 children: [],
             },

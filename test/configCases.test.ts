@@ -3435,6 +3435,22 @@ describe("Invalid stack files are refused with every problem named, before anyth
         assert.strictEqual(stackFileConfig(file)["other:x"], '{"\\u003c\\u003c":{"leaf":300}}');
     });
 
+    it("shows a certificate given where it may not be, however long, with a key pasted after it left out", async () => {
+        const file = path.join(tempDir("cert-then-key"), "Pulumi.dev.yaml");
+        const indented = (pem: string) => pem.trim().replace(/^/gm, "    ");
+        fs.writeFileSync(
+            file,
+            `config:\n  pki:environment: |\n${indented(TEST_ONLY_CA_CERT_PEM)}\n${indented(TEST_ONLY_CA_KEY_PEM)}\n`,
+        );
+        const { status, err } = await cli("inventory", "--config", file);
+        assert.strictEqual(status, 1);
+        // Public, and what the refusal is about: shown whole, past 200 characters; the key is not.
+        const shown = JSON.stringify(`${TEST_ONLY_CA_CERT_PEM.trim()}\n(a private key, not shown)\n`);
+        assert.ok(TEST_ONLY_CA_CERT_PEM.length > 200);
+        assert.ok(err.includes(`got ${shown}`), err);
+        assert.ok(!err.includes(TEST_ONLY_CA_KEY_PEM.split("\n")[2]), err);
+    });
+
     it("shows no private key given as hex DER or a JSON Web Key, nor a long value (a PKCS#12's base64), in any message or command", async () => {
         const rsa = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey;
         const ec = crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;

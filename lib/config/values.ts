@@ -292,8 +292,19 @@ export const describedValue = (text: string): string => {
  */
 const shownString = (text: string): string => {
     const shown = withoutPrivateKeys(text);
-    return characterCount(shown) > SHOWN_CHARACTERS ? describedValue(text) : shown;
+    return characterCount(shown) > SHOWN_CHARACTERS && !onlyCertificates(shown) ? describedValue(text) : shown;
 };
+
+/** A certificate's PEM block: public, and what the message is about when one is given where it may not be. */
+const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*-----END CERTIFICATE-----/g;
+
+/**
+ * Whether `shown` (keys already left out) is certificates alone, with the notes of keys taken out of
+ * it: public, so shown however long, as a refusal of the certificates given names them.
+ */
+const onlyCertificates = (shown: string): boolean =>
+    shown.match(CERTIFICATE_BLOCK) !== null &&
+    shown.replace(CERTIFICATE_BLOCK, "").split(HIDDEN_KEY).join("").trim() === "";
 
 /**
  * JSON, with every character not shown as itself escaped (UNSHOWN: JSON escapes only C0), so
