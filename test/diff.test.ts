@@ -3042,6 +3042,34 @@ describe("diff of a stack file's settings outside pki:", function () {
         md: await cli("diff", "--base", base, "--head", head),
     });
 
+    it("does not repeat a setting named as a secret that is set in clear (not secure:), by its name after the namespace", async () => {
+        const { base, head } = settingsPair(
+            "named-secrets",
+            ["", "  myapp:dbPassword: Hunter2PlainPassw0rd!\n  myapp:owner: pki-team\n"],
+            [
+                "",
+                "  myapp:dbPassword: Another1PlainPassw0rd!\n  aws:secretKey: wJalrXUtnFEMIK7MDENG\n  myapp:owner: platform\n",
+            ],
+        );
+        const { json, md } = await bothFormats(base, head);
+        assert.strictEqual(json.status, 0, json.err);
+        const described = (text: string) =>
+            `(${text.length} characters, SHA-256 ${crypto.createHash("sha256").update(text).digest("hex").slice(0, 12)}, not shown)`;
+        assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, [
+            {
+                key: "myapp:dbPassword",
+                change: "changed",
+                before: described("Hunter2PlainPassw0rd!"),
+                after: described("Another1PlainPassw0rd!"),
+            },
+            { key: "aws:secretKey", change: "added", after: described("wJalrXUtnFEMIK7MDENG") },
+            { key: "myapp:owner", change: "changed", before: '"pki-team"', after: '"platform"' },
+        ]);
+        for (const out of [json.out, md.out])
+            for (const secret of ["Hunter2PlainPassw0rd!", "Another1PlainPassw0rd!", "wJalrXUtnFEMIK7MDENG"])
+                assert.ok(!out.includes(secret), secret);
+    });
+
     it("a pull request that re-points the secrets provider, the data key or the Kubernetes provider is a risk (--fail-on risky fails), each change named, no secret shown", async () => {
         // An attacker's pull request: the state holding every CA key re-encrypted for their vault,
         // the default provider pointed at their cluster; pki: untouched, so no certificate changes.

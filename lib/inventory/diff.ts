@@ -279,9 +279,21 @@ const isPath = (text: string): boolean =>
  * (show: private keys left out).
  */
 const shownValue = (key: string, text: string): string =>
-    characterCount(text) > SHOWN_CHARACTERS || (key === "kubernetes:kubeconfig" && !isPath(text))
+    characterCount(text) > SHOWN_CHARACTERS || (key === "kubernetes:kubeconfig" && !isPath(text)) || namedSecret(key)
         ? describedValue(text)
         : show(text);
+
+/**
+ * Whether a provider's or program's setting (`aws:secretKey`, `myapp:dbPassword`) is named as a
+ * secret: one set in clear (not `secure:`) is still not repeated in the report, which goes into a
+ * pull request's comment. Not the stack file's own settings (`secretsprovider`), which a reviewer
+ * must read.
+ */
+const namedSecret = (key: string): boolean =>
+    key.includes(":") &&
+    /password|passwd|passphrase|secret|token|credential|private.?key|api.?key|access.?key/i.test(
+        key.slice(key.indexOf(":") + 1),
+    );
 
 /**
  * The changes of settings outside pki:, in the head's order, then those removed: of the value
