@@ -3449,6 +3449,21 @@ describe("Invalid stack files are refused with every problem named, before anyth
         assert.ok(TEST_ONLY_CA_CERT_PEM.length > 200);
         assert.ok(err.includes(`got ${shown}`), err);
         assert.ok(!err.includes(TEST_ONLY_CA_KEY_PEM.split("\n")[2]), err);
+        // A CERTIFICATE label is not what makes one: a PKCS#12 (its key inside) under it is not shown.
+        const pkcs12 = buildPkcs12({
+            keyPem: TEST_ONLY_CA_KEY_PEM,
+            certPems: [TEST_ONLY_CA_CERT_PEM],
+            password: "p",
+            friendlyName: "x",
+            profile: "modern",
+            iterations: 1,
+        }).toString("base64");
+        const labelled = `-----BEGIN CERTIFICATE-----\n${pkcs12.replace(/.{64}/g, "$&\n").trim()}\n-----END CERTIFICATE-----`;
+        fs.writeFileSync(file, `config:\n  pki:environment: |\n${indented(labelled)}\n`);
+        const disguised = await cli("inventory", "--config", file);
+        assert.strictEqual(disguised.status, 1);
+        assert.ok(disguised.err.includes(`got "(${labelled.length + 1} characters, SHA-256 `), disguised.err);
+        assert.ok(!disguised.err.includes(pkcs12.slice(64, 128)), disguised.err);
     });
 
     it("shows no private key given as hex DER or a JSON Web Key, nor a long value (a PKCS#12's base64), in any message or command", async () => {

@@ -302,9 +302,24 @@ const CERTIFICATE_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*-----END 
  * Whether `shown` (keys already left out) is certificates alone, with the notes of keys taken out of
  * it: public, so shown however long, as a refusal of the certificates given names them.
  */
-const onlyCertificates = (shown: string): boolean =>
-    shown.match(CERTIFICATE_BLOCK) !== null &&
-    shown.replace(CERTIFICATE_BLOCK, "").split(HIDDEN_KEY).join("").trim() === "";
+const onlyCertificates = (shown: string): boolean => {
+    const blocks = shown.match(CERTIFICATE_BLOCK);
+    return (
+        blocks !== null &&
+        // By what it is, not by its label: a PKCS#12 or a key cut short under a CERTIFICATE label is none.
+        blocks.every(isCertificate) &&
+        shown.replace(CERTIFICATE_BLOCK, "").split(HIDDEN_KEY).join("").trim() === ""
+    );
+};
+
+const isCertificate = (block: string): boolean => {
+    try {
+        new crypto.X509Certificate(block);
+        return true;
+    } catch {
+        return false;
+    }
+};
 
 /**
  * JSON, with every character not shown as itself escaped (UNSHOWN: JSON escapes only C0), so
