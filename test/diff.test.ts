@@ -3053,21 +3053,15 @@ describe("diff of a stack file's settings outside pki:", function () {
         );
         const { json, md } = await bothFormats(base, head);
         assert.strictEqual(json.status, 0, json.err);
-        const described = (text: string) =>
-            `(${text.length} characters, SHA-256 ${crypto.createHash("sha256").update(text).digest("hex").slice(0, 12)}, not shown)`;
         assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, [
-            {
-                key: "myapp:dbPassword",
-                change: "changed",
-                before: described("Hunter2PlainPassw0rd!"),
-                after: described("Another1PlainPassw0rd!"),
-            },
-            { key: "aws:secretKey", change: "added", after: described("wJalrXUtnFEMIK7MDENG") },
+            { key: "myapp:dbPassword", change: "changed", secret: true },
+            { key: "aws:secretKey", change: "added", secret: true },
             { key: "myapp:owner", change: "changed", before: '"pki-team"', after: '"platform"' },
         ]);
         for (const out of [json.out, md.out])
             for (const secret of ["Hunter2PlainPassw0rd!", "Another1PlainPassw0rd!", "wJalrXUtnFEMIK7MDENG"])
                 assert.ok(!out.includes(secret), secret);
+        assert.ok(md.out.includes("- **myapp:dbPassword:** changed (a secret: its value is not shown).\n"), md.out);
     });
 
     it("a pull request that re-points the secrets provider, the data key or the Kubernetes provider is a risk (--fail-on risky fails), each change named, no secret shown", async () => {

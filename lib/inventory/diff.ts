@@ -279,14 +279,14 @@ const isPath = (text: string): boolean =>
  * (show: private keys left out).
  */
 const shownValue = (key: string, text: string): string =>
-    characterCount(text) > SHOWN_CHARACTERS || (key === "kubernetes:kubeconfig" && !isPath(text)) || namedSecret(key)
+    characterCount(text) > SHOWN_CHARACTERS || (key === "kubernetes:kubeconfig" && !isPath(text))
         ? describedValue(text)
         : show(text);
 
 /**
  * Whether a provider's or program's setting (`aws:secretKey`, `myapp:dbPassword`) is named as a
- * secret: one set in clear (not `secure:`) is still not repeated in the report, which goes into a
- * pull request's comment. Not the stack file's own settings (`secretsprovider`), which a reviewer
+ * secret: one set in clear (not `secure:`) is reported as a secret is, only as changed: the report
+ * goes into a pull request's comment. Not the stack file's own settings (`secretsprovider`), which a reviewer
  * must read.
  */
 const namedSecret = (key: string): boolean =>
@@ -307,7 +307,8 @@ export function otherSettingChanges(
     return keys.flatMap((key): OtherSettingChange[] => {
         const [before, after] = [ownMember(base, key), ownMember(head, key)];
         if (before?.text === after?.text && before?.secret === after?.secret) return [];
-        const secret = before?.secret === true || after?.secret === true;
+        // Named as a secret though set in clear: not even its length and SHA-256 (a guess would check against them).
+        const secret = before?.secret === true || after?.secret === true || namedSecret(key);
         const change = before === undefined ? "added" : after === undefined ? "removed" : "changed";
         return [
             {
