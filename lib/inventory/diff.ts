@@ -682,19 +682,6 @@ function homeOf(base: PkiPlan, head: PkiPlan, service: string, domain: string): 
     return homes.find((h) => h.domain === domain) ?? homes.find(served) ?? homes[0];
 }
 
-/** Services that move together from one host to another. */
-interface ServicesMoved {
-    readonly from: string;
-    readonly to: string;
-    readonly services: string[];
-}
-
-/**
- * Services that leave a host the change keeps (the same endpoint serves it) for another host, of
- * their domain or another, often one the change adds: no certificate of the host they leave changes (the
- * diff lists them under routing), but APIC's endpoint URL for them does, and APIC can call them at a new host only
- * once the update has made its Secret and Gateway server.
- */
 /** Each Gateway's servers as the render writes them: one per endpoint of its domain. */
 function gatewayServers(plan: PkiPlan): Map<string, GatewayServer[]> {
     return new Map(
@@ -728,6 +715,19 @@ function gatewayChanges(base: PkiPlan, head: PkiPlan): GatewayChange[] {
     return changes;
 }
 
+/** Services that move together from one host to another. */
+interface ServicesMoved {
+    readonly from: string;
+    readonly to: string;
+    readonly services: string[];
+}
+
+/**
+ * Services that leave a host the change keeps (the same endpoint serves it) for another host, of
+ * their domain or another, often one the change adds: no certificate of the host they leave changes (the
+ * diff lists them under routing), but APIC's endpoint URL for them does, and APIC can call them at a new host only
+ * once the update has made its Secret and Gateway server.
+ */
 function servicesMoved(base: PkiPlan, head: PkiPlan): ServicesMoved[] {
     const kept = new Map(head.endpoints.map((e) => [`${e.id} ${e.host}`, e]));
     const moves = new Map<string, ServicesMoved>();
