@@ -1521,7 +1521,7 @@ describe("diff risks", function () {
         const renamed = await diffOf(OPTION_FILES[3], "test-support: [wiremock]", "mocks: [wiremock]");
         assert.deepStrictEqual(renamed.diff.gateways, [
             {
-                gateway: "istio-system/apic-mtls-ob",
+                gateway: "k8s/example/istio-system/gateway-apic-mtls-ob",
                 change: "update",
                 added: [{ host: "mocks.ob.example.api.bank.example", credentialName: "apic-mtls-ob-mocks" }],
                 removed: [
@@ -1532,7 +1532,7 @@ describe("diff risks", function () {
         assert.ok(
             renamed.report.includes(
                 "### Istio Gateways (servers: host and credentialName)\n\n| gateway | change | servers added | servers removed |\n| --- | --- | --- | --- |\n" +
-                    "| istio-system/apic-mtls-ob | update | mocks.ob.example.api.bank.example (apic-mtls-ob-mocks) | test-support.ob.example.api.bank.example (apic-mtls-ob-test-support) |\n",
+                    "| k8s/example/istio-system/gateway-apic-mtls-ob | update | mocks.ob.example.api.bank.example (apic-mtls-ob-mocks) | test-support.ob.example.api.bank.example (apic-mtls-ob-test-support) |\n",
             ),
             renamed.report,
         );
@@ -1542,13 +1542,13 @@ describe("diff risks", function () {
             switched.gateways.map((g) => [g.gateway, g.change, g.added.length, g.removed]),
             [
                 [
-                    "istio-system/apic-mtls-dp",
+                    "k8s/example/istio-system/gateway-apic-mtls-dp",
                     "update",
                     7,
                     [{ host: "dp.example.api.bank.example", credentialName: "apic-mtls-dp" }],
                 ],
                 [
-                    "istio-system/apic-mtls-ob",
+                    "k8s/example/istio-system/gateway-apic-mtls-ob",
                     "update",
                     17,
                     [{ host: "ob.example.api.bank.example", credentialName: "apic-mtls-ob" }],
@@ -1561,6 +1561,18 @@ describe("diff risks", function () {
         ]);
         // A CA rotation re-issues certificates and pins keys, but every server stays.
         assert.deepStrictEqual(diffPlans(plan(dev), plan(at("apicClientCa", 1, "prepare"))).gateways, []);
+        // The gateway's cluster (the first) swapped: each Gateway deleted from east, created in west.
+        const multi = loadStackFileValues("examples/multi-cluster/Pulumi.multi-cluster.yaml");
+        const swapped = { ...multi, clusters: [...(multi.clusters as unknown[])].reverse() };
+        const one = (domain: string) => [
+            { host: `${domain}.example.api.bank.example`, credentialName: `apic-mtls-${domain}` },
+        ];
+        assert.deepStrictEqual(diffPlans(plan(multi), plan(swapped)).gateways, [
+            { gateway: "k8s/west/istio-system/gateway-apic-mtls-dp", change: "create", added: one("dp"), removed: [] },
+            { gateway: "k8s/west/istio-system/gateway-apic-mtls-ob", change: "create", added: one("ob"), removed: [] },
+            { gateway: "k8s/east/istio-system/gateway-apic-mtls-dp", change: "delete", added: [], removed: one("dp") },
+            { gateway: "k8s/east/istio-system/gateway-apic-mtls-ob", change: "delete", added: [], removed: one("ob") },
+        ]);
     });
 
     it("a risk's JSON lists every host it drops; the report names three and how many more", async () => {
@@ -2703,6 +2715,16 @@ describe("diff of the front end (examples/front-end)", function () {
         it("its first certificate given: the Secret is created with the key the stack made for the CSR", () => {
             const d = diffPlans(plan(host({})), plan(host({ certificate: first })));
             assert.deepStrictEqual(places(d), [`create ${PUBLIC_SECRET}: tls.crt: new; tls.key: new`]);
+            // The customer-facing Gateway, which had no server, is created with the host's.
+            const server = { host: CUSTOMER_HOST, credentialName: "public-tls-www-example-bank-example" };
+            assert.deepStrictEqual(d.gateways, [
+                {
+                    gateway: "k8s/example/istio-ingress-public/gateway-customer-facing",
+                    change: "create",
+                    added: [server],
+                    removed: [],
+                },
+            ]);
             assert.deepStrictEqual(
                 d.added.map((c) => [c.id, c.forces]),
                 [
@@ -2906,6 +2928,14 @@ describe("diff of the front end (examples/front-end)", function () {
 
         it("a served host dropped is a risk: customers lose it", () => {
             const d = diffPlans(plan(host({ certificate: first })), plan(withFrontEnd({ customerFacing: {} })));
+            assert.deepStrictEqual(d.gateways, [
+                {
+                    gateway: "k8s/example/istio-ingress-public/gateway-customer-facing",
+                    change: "delete",
+                    added: [],
+                    removed: [{ host: CUSTOMER_HOST, credentialName: "public-tls-www-example-bank-example" }],
+                },
+            ]);
             assert.deepStrictEqual(
                 d.risks.map((r) => [r.key, r.change, r.breaks]),
                 [

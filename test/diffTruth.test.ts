@@ -16,7 +16,7 @@ import { rawConfigFromStackFile } from "../lib/config/load";
 import { EngineState, RecordedResource, runWithStandIn } from "../lib/engine/standIn";
 import { CertDiff, diffPlans, isRefused } from "../lib/inventory/diff";
 import { IssuedCertificate } from "../lib/inventory/issued";
-import { secretPath } from "../lib/inventory/planned";
+import { gatewayPath, secretPath } from "../lib/inventory/planned";
 import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { pemBlocks } from "../lib/pki/pem";
 import { pfxOf } from "../lib/pki/pkcs12";
@@ -44,6 +44,8 @@ interface Deployed {
     readonly places: ReadonlyMap<string, Readonly<Record<string, string>>>;
     /** Endpoint id -> its Gateway server entry's verifyCertificateSpki and subjectAltNames. */
     readonly gateway: ReadonlyMap<string, { pins: readonly string[]; sans: readonly string[] }>;
+    /** Every Gateway, by its file (gatewayPath) -> its servers, as "<host> <credentialName>". */
+    readonly gateways: ReadonlyMap<string, readonly string[]>;
 }
 
 const TLS = "tls:index/";
@@ -159,8 +161,14 @@ async function deploy(raw: Raw, from: EngineState, keyFile?: string): Promise<De
         );
     }
     const gateway = new Map<string, { pins: string[]; sans: string[] }>();
+    const gateways = new Map<string, string[]>();
     for (const r of engine.resources.filter((r) => r.inputs.kind === "Gateway")) {
         const servers = (r.inputs.spec as { servers: { hosts: string[]; tls: Record<string, unknown> }[] }).servers;
+        const { name, namespace } = r.inputs.metadata as { name: string; namespace: string };
+        gateways.set(
+            gatewayPath(r.providerName ?? "default", namespace, name),
+            servers.map((s) => `${s.hosts.join(",")} ${String(s.tls.credentialName)}`),
+        );
         for (const s of servers) {
             const endpoint = plan.endpoints.find((e) => e.host === s.hosts[0]);
             if (endpoint === undefined) continue;
@@ -170,7 +178,7 @@ async function deploy(raw: Raw, from: EngineState, keyFile?: string): Promise<De
             });
         }
     }
-    return { raw, plan, state, resources, pems, places, gateway };
+    return { raw, plan, state, resources, pems, places, gateway, gateways };
 }
 
 /** How a PKCS#12 is written, as its MAC tells (digest, iterations): its bytes change with anything it holds. */
@@ -249,6 +257,8 @@ interface Truth {
     replaced: string[];
     places: string[];
     pins: string[];
+    /** Gateways created or deleted, and each server added or removed: "<file> +|- <host> <credentialName>". */
+    gateways: string[];
     broken: string[];
 }
 
@@ -295,6 +305,17 @@ function truthOf(base: Deployed, head: Deployed): Truth & { resources: Map<strin
             pins.push(`${id}: ${old.pins.length} -> ${g.pins.length}`);
         }
     }
+    const gateways: string[] = [];
+    for (const [file, servers] of head.gateways) {
+        const old = base.gateways.get(file);
+        if (old === undefined) gateways.push(`create ${file}`);
+        for (const s of servers.filter((s) => !(old ?? []).includes(s))) gateways.push(`${file} + ${s}`);
+        for (const s of (old ?? []).filter((s) => !servers.includes(s))) gateways.push(`${file} - ${s}`);
+    }
+    for (const [file, servers] of base.gateways) {
+        if (head.gateways.has(file)) continue;
+        gateways.push(`delete ${file}`, ...servers.map((s) => `${file} - ${s}`));
+    }
     return {
         added: sorted(added),
         removed: sorted(removed),
@@ -302,6 +323,7 @@ function truthOf(base: Deployed, head: Deployed): Truth & { resources: Map<strin
         resources,
         places: sorted(places),
         pins: sorted(pins),
+        gateways: sorted(gateways),
         broken: brokenConsumers(base, head),
     };
 }
@@ -470,6 +492,13 @@ function predictionOf(d: CertDiff): Omit<Truth, "broken"> {
             ),
         ),
         pins: sorted(d.pins.map((p) => `${p.endpoint}: ${p.before.length} -> ${p.after.length}`)),
+        gateways: sorted(
+            d.gateways.flatMap((g) => [
+                ...(g.change === "update" ? [] : [`${g.change} ${g.gateway}`]),
+                ...g.added.map((s) => `${g.gateway} + ${s.host} ${s.credentialName}`),
+                ...g.removed.map((s) => `${g.gateway} - ${s.host} ${s.credentialName}`),
+            ]),
+        ),
     };
 }
 
@@ -485,7 +514,10 @@ function mismatches(
     const truth = truthOf(base, head);
     const said = predictionOf(diff);
     const found: string[] = [];
-    for (const k of ["added", "removed", "replaced", "places", "pins"] as const) {
+    // A new stack's diff lists no Gateways (every object is new).
+    const compared: (keyof Omit<Truth, "broken">)[] = ["added", "removed", "replaced", "places", "pins"];
+    if (!diff.newStack) compared.push("gateways");
+    for (const k of compared) {
         const missing = truth[k].filter((x) => !said[k].includes(x));
         const extra = said[k].filter((x) => !truth[k].includes(x));
         for (const x of missing) found.push(`${k}: happens, diff does not say: ${x}`);
@@ -1217,6 +1249,7 @@ describe("diff tells the truth: each change deployed, base then head, against wh
                     pems: new Map(),
                     places: new Map(),
                     gateway: new Map(),
+                    gateways: new Map(),
                 },
             ],
         ]);

@@ -68,6 +68,7 @@ import {
     customerFacingCsrFile,
     describeKey,
     describeSubject,
+    gatewayPath,
     PlannedCertificate,
     plannedCertificates,
     secretPath,
@@ -97,8 +98,9 @@ export interface GatewayServer {
     credentialName: string;
 }
 
-/** A Gateway (`<namespace>/<name>`) created, deleted or given other servers. */
+/** A Gateway created, deleted or given other servers. */
 export interface GatewayChange {
+    /** Its file in a render: `k8s/<cluster>/<namespace>/gateway-<name>` (gatewayPath). */
     gateway: string;
     change: "create" | "update" | "delete";
     added: GatewayServer[];
@@ -682,16 +684,28 @@ function homeOf(base: PkiPlan, head: PkiPlan, service: string, domain: string): 
     return homes.find((h) => h.domain === domain) ?? homes.find(served) ?? homes[0];
 }
 
-/** Each Gateway's servers as the render writes them: one per endpoint of its domain. */
+/**
+ * Each Gateway's servers as the render writes them, by its file (gatewayPath: the cluster too, so a
+ * Gateway moved to another cluster is one deleted and one created): apic-mtls-<domain> serves one per
+ * endpoint of its domain; the customer-facing one each customer-facing host with a certificate (none:
+ * no Gateway). All are in the gateway's cluster, the first (lib/stack.ts).
+ */
 function gatewayServers(plan: PkiPlan): Map<string, GatewayServer[]> {
-    return new Map(
-        plan.gateways.map((g) => [
-            `${g.namespace}/${g.name}`,
+    const cluster = plan.config.clusters[0].name;
+    const customer = plan.frontEnd.customerFacing
+        .filter((c) => c.certificate !== undefined)
+        .map((c) => ({ host: c.host, credentialName: c.secret.name }));
+    return new Map([
+        ...plan.gateways.map((g): [string, GatewayServer[]] => [
+            gatewayPath(cluster, g.namespace, g.name),
             plan.endpoints
                 .filter((e) => e.gatewayName === g.name)
                 .map((e) => ({ host: e.host, credentialName: e.gatewaySecret.name })),
         ]),
-    );
+        ...(customer.length > 0
+            ? [[gatewayPath(cluster, plan.frontEnd.gatewayNamespace, plan.frontEnd.gatewayName), customer] as const]
+            : []),
+    ]);
 }
 
 /** The Gateways whose servers a change adds or removes (its pins are in CertDiff.pins). */

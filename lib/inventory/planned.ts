@@ -64,6 +64,10 @@ export function describeSubject(subject: SubjectSpec): string {
 export const secretPath = (cluster: string, namespace: string, name: string): string =>
     `k8s/${cluster}/${namespace}/secret-${name}`;
 
+/** An Istio Gateway's file in a render (render.ts: k8s/<cluster>/<namespace>/<kind>-<name>), without .yaml. */
+export const gatewayPath = (cluster: string, namespace: string, name: string): string =>
+    `k8s/${cluster}/${namespace}/gateway-${name}`;
+
 function caDestinations(plan: PkiPlan): Record<string, string[]> {
     const gatewayCluster = plan.config.clusters[0].name;
     const gatewaySecrets = plan.endpoints.map((e) =>
