@@ -58,12 +58,26 @@ const PINS_REACH_GATEWAY =
     "the gateway accepts the old and the new key from then until the rotation finishes.";
 
 /**
+ * The VirtualServices that route `hosts` (Gateway -> its hosts): one clause per Gateway, each naming
+ * its hosts, so that each host is bound to its own Gateway.
+ */
+const virtualServices = (hosts: Record<string, string[]>) =>
+    `${Object.keys(hosts).length === 1 ? "its VirtualService" : "their VirtualServices"}: ` +
+    Object.entries(hosts)
+        .map(([gateway, served]) => `hosts: [${served.join(", ")}], gateways: [${gateway}]`)
+        .join("; ");
+
+/**
  * The step that routes new hosts before APIC calls them: the package writes the Gateways' servers,
  * and Istio routes a host only through a VirtualService listing it and binding its Gateway.
  */
-const routeNew = (hosts: string, gateway: string, one = false) =>
-    `Route ${one ? "the new host" : "each new host"} (its VirtualService: hosts: [${one ? hosts : "<host>"}], gateways: [${gateway}]) ` +
-    `before APIC calls ${one ? "it" : "them"}: the Gateway serves ${one ? "it" : "them"} from this update on, but routes a host only through a VirtualService that binds it.`;
+const routeNew = (hosts: Record<string, string[]>) => {
+    const one = Object.values(hosts).flat().length === 1;
+    return (
+        `Route ${one ? "the new host" : "each new host"} (${virtualServices(hosts)}) ` +
+        `before APIC calls ${one ? "it" : "them"}: the Gateway serves ${one ? "it" : "them"} from this update on, but routes a host only through a VirtualService that binds it.`
+    );
+};
 
 /** A copy of a stack file with one line replaced, next to the real ones (so Pulumi.yaml is found). */
 function stackVariant(dir: string, name: string, from: string, to: string, stackFile = DEV): string {
@@ -1206,7 +1220,7 @@ describe("diff risks", function () {
                 ) as CertDiff;
             };
             const MOVE = (host: string, domain: string) =>
-                `Route each at its new host (its VirtualService: hosts: [${host}], gateways: [istio-system/apic-mtls-${domain}]), then point its API definitions there, with that host's TLS client profile; ` +
+                `Route each at its new host (${virtualServices({ [`istio-system/apic-mtls-${domain}`]: [host] })}), then point its API definitions there, with that host's TLS client profile; ` +
                 "keep it routed at its old host until APIC no longer calls it there.";
             // validator to a new group: blacklist keeps its certificate and Secret, and the new host comes with the update.
             const d = await diffOf(
@@ -1223,7 +1237,7 @@ describe("diff risks", function () {
                 ],
             );
             assert.deepStrictEqual(d.steps.after, [
-                routeNew("validation.ob.example.api.bank.example", "istio-system/apic-mtls-ob", true),
+                routeNew({ "istio-system/apic-mtls-ob": ["validation.ob.example.api.bank.example"] }),
                 "Configure APIC for the new host validation.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
                 "Move APIC's calls to the services that leave a host this change keeps: " +
                     `validator from blacklist.ob.example.api.bank.example to validation.ob.example.api.bank.example. ${MOVE("validation.ob.example.api.bank.example", "ob")}`,
@@ -1310,7 +1324,7 @@ describe("diff risks", function () {
         const BLACKLIST = "        blacklist: [blacklist-adr, blacklist-ui-bff, validator]";
         // Two hosts on two Gateways: the Gateway named by its domain.
         const MOVE =
-            "Route each at its new host (its VirtualService: hosts: [<host>], gateways: [istio-system/apic-mtls-<domain>]), then point its API definitions there, with that host's TLS client profile; " +
+            "Route each at its new host (their VirtualServices: hosts: [checks.ob.example.api.bank.example], gateways: [istio-system/apic-mtls-ob]; hosts: [reference.dp.example.api.bank.example], gateways: [istio-system/apic-mtls-dp]), then point its API definitions there, with that host's TLS client profile; " +
             "keep it routed at its old host until APIC no longer calls it there.";
 
         it("a dropped host whose services go to a host another domain serves already moves APIC's calls there first, adds nothing", async () => {
@@ -1431,7 +1445,7 @@ describe("diff risks", function () {
             const d = await diffOf(BASE, first);
             assert.deepStrictEqual([d.risks, d.steps.before], [[], []]);
             assert.deepStrictEqual(d.steps.after, [
-                routeNew("checks.ob.example.api.bank.example", "istio-system/apic-mtls-ob", true),
+                routeNew({ "istio-system/apic-mtls-ob": ["checks.ob.example.api.bank.example"] }),
                 "Configure APIC for the new host checks.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
                 "Move APIC's calls to the services that leave a host this change keeps: " +
                     "blacklist-ui-bff from blacklist.ob.example.api.bank.example to checks.ob.example.api.bank.example and " +
@@ -1456,7 +1470,10 @@ describe("diff risks", function () {
         const { status, out } = await cli("diff", "--base", path.join(ROOT, DEV), "--head", head, "--format", "json");
         assert.strictEqual(status, 0);
         assert.deepStrictEqual((JSON.parse(out) as CertDiff).steps.after, [
-            routeNew("", "istio-system/apic-mtls-<domain>"),
+            routeNew({
+                "istio-system/apic-mtls-dp": ["dp.dev.apis.bank.example"],
+                "istio-system/apic-mtls-ob": ["ob.dev.apis.bank.example"],
+            }),
             "Configure APIC for the new 2 hosts dp.dev.apis.bank.example and ob.dev.apis.bank.example: endpoints dp and ob keep their names and TLS client profiles: " +
                 "point the API definitions that call their old hosts (dp.dev.api.bank.example and ob.dev.api.bank.example) at the new ones.",
         ]);
@@ -1465,7 +1482,9 @@ describe("diff risks", function () {
     it("Option 2 -> 3: a new group's host and the new host of a group that keeps a service's endpoint name (payee for ob-payee) are configured at APIC each its own way", () => {
         const d = diffPlans(plan(GROUPED), plan({ ...GROUPED, option: 3 }));
         assert.deepStrictEqual(d.steps.after, [
-            routeNew("", "istio-system/apic-mtls-ob"),
+            routeNew({
+                "istio-system/apic-mtls-ob": ["checks.ob.lab.api.bank.example", "payee.ob.lab.api.bank.example"],
+            }),
             "Configure APIC for the new 2 hosts checks.ob.lab.api.bank.example and payee.ob.lab.api.bank.example: " +
                 "for checks.ob.lab.api.bank.example, a TLS client profile with the endpoint's keystore and truststore; " +
                 "for payee.ob.lab.api.bank.example, endpoint ob-payee keeps its name and TLS client profile: point the API definitions that call its old host (ob-payee.ob.lab.api.bank.example) at the new one.",
@@ -1490,18 +1509,27 @@ describe("diff risks", function () {
         };
         // Option 1 -> 2: 24 hosts on the Gateways of dp and ob.
         const switched = await stepsOf(OPTION_FILES[1], "pki:option: 1", "pki:option: 2");
-        assert.deepStrictEqual(switched[0], routeNew("", "istio-system/apic-mtls-<domain>"));
+        // One clause per Gateway, each listing all its new hosts.
+        const newHosts = (domain: string) =>
+            plan(loadStackFileValues(OPTION_FILES[2]))
+                .endpoints.filter((e) => e.domain === domain)
+                .map((e) => e.host);
+        assert.deepStrictEqual(newHosts("dp").length + newHosts("ob").length, 24);
+        assert.deepStrictEqual(
+            switched[0],
+            routeNew({ "istio-system/apic-mtls-dp": newHosts("dp"), "istio-system/apic-mtls-ob": newHosts("ob") }),
+        );
         assert.match(switched[1], /^Configure APIC for the new 24 hosts /);
         // Option 3: group test-support renamed mocks.
         assert.deepStrictEqual(await stepsOf(OPTION_FILES[3], "test-support: [wiremock]", "mocks: [wiremock]"), [
-            routeNew("mocks.ob.example.api.bank.example", "istio-system/apic-mtls-ob", true),
+            routeNew({ "istio-system/apic-mtls-ob": ["mocks.ob.example.api.bank.example"] }),
             "Configure APIC for the new host mocks.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
         ]);
         // Option 2: a service added to ob.
         assert.deepStrictEqual(
             await stepsOf(OPTION_FILES[2], "        - accounts\n", "        - accounts\n        - newsvc\n"),
             [
-                routeNew("newsvc.ob.example.api.bank.example", "istio-system/apic-mtls-ob", true),
+                routeNew({ "istio-system/apic-mtls-ob": ["newsvc.ob.example.api.bank.example"] }),
                 "Configure APIC for the new host newsvc.ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
             ],
         );
@@ -2737,6 +2765,16 @@ describe("diff of the front end (examples/front-end)", function () {
                         ],
                     ],
                 ],
+            );
+            // Served from this update on: routed through a VirtualService that binds the customer-facing Gateway.
+            assert.deepStrictEqual(d.steps.after, [
+                `Route the customer-facing host ${CUSTOMER_HOST} (its VirtualService: hosts: [${CUSTOMER_HOST}], gateways: [istio-ingress-public/customer-facing]): ` +
+                    "the Gateway customer-facing serves it from this update on, but routes a host only through a VirtualService that binds it.",
+            ]);
+            // A re-issued certificate serves a host already routed: no step.
+            assert.deepStrictEqual(
+                diffPlans(plan(host({ certificate: first })), plan(host({ certificate: second }))).steps.after,
+                [],
             );
         });
 

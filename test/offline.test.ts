@@ -922,7 +922,7 @@ describe("Offline roots: no root key enters the stack", function () {
             ],
         );
         assert.deepStrictEqual(diff.steps.after, [
-            "Unless the last update that ran whole made them: route each new host (its VirtualService: hosts: [<host>], gateways: [istio-system/apic-mtls-<domain>]) before APIC calls them: the Gateway serves them from this update on, but routes a host only through a VirtualService that binds it.",
+            "Unless the last update that ran whole made them: route each new host (their VirtualServices: hosts: [dp.example.api.bank.example], gateways: [istio-system/apic-mtls-dp]; hosts: [ob.example.api.bank.example], gateways: [istio-system/apic-mtls-ob]) before APIC calls them: the Gateway serves them from this update on, but routes a host only through a VirtualService that binds it.",
             "Unless the last update that ran whole made them: configure APIC for the new 2 hosts dp.example.api.bank.example and ob.example.api.bank.example: a TLS client profile with the endpoint's keystore and truststore.",
         ]);
     });
@@ -1061,7 +1061,8 @@ describe("Offline roots: no root key enters the stack", function () {
             report.includes(
                 "1. **pulumi up:** re-issues 1 certificate; may create 4 certificates and change 7 Kubernetes secrets and APIC bundles " +
                     "(unless the last update that ran whole did: the base waits for the ceremony, see its risk).\n" +
-                    "2. **After:** Unless the last update that ran whole made them: route each new host (its VirtualService: hosts: [\\<host>], gateways: [istio-system/apic-mtls-\\<domain>]) before APIC calls them: " +
+                    "2. **After:** Unless the last update that ran whole made them: route each new host (their VirtualServices: hosts: [dp.example.api.bank.example], gateways: [istio-system/apic-mtls-dp]; " +
+                    "hosts: [ob.example.api.bank.example], gateways: [istio-system/apic-mtls-ob]) before APIC calls them: " +
                     "the Gateway serves them from this update on, but routes a host only through a VirtualService that binds it.\n" +
                     "3. **After:** Unless the last update that ran whole made them: configure APIC for the new 2 hosts dp.example.api.bank.example and ob.example.api.bank.example: " +
                     "a TLS client profile with the endpoint's keystore and truststore.\n",

@@ -1504,25 +1504,26 @@ const MAINTENANCE_WINDOW =
     "in it, run pulumi up, then at once route the new hosts (their VirtualServices) and configure APIC for them as the steps after the update say and point its API definitions at them";
 
 /**
- * What routes `hosts` (each served by the head): this package writes each host's TLS server on its
- * domain's Gateway, but Istio routes a host only through a VirtualService that lists it and binds
- * that Gateway, and the VirtualServices are the bank's.
+ * What routes `hosts` (each served by the head): this package writes each host's TLS server on a
+ * Gateway, an APIC host's on its domain's (apic-mtls-<domain>), a customer-facing host's on
+ * customer-facing, but Istio routes a host only through a VirtualService that lists it and binds
+ * that Gateway, and the VirtualServices are the bank's. One clause per Gateway, naming its hosts.
  */
 function viaVirtualService(head: PkiPlan, hosts: readonly string[]): string {
-    const gateways = [
-        ...new Set(
-            hosts.map((host) => {
-                const domain = head.endpoints.find((e) => e.host === host)?.domain;
-                const gateway = head.gateways.find((g) => g.domain === domain);
-                return gateway !== undefined ? `${gateway.namespace}/${gateway.name}` : "";
-            }),
-        ),
-    ];
-    const gateway =
-        gateways.length === 1 && gateways[0] !== ""
-            ? gateways[0]
+    const gatewayOf = (host: string): string => {
+        if (head.frontEnd.customerFacing.some((c) => c.host === host)) {
+            return `${head.frontEnd.gatewayNamespace}/${head.frontEnd.gatewayName}`;
+        }
+        const domain = head.endpoints.find((e) => e.host === host)?.domain;
+        const gateway = head.gateways.find((g) => g.domain === domain);
+        return gateway !== undefined
+            ? `${gateway.namespace}/${gateway.name}`
             : `${head.config.gatewayNamespace}/${apicGatewayName("<domain>")}`;
-    return `its VirtualService: hosts: [${hosts.length === 1 ? hosts[0] : "<host>"}], gateways: [${gateway}]`;
+    };
+    const byGateway = new Map<string, string[]>();
+    for (const host of hosts) byGateway.set(gatewayOf(host), [...(byGateway.get(gatewayOf(host)) ?? []), host]);
+    const clauses = [...byGateway].map(([gateway, served]) => `hosts: [${served.join(", ")}], gateways: [${gateway}]`);
+    return `${clauses.length === 1 ? "its VirtualService" : "their VirtualServices"}: ${clauses.join("; ")}`;
 }
 
 const SIDE_BY_SIDE = "these hosts and their new ones cannot be served side by side";
@@ -2516,6 +2517,15 @@ function frontEndSteps(diff: Omit<CertDiff, "steps">, base: PkiPlan, head: PkiPl
                     ? `The gateway keeps serving the certificate for the key of epoch ${served.certificateEpoch} (serial ${served.serial}, until ${served.notAfter.slice(0, 10)}) until certificateEpoch catches up: `
                     : "Until its certificate is given the host has no Secret and no Gateway server: ") +
                 `in a later change, set pki:frontEnd.customerFacing.${c.host} to { epoch: ${epoch}, certificateEpoch: ${epoch}, certificate: <the signed certificate, then its chain> }.`,
+        );
+    }
+    // Hosts the customer-facing Gateway serves from this update on (their first certificate given).
+    const served = diff.newStack ? [] : customerHosts(head).filter((h) => !customerHosts(base).includes(h));
+    if (served.length > 0) {
+        const one = served.length === 1;
+        after.push(
+            `Route ${one ? `the customer-facing host ${served[0]}` : `the customer-facing hosts ${names(served)}`} (${viaVirtualService(head, served)}): ` +
+                `the Gateway ${head.frontEnd.gatewayName} serves ${one ? "it" : "them"} from this update on, but routes a host only through a VirtualService that binds it.`,
         );
     }
     return { before, after };
