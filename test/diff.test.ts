@@ -1559,13 +1559,18 @@ describe("diff risks", function () {
         ]);
         assert.ok(
             renamed.report.includes(
-                "### Istio Gateways (servers: host and credentialName)\n\n| gateway | change | servers added | servers removed |\n| --- | --- | --- | --- |\n" +
-                    "| k8s/example/istio-system/gateway-apic-mtls-ob | update | mocks.ob.example.api.bank.example (apic-mtls-ob-mocks) | test-support.ob.example.api.bank.example (apic-mtls-ob-test-support) |\n",
+                "### Istio Gateways (each server added or removed)\n\n| gateway | change | server | host | credentialName |\n| --- | --- | --- | --- | --- |\n" +
+                    "| k8s/example/istio-system/gateway-apic-mtls-ob | update | added | mocks.ob.example.api.bank.example | apic-mtls-ob-mocks |\n" +
+                    "| k8s/example/istio-system/gateway-apic-mtls-ob | update | removed | test-support.ob.example.api.bank.example | apic-mtls-ob-test-support |\n",
             ),
             renamed.report,
         );
         // Option 1 -> 2: each domain's one server becomes one per service (dp 7, ob 17).
-        const switched = (await diffOf(OPTION_FILES[1], "pki:option: 1", "pki:option: 2")).diff;
+        const { diff: switched, report: switchedReport } = await diffOf(
+            OPTION_FILES[1],
+            "pki:option: 1",
+            "pki:option: 2",
+        );
         assert.deepStrictEqual(
             switched.gateways.map((g) => [g.gateway, g.change, g.added.length, g.removed]),
             [
@@ -1587,6 +1592,21 @@ describe("diff risks", function () {
             { host: "ob-productsv2.ob.example.api.bank.example", credentialName: "apic-mtls-ob-productsv2" },
             { host: "accounts.ob.example.api.bank.example", credentialName: "apic-mtls-ob-accounts" },
         ]);
+        // The report lists every server, one row each: 7 + 17 added, 2 removed.
+        const rows = switchedReport.split("\n").filter((l) => l.startsWith("| k8s/example/istio-system/gateway-"));
+        assert.deepStrictEqual(rows.length, 7 + 17 + 2);
+        assert.ok(
+            rows.includes(
+                "| k8s/example/istio-system/gateway-apic-mtls-ob | update | added | accounts.ob.example.api.bank.example | apic-mtls-ob-accounts |",
+            ),
+            rows.join("\n"),
+        );
+        for (const s of switched.gateways.flatMap((g) => g.added)) {
+            assert.ok(
+                rows.some((row) => row.includes(`| ${s.host} | ${s.credentialName} |`)),
+                s.host,
+            );
+        }
         // A CA rotation re-issues certificates and pins keys, but every server stays.
         assert.deepStrictEqual(diffPlans(plan(dev), plan(at("apicClientCa", 1, "prepare"))).gateways, []);
         // The gateway's cluster (the first) swapped: each Gateway deleted from east, created in west.

@@ -15,6 +15,7 @@ import {
     CustomerFacingChange,
     DEFAULT_MAX_REPLACED,
     diffPlans,
+    GatewayChange,
     GatewayServer,
     isRefused,
     names,
@@ -480,17 +481,19 @@ function markdownReport(diff: CertDiff, title: string): string {
         })),
     );
     if (!diff.newStack) {
-        const servers = (list: readonly GatewayServer[]) =>
-            names(list.map((server) => `${server.host} (${server.credentialName})`));
-        table(
-            "Istio Gateways (servers: host and credentialName)",
-            ["gateway", "change", "servers added", "servers removed"],
-            diff.gateways.map((g) => ({
+        // One row per server, every one listed: a Gateway may gain or lose dozens at once.
+        const rows = (g: GatewayChange, server: "added" | "removed", list: readonly GatewayServer[]) =>
+            list.map((s) => ({
                 gateway: g.gateway,
                 change: g.change,
-                "servers added": servers(g.added),
-                "servers removed": servers(g.removed),
-            })),
+                server,
+                host: s.host,
+                credentialName: s.credentialName,
+            }));
+        table(
+            "Istio Gateways (each server added or removed)",
+            ["gateway", "change", "server", "host", "credentialName"],
+            diff.gateways.flatMap((g) => [...rows(g, "added", g.added), ...rows(g, "removed", g.removed)]),
         );
     }
     table(
