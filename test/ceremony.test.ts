@@ -25,7 +25,7 @@ import { ROOT_PASSPHRASE_VARIABLE } from "../lib/cli/prompt";
 import { readTestKeys } from "../lib/engine/testKeys";
 import { ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, STAGING_INSIDE } from "../lib/cli/rootFolder";
 import { rawConfigFromStackFile } from "../lib/config/load";
-import { organizationProblem, validateConfig } from "../lib/config/validate";
+import { MAX_ENVIRONMENT_LENGTH, organizationProblem, validateConfig } from "../lib/config/validate";
 import { planCas } from "../lib/plan/plan";
 import { parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl } from "../lib/pki/crlSeries";
@@ -1213,6 +1213,16 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             [
                 2,
                 "error: init-root needs --out DIR, --environment ENV (the stack's pki:environment), --trust-domain mesh|gateway-server|apic-client|ui-client|shared (the stack's root it becomes) and --cn NAME",
+            ],
+        );
+        // The environment follows the rule of every DNS-label name (LABEL_RULE), said the same way.
+        const upper = args.map((a) => (a === "example" ? "Example" : a));
+        const badEnvironment = await ceremony(PASSPHRASE, ...upper, "--trust-domain", "apic-client");
+        assert.deepStrictEqual(
+            [badEnvironment.status, badEnvironment.err.split("\n")[0]],
+            [
+                2,
+                `error: --environment must be the stack's pki:environment: lower-case letters, digits and '-', not starting or ending with '-', at most ${MAX_ENVIRONMENT_LENGTH} characters; got "Example"`,
             ],
         );
         const unknown = await ceremony(PASSPHRASE, ...args, "--trust-domain", "gateway");

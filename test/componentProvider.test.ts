@@ -832,13 +832,14 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 ...extra,
             },
         ];
-        const id = "an id (lower-case letters, digits and '-', not at either end)";
+        const id = "an id (lower-case letters, digits and '-', not starting or ending with '-')";
         const kubernetesName =
             "a Kubernetes name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253)";
         const gatewayName =
-            "an Istio Gateway name (one DNS label: lower-case letters, digits and '-', not at either end, at most 63; Istio refuses dots)";
+            "an Istio Gateway name (one DNS label: lower-case letters, digits and '-', not starting or ending with '-', at most 63; Istio refuses dots)";
         // The service names the Secret and DestinationRules and is the pods' app label: one DNS label.
-        const service = "a Kubernetes service name (lower-case letters, digits and '-', not at either end, at most 63)";
+        const service =
+            "a Kubernetes service name (lower-case letters, digits and '-', not starting or ending with '-', at most 63)";
         assert.deepStrictEqual(
             await refusalsBeforeChildren([
                 gateway({ id: "Bad Name\n" }),
@@ -896,7 +897,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         };
         const customer = { hosts: [{ host: "www.bank.example" }], keyAlgorithm: "ECDSA" };
         const gatewayName =
-            "an Istio Gateway name (one DNS label: lower-case letters, digits and '-', not at either end, at most 63; Istio refuses dots)";
+            "an Istio Gateway name (one DNS label: lower-case letters, digits and '-', not starting or ending with '-', at most 63; Istio refuses dots)";
         const long = `payments-${"g".repeat(55)}`;
         assert.deepStrictEqual(
             await refusalsBeforeChildren([
@@ -1208,7 +1209,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     "ApicServerCertificate host must be a DNS name; got 7",
                     "CustomerFacingTls hosts[0].host must be a DNS name; got 7",
                     "ApicEgress hosts[0] must be a DNS name; got 1",
-                    `ApicClientBundle endpointId must be an id (lower-case letters, digits and '-', not at either end); got ["x"]`,
+                    `ApicClientBundle endpointId must be an id (lower-case letters, digits and '-', not starting or ending with '-'); got ["x"]`,
                     `ApicClientBundle identity must be ${uri}; got ""`,
                     `ApicClientBundle identity must be ${uri}; got 7`,
                     `UiApicClient identity must be ${uri}; got {"a":1}`,
@@ -1586,7 +1587,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     notAscii('"ob😀x"'),
                     notAscii(`"${long}"`),
                     notAscii('"tab\\tname"'),
-                    `ApicClientBundle endpointId must be an id (lower-case letters, digits and '-', not at either end); got "Payments OB"`,
+                    `ApicClientBundle endpointId must be an id (lower-case letters, digits and '-', not starting or ending with '-'); got "Payments OB"`,
                 ],
                 children: [],
             },

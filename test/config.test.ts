@@ -210,7 +210,7 @@ const CASES: [string, Record<string, unknown>, string][] = [
     [
         "cluster name not a label",
         { ...VALID, clusters: [{ name: "East_1" }] },
-        `pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got {"name":"East_1"}`,
+        `pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not starting or ending with '-') or { name, context }; got {"name":"East_1"}`,
     ],
     [
         "meshStrictMtls not a boolean",

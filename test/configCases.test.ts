@@ -142,28 +142,28 @@ const CASES: [string, Overrides, string[]][] = [
             ),
         },
         [
-            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
+            "pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"(a private key, not shown)\\n\"",
         ],
     ],
     [
         "a private key as one line of bare base64 (no PEM lines), as the environment",
         { environment: JSON.stringify(BARE_KEY) },
         [
-            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\"",
+            "pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"(a private key, not shown)\"",
         ],
     ],
     [
         "the first lines of a private key's base64 (no PEM lines), as the environment",
         { environment: JSON.stringify(BARE_RSA_KEY_START) },
         [
-            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
+            "pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"(a private key, not shown)\\n\"",
         ],
     ],
     [
         "an encrypted private key's base64 (no PEM lines), as the environment",
         { environment: JSON.stringify(BARE_ENCRYPTED_KEY) },
         [
-            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"(a private key, not shown)\\n\"",
+            "pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"(a private key, not shown)\\n\"",
         ],
     ],
     [
@@ -179,27 +179,29 @@ const CASES: [string, Overrides, string[]][] = [
     [
         "environment with upper case",
         { environment: "Dev" },
-        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got \"Dev\""],
+        ["pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"Dev\""],
     ],
     [
         "environment with an underscore",
         { environment: "dev_1" },
-        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got \"dev_1\""],
+        ["pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"dev_1\""],
     ],
     [
         "environment starting with '-'",
         { environment: "-dev" },
-        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got \"-dev\""],
+        ["pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"-dev\""],
     ],
     [
         "environment as a list",
         { environment: "[dev]" },
-        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got [\"dev\"]"],
+        ["pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got [\"dev\"]"],
     ],
     [
         "environment as a map",
         { environment: "{ name: dev }" },
-        ['pki:environment must be lower-case letters, digits and \'-\' (not at either end); got {"name":"dev"}'],
+        [
+            "pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got {\"name\":\"dev\"}",
+        ],
     ],
     [
         "environment null",
@@ -232,13 +234,13 @@ const CASES: [string, Overrides, string[]][] = [
     [
         "environment with a newline",
         { environment: '"dev\\n"' },
-        ["pki:environment must be lower-case letters, digits and '-' (not at either end); got \"dev\\n\""],
+        ["pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"dev\\n\""],
     ],
     [
         "environment read as a timestamp",
         { environment: "2026-01-01" },
         [
-            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"2026-01-01 00:00:00 +0000 UTC\"",
+            "pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"2026-01-01 00:00:00 +0000 UTC\"",
         ],
     ],
     [
@@ -821,7 +823,7 @@ const CASES: [string, Overrides, string[]][] = [
         "cluster name with upper case",
         { clusters: "[East]" },
         [
-            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got \"East\"",
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not starting or ending with '-') or { name, context }; got \"East\"",
         ],
     ],
     [
@@ -835,7 +837,7 @@ const CASES: [string, Overrides, string[]][] = [
         "cluster name well written but over a label's 63 characters, beside a refused pki:environment",
         { environment: "Dev", clusters: `[${a(64)}]` },
         [
-            `pki:environment must be lower-case letters, digits and '-' (not at either end); got "Dev"`,
+            `pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got "Dev"`,
             `pki:clusters[0] "${a(64)}" is 64 characters; a cluster name is one RFC 1123 label of at most 63, and with pki:environment at most 50 characters together (the mesh CA's common name). Use a shorter name`,
         ],
     ],
@@ -843,29 +845,29 @@ const CASES: [string, Overrides, string[]][] = [
         "cluster null",
         { clusters: "[null]" },
         [
-            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got null",
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not starting or ending with '-') or { name, context }; got null",
         ],
     ],
     [
         "clusters read as numbers",
         { clusters: "[1e3, { name: 123 }]" },
         [
-            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got 1000. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
-            "pki:clusters[1] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got {\"name\":123}. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not starting or ending with '-') or { name, context }; got 1000. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
+            "pki:clusters[1] must be a cluster name (lower-case letters, digits and '-', not starting or ending with '-') or { name, context }; got {\"name\":123}. Quote it: YAML reads a name like 1234, 012, 1e3 or 0x1F as a number",
         ],
     ],
     [
         "cluster as a list",
         { clusters: "[[east]]" },
         [
-            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got [\"east\"]",
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not starting or ending with '-') or { name, context }; got [\"east\"]",
         ],
     ],
     [
         "cluster without a name",
         { clusters: "[{ context: bank-east }]" },
         [
-            'pki:clusters[0] must be a cluster name (lower-case letters, digits and \'-\', not at either end) or { name, context }; got {"context":"bank-east"}',
+            "pki:clusters[0] must be a cluster name (lower-case letters, digits and '-', not starting or ending with '-') or { name, context }; got {\"context\":\"bank-east\"}",
         ],
     ],
     [
@@ -2765,7 +2767,7 @@ const CASES: [string, Overrides, string[]][] = [
         "several problems at once",
         { environment: "Dev", option: "9", keyAlgorithm: "DSA", crlPeriodDays: "true" },
         [
-            "pki:environment must be lower-case letters, digits and '-' (not at either end); got \"Dev\"",
+            "pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got \"Dev\"",
             "pki:option must be 1, 2 or 3; got 9",
             'pki:keyAlgorithm must be RSA (2048-bit) or ECDSA (P-256); got "DSA". Weaker keys (RSA < 2048, P-224) are not offered',
             "pki:crlPeriodDays must be a whole number of days from 1 to 90; got true",

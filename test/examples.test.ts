@@ -395,7 +395,7 @@ describe("Components used alone", function () {
                 'RootCa subject.organization starts or ends with a typographic quote (“ ” ‘ ’), which would go into the CA\'s subject organization; got "“Example Bank”". Remove the quotes; YAML needs none around this value, or use straight quotes',
                 'MeshPluginCa subject.commonName must be 1 to 64 characters (RFC 5280), not blank; got "dev mesh CA east-with-a-cluster-name-long-enough-to-pass-the-limit G3" (69)',
                 'MeshPluginCa organization must be a non-empty string (the subject O); got "". Leave it unset to leave O out',
-                "MeshPluginCa cluster must be a cluster name (lower-case letters, digits and '-', not at either end, at most 63); got \"\"",
+                "MeshPluginCa cluster must be a cluster name (lower-case letters, digits and '-', not starting or ending with '-', at most 63); got \"\"",
                 `IntermediateCa subject.organization must be 1 to 64 characters (RFC 5280), not blank; got "${long}" (65)`,
                 'IntermediateCa subject.commonName starts or ends with a typographic quote (“ ” ‘ ’), which would go into the CA\'s subject commonName; got "‘Issuing CA’". Remove the quotes; YAML needs none around this value, or use straight quotes',
             ],

@@ -9,7 +9,7 @@ import {
     MAX_ENVIRONMENT_LENGTH,
     MAX_ORGANIZATION_LENGTH,
 } from "../config/validate";
-import { characterCount, hasControlCharacter, json } from "../config/values";
+import { characterCount, hasControlCharacter, json, LABEL_RULE } from "../config/values";
 import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, readRegularFile, writeNewFile } from "../files";
 import {
     createRoot,
@@ -520,7 +520,7 @@ async function initRoot(argv: string[], out: (text: string) => void): Promise<nu
     }
     if (!ENVIRONMENT_NAME.test(v.environment) || v.environment.length > MAX_ENVIRONMENT_LENGTH) {
         throw new UsageError(
-            `--environment must be the stack's pki:environment: lower-case letters, digits and '-' (not at either end), at most ${MAX_ENVIRONMENT_LENGTH} characters; got "${v.environment}"`,
+            `--environment must be the stack's pki:environment: ${LABEL_RULE}, at most ${MAX_ENVIRONMENT_LENGTH} characters; got "${v.environment}"`,
         );
     }
     checkFileNames([["--out", v.out]]);

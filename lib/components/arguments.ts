@@ -13,6 +13,8 @@ import {
     ISTIO_CA_SECRET_SUFFIX,
     Json,
     labelKeyProblem,
+    LABEL_CHARACTERS,
+    LABEL_RULE,
     LABEL_VALUE,
     MAX_HOSTNAME_LENGTH,
     MAX_LABEL_LENGTH,
@@ -131,8 +133,8 @@ export function epochArgument(value: unknown, what: string, resource: pulumi.Res
     return value;
 }
 
-/** One DNS label in lower case (RFC 1123): an id, a service name. */
-const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+/** One DNS label in lower case (RFC 1123), of any length: an id, a service name. */
+const DNS_LABEL = LABEL_CHARACTERS;
 
 /**
  * An id that names children, ports and Secrets: DNS-label characters, as the stack's endpoint ids.
@@ -141,7 +143,7 @@ const DNS_LABEL = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
  * to the refusal.
  */
 export function idArgument(value: unknown, what: string, resource: pulumi.Resource, fix?: string): string {
-    const mustBe = "an id (lower-case letters, digits and '-', not at either end)";
+    const mustBe = `an id (${LABEL_RULE})`;
     const text = textArgument(value, mustBe, what, resource);
     if (!DNS_LABEL.test(text)) {
         throw argumentError(
@@ -157,7 +159,7 @@ export function idArgument(value: unknown, what: string, resource: pulumi.Resour
  * of the Secret's and DestinationRules' names, so one DNS label of at most 63 characters.
  */
 export function serviceNameArgument(value: unknown, what: string, resource: pulumi.Resource): string {
-    const mustBe = `a Kubernetes service name (lower-case letters, digits and '-', not at either end, at most ${MAX_LABEL_LENGTH})`;
+    const mustBe = `a Kubernetes service name (${LABEL_RULE}, at most ${MAX_LABEL_LENGTH})`;
     const text = textArgument(value, mustBe, what, resource);
     if (text.length > MAX_LABEL_LENGTH || !DNS_LABEL.test(text)) {
         throw argumentError(`${what} must be ${mustBe}; got ${showJson(text)}`, resource);
@@ -241,7 +243,7 @@ const isGatewayName = (text: string): boolean => text.length <= MAX_LABEL_LENGTH
  * by the API server or istiod at up, after the keys and Secrets are made.
  */
 function gatewayNameArgument(value: unknown, component: string, name: string, resource: pulumi.Resource): string {
-    const mustBe = `an Istio Gateway name (one DNS label: lower-case letters, digits and '-', not at either end, at most ${MAX_LABEL_LENGTH}; Istio refuses dots)`;
+    const mustBe = `an Istio Gateway name (one DNS label: ${LABEL_RULE}, at most ${MAX_LABEL_LENGTH}; Istio refuses dots)`;
     const given = isGiven(value);
     const what = given ? `${component} gatewayName` : `${component} gatewayName, by default the component's name,`;
     const text = textArgument(given ? value : name, mustBe, what, resource);

@@ -2,7 +2,15 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { characterCount, hasControlCharacter, Json, LABEL, showJson, typographicQuoteProblem } from "../config/values";
+import {
+    characterCount,
+    hasControlCharacter,
+    Json,
+    LABEL,
+    LABEL_RULE,
+    showJson,
+    typographicQuoteProblem,
+} from "../config/values";
 import { MAX_COMMON_NAME_LENGTH } from "../config/validate";
 import { caKey, MESH_CA_SECRET, meshCaId, meshCaSubject } from "../plan/plan";
 import { signedNoCrl } from "../pki/crlSeries";
@@ -208,7 +216,7 @@ export class MeshPluginCa extends pulumi.ComponentResource {
         // The cluster names the Secret's resource and ends the CA's common name: a Kubernetes-style label.
         if (typeof args.cluster !== "string" || !LABEL.test(args.cluster)) {
             throw argumentError(
-                `MeshPluginCa cluster must be a cluster name (lower-case letters, digits and '-', not at either end, at most 63); got ${showJson(args.cluster as Json | undefined)}`,
+                `MeshPluginCa cluster must be a cluster name (${LABEL_RULE}, at most 63); got ${showJson(args.cluster as Json | undefined)}`,
                 this,
             );
         }

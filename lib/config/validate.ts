@@ -151,8 +151,8 @@ const ROOT_CA_NAME = (environment: string): string => `${environment} ${LONGEST_
 const MESH_CA_NAME = (environment: string, cluster: string): string =>
     `${environment} mesh CA ${cluster} G${2 * MAX_GENERATION}`;
 export const MAX_ENVIRONMENT_LENGTH = MAX_COMMON_NAME_LENGTH - ROOT_CA_NAME("").length;
-/** pki:environment: lower-case letters, digits and '-', not at either end. */
-export const ENVIRONMENT_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
+/** pki:environment: LABEL_RULE, of any length (MAX_ENVIRONMENT_LENGTH is checked apart). */
+export const ENVIRONMENT_NAME = LABEL_CHARACTERS;
 /** pki:environment and a cluster name together (mesh CA common names). */
 export const MAX_ENVIRONMENT_AND_CLUSTER_LENGTH = MAX_COMMON_NAME_LENGTH - MESH_CA_NAME("", "").length;
 
@@ -288,9 +288,7 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
         fail(`pki:environment is required; set it to the environment name, e.g. "dev"`);
     } else if (environment !== null) {
         if (!ENVIRONMENT_NAME.test(environment)) {
-            fail(
-                `pki:environment must be lower-case letters, digits and '-' (not at either end); got ${show(environment)}`,
-            );
+            fail(`pki:environment must be ${LABEL_RULE}; got ${show(environment)}`);
         } else if (environment.length > MAX_ENVIRONMENT_LENGTH) {
             fail(
                 `pki:environment ${show(environment)} is ${environment.length} characters; it goes into CA common names such as "${ROOT_CA_NAME(environment)}", ` +
@@ -907,7 +905,7 @@ function validateClusters(
         const name = typeof entry === "string" ? entry : isMap(entry) ? entry.name : undefined;
         if (typeof name !== "string" || !LABEL_CHARACTERS.test(name)) {
             fail(
-                `${key} must be a cluster name (lower-case letters, digits and '-', not at either end) or { name, context }; got ${showJson(entry)}${quoteNumberHint(name ?? entry, NUMBER_LIKE_NAME)}`,
+                `${key} must be a cluster name (${LABEL_RULE}) or { name, context }; got ${showJson(entry)}${quoteNumberHint(name ?? entry, NUMBER_LIKE_NAME)}`,
             );
             return;
         }
