@@ -3110,6 +3110,11 @@ describe("Invalid stack files are refused with every problem named, before anyth
         const tiny = Date.now();
         withoutPrivateKeys(`x ${"A=".repeat(7_500_000)}`);
         assert.ok(Date.now() - tiny < 1_500, `${Date.now() - tiny} ms`);
+        // A hex line of 15 MB, which a backtracking regular expression would overflow the stack on.
+        const hexLine = "0123456789abcdef".repeat(15_000_000 / 16);
+        const hexStart = Date.now();
+        assert.strictEqual(withoutPrivateKeys(hexLine), hexLine);
+        assert.ok(Date.now() - hexStart < 3_000, `${Date.now() - hexStart} ms`);
         // Millions of short base64 lines overflow the regular expressions' stack: such a text is
         // not shown at all, rather than the message it belongs in failing with a RangeError.
         assert.strictEqual(
@@ -3547,6 +3552,91 @@ describe("Invalid stack files are refused with every problem named, before anyth
             error.problems.every((p) => p.startsWith('pki:baseDomain "Bad_Domain"')),
             error.problems.join("\n"),
         );
+    });
+
+    it("shows no private key as `xxd -p` lines, colon-separated hex, openssl -text numbers, base64url, or a JSON Web Key in any notation", async () => {
+        const hidden = "(a private key, not shown)";
+        // An Ed25519 key whose base64url has a "-" or "_": base64 would have a "+" or "/" there.
+        const keys = Array.from({ length: 64 }, () => crypto.generateKeyPairSync("ed25519").privateKey);
+        const key = keys.find((k) => /[-_]/.test(k.export({ type: "pkcs8", format: "der" }).toString("base64url")));
+        assert.ok(key !== undefined);
+        const der = key.export({ type: "pkcs8", format: "der" });
+        const hex = der.toString("hex");
+        // `openssl pkey -outform DER | xxd -p`: 60 digits a line, 98 characters in all.
+        const xxd = `${hex.slice(0, 60)}\n${hex.slice(60)}\n`;
+        const bytes = (buffer: Buffer) => buffer.toString("hex").replace(/..(?!$)/g, "$&:");
+        // As `openssl pkey -text` shows a key's numbers: 15 bytes a line, indented.
+        const numberLines = (buffer: Buffer) => bytes(buffer).replace(/((?:..:){15})/g, "$1\n    ");
+        const jwk = key.export({ format: "jwk" });
+        const d = jwk.d as string;
+        const x = jwk.x as string;
+        const priv = Buffer.from(d, "base64url");
+        const pub = Buffer.from(x, "base64url");
+        const rsaD = Buffer.from(
+            crypto.generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ format: "jwk" }).d as string,
+            "base64url",
+        );
+        const fingerprint = crypto.createHash("sha256").update(der).digest("hex").toUpperCase();
+        const cases: [string, string][] = [
+            [xxd, `${hidden}\n`],
+            [`got "${xxd.replace(/\n/g, "\\n")}"`, `got "${hidden}\\n"`],
+            [`cafe ${bytes(der)} end`, `cafe ${hidden} end`],
+            [`    ${numberLines(der)}\n`, `    ${hidden}\n`],
+            [`0x${hex}`, `0x${hidden}`],
+            [
+                `ED25519 Private-Key:\npriv:\n    ${numberLines(priv)}\npub:\n    ${numberLines(pub)}\n`,
+                `ED25519 Private-Key:\npriv:\n    ${hidden}\npub:\n    ${numberLines(pub)}\n`,
+            ],
+            [
+                `publicExponent: 65537 (0x10001)\nprivateExponent:\n    ${numberLines(rsaD)}\n`,
+                `publicExponent: 65537 (0x10001)\nprivateExponent:\n    ${hidden}\n`,
+            ],
+            [`key ${der.toString("base64url")} end`, `key ${hidden} end`],
+            [`{'kty': 'OKP', 'crv': 'Ed25519', 'd': '${d}', 'x': '${x}'}`, hidden],
+            [`{kty:"OKP",crv:"Ed25519",d:"${d}",x:"${x}"}`, hidden],
+            // Not keys: a certificate's fingerprint, a time, an address, a public key's bytes.
+            [
+                `SHA256 Fingerprint=${bytes(Buffer.from(fingerprint, "hex")).toUpperCase()}`,
+                `SHA256 Fingerprint=${bytes(Buffer.from(fingerprint, "hex")).toUpperCase()}`,
+            ],
+            ["at 12:30:45 from fe80::1", "at 12:30:45 from fe80::1"],
+            [`pub:\n    ${numberLines(pub)}\n`, `pub:\n    ${numberLines(pub)}\n`],
+        ];
+        assert.deepStrictEqual(
+            cases.map(([text]) => withoutPrivateKeys(text)),
+            cases.map(([, shown]) => shown),
+        );
+        // As inventory prints the message of a stack file that holds them, under the 200 characters shown.
+        const tmp = tempDir("hex-lines");
+        const file = path.join(tmp, "Pulumi.dev.yaml");
+        const indented = (text: string) => text.replace(/\n(?!$)/g, "\n    ");
+        const nested = JSON.stringify({ kty: "OKP", crv: "Ed25519", d, x, ext: { use: "}" } });
+        const given: [string, string][] = [
+            [`|\n    ${indented(xxd)}`, `"${hidden}\\n"`],
+            [`|\n    ${indented(bytes(der))}\n`, `"${hidden}\\n"`],
+            [`"{'kty': 'OKP', 'crv': 'Ed25519', 'd': '${d}', 'x': '${x}'}"`, `"${hidden}"`],
+            [`|\n    kty: OKP\n    crv: Ed25519\n    d: ${d}\n`, `"${hidden}"`],
+            [`'{kty:"OKP",crv:"Ed25519",d:"${d}",x:"${x}"}'`, `"${hidden}"`],
+        ];
+        for (const [value, shown] of given) {
+            fs.writeFileSync(file, `config:\n  pki:environment: ${value}\n`);
+            const { status, err } = await cli("inventory", "--config", file);
+            assert.strictEqual(status, 1);
+            assert.ok(
+                err.includes(
+                    `pki:environment must be lower-case letters, digits and '-' (not at either end); got ${shown}\n`,
+                ),
+                err,
+            );
+            assert.ok(!err.includes(hex.slice(40, 60)) && !err.includes(hex.slice(80, 86)) && !err.includes(d), err);
+        }
+        // JSON text with a nested member and a "}" in a string, in a list.
+        fs.writeFileSync(file, `config:\n  pki:environment: dev\n  pki:organization: [${JSON.stringify(nested)}]\n`);
+        const listed = await cli("inventory", "--config", file);
+        assert.strictEqual(listed.status, 1);
+        assert.ok(listed.err.includes(`pki:organization must be text`), listed.err);
+        assert.ok(listed.err.includes(`["${hidden}"]`), listed.err);
+        assert.ok(!listed.err.includes(d), listed.err);
     });
 
     it("render prints the messages, exits 1 and writes no output folder", async () => {

@@ -213,17 +213,154 @@ function withoutEncodedKeys(run: string): string {
     return from === 0 ? run : [...kept, run.slice(from)].join("");
 }
 
-/**
- * A run of hex digits long enough to hold a key's start (isBareKey reads 30 bytes): DER given as
- * hex (`openssl ... | xxd -p`, a key exported as hex), on one line or wrapped.
- */
-const HEX_RUN = /(?<![0-9A-Fa-f])[0-9A-Fa-f]{64,}(?:[ \t]*(?:\r?\n|\\n)[ \t]*[0-9A-Fa-f]+)*(?![0-9A-Fa-f])/g;
+/** Hex digits enough for a key's start: isBareKey reads 30 bytes, as `xxd -p` puts on a line. */
+const HEX_FROM = 60;
 
-/** Whether hex digits (white space and `\n` escapes aside) are a private key's DER, or its start (isBareKey). */
-const isHexKey = (run: string): boolean => {
-    const hex = run.replace(/\s|\\n/g, "");
-    return isBareKey(Buffer.from(hex.slice(0, hex.length & ~1), "hex").toString("base64"));
+/** Whether hex digits are a private key's DER, or its start (isBareKey). */
+const isHexKey = (hex: string): boolean => isBareKey(Buffer.from(hex.slice(0, 64 & ~1), "hex").toString("base64"));
+
+/** Whether hex at `at` begins as a key's DER (a SEQUENCE, 30) or an OpenSSH key ("o", 6f) does: most words need no decoding. */
+const keyHexStart = (text: string, at: number): boolean => {
+    const first = text.charCodeAt(at);
+    const second = text.charCodeAt(at + 1);
+    return (first === 51 && second === 48) || (first === 54 && (second === 102 || second === 70));
 };
+
+/** Where the contents of the DER element in hex at `at` begin, after its tag and length (as pem's contentsAt). */
+const hexContentsAt = (hex: string, at: number): number => {
+    const digit = (c: number) => (c <= 57 ? c - 48 : (c | 32) - 87);
+    const length = digit(hex.charCodeAt(at + 2)) * 16 + digit(hex.charCodeAt(at + 3));
+    return at + 4 + (length < 0x80 ? 0 : (length & 0x7f) * 2);
+};
+
+/**
+ * Whether hex at `at` may be a key as isBareKey tells one, read in place without decoding: an
+ * OpenSSH key's start, or a SEQUENCE holding an INTEGER first, or a SEQUENCE that holds an OID.
+ * Millions of words ("30 30 30 ...") are not each decoded.
+ */
+const mayBeHexKey = (hex: string, at: number): boolean => {
+    if (hex.startsWith("6f70656e", at) || hex.startsWith("6F70656E", at)) return true;
+    const contents = hexContentsAt(hex, at);
+    return (
+        hex.startsWith("02", contents) ||
+        (hex.startsWith("30", contents) && hex.startsWith("06", hexContentsAt(hex, contents)))
+    );
+};
+
+/**
+ * Labels `openssl pkey -text` (and `openssl rsa -text`, `openssl ec -text`) put over a key's
+ * private numbers, each followed by its bytes as colon-separated hex on indented lines.
+ */
+const PRIVATE_NUMBER_LABEL =
+    /(?<![A-Za-z0-9_])(?:priv|privateExponent|prime1|prime2|exponent1|exponent2|coefficient)[ \t]*:(?:\s|\\[nrt])*$/;
+
+/** What each ASCII character is to hexKeys: 0 other, 1 a word's (letter, digit, "_"), 2 a hex digit, 3 a gap. */
+const HEX_SCAN = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+    const char = String.fromCharCode(c);
+    HEX_SCAN[c] = /[0-9A-Fa-f]/.test(char) ? 2 : /\w/.test(char) ? 1 : /[ \t\r\n:]/.test(char) ? 3 : 0;
+}
+const scanned = (text: string, at: number): number => {
+    const c = text.charCodeAt(at);
+    return c < 128 ? HEX_SCAN[c] : 0;
+};
+/** The length of the gap at `at`: 1 for white space or a colon, 2 for the `\n`, `\r` or `\t` escape of JSON text, else 0. */
+const hexGap = (text: string, at: number): number => {
+    if (scanned(text, at) === 3) return 1;
+    const next = text.charCodeAt(at + 1);
+    return text.charCodeAt(at) === 92 && (next === 110 || next === 114 || next === 116) ? 2 : 0;
+};
+
+/**
+ * Where text holds a private key as hex: the words of hex digits (a `0x` before them aside) that
+ * follow one another with only white space, colons or `\n` escapes between them, joined: DER on one
+ * line, wrapped as `xxd -p` wraps it (60 digits a line), or a byte at a time (`30:2e:02:01:00:...`),
+ * from its first word that begins a key (isHexKey) to the last; or the bytes under a private
+ * number's label (PRIVATE_NUMBER_LABEL). One pass, without regular expressions that backtrack:
+ * a hex line of millions of digits is one word.
+ */
+function hexKeys(text: string): [number, number][] {
+    const found: [number, number][] = [];
+    let start = -1;
+    // Of the run's words that may begin a key (keyHexStart): where each is and its offset in
+    // the run's digits (at, offset, at, offset, ...).
+    const candidates: number[] = [];
+    let candidateCount = 0;
+    let digits = 0;
+    let end = 0;
+    const close = () => {
+        if (digits >= 16 && PRIVATE_NUMBER_LABEL.test(text.slice(Math.max(0, start - 40), start))) {
+            found.push([start, end]);
+        } else if (digits >= HEX_FROM && candidateCount > 0) {
+            // The words' digits: in a run, an "x" is only ever a "0x" prefix's.
+            const hex = text.slice(start, end).replace(NOT_HEX_DIGIT, "");
+            for (let i = 0; i < candidateCount; i += 2) {
+                const offset = candidates[i + 1];
+                if (
+                    hex.length - offset >= HEX_FROM &&
+                    mayBeHexKey(hex, offset) &&
+                    isHexKey(hex.slice(offset, offset + 64))
+                ) {
+                    found.push([candidates[i], end]);
+                    break;
+                }
+            }
+        }
+        start = -1;
+        candidateCount = 0;
+        digits = 0;
+    };
+    let at = 0;
+    while (at < text.length) {
+        const kind = scanned(text, at);
+        if (kind === 1 || kind === 2) {
+            let to = at;
+            let hex = true;
+            for (let next = kind; next === 1 || next === 2; next = scanned(text, ++to)) hex &&= next === 2;
+            let from = at;
+            // "0x" before hex digits.
+            if (!hex && to - at > 2 && text.charCodeAt(at) === 48 && (text.charCodeAt(at + 1) | 32) === 120) {
+                from = at + 2;
+                hex = true;
+                for (let c = from; c < to && hex; c++) hex = scanned(text, c) === 2;
+            }
+            if (hex) {
+                if (start === -1) start = from;
+                if (keyHexStart(text, from)) {
+                    candidates[candidateCount++] = from;
+                    candidates[candidateCount++] = digits;
+                }
+                digits += to - from;
+                end = to;
+            } else if (start !== -1) close();
+            at = to;
+        } else {
+            const gap = hexGap(text, at);
+            if (gap === 0 && start !== -1) close();
+            at += Math.max(gap, 1);
+        }
+    }
+    if (start !== -1) close();
+    return found;
+}
+
+/** What is not a digit of a run hexKeys found: its gaps, and "0x" before a word. */
+const NOT_HEX_DIGIT = /0[xX](?=[0-9A-Fa-f])|[^0-9A-Fa-f]/g;
+/** What a text with a private key in hex holds (keyHexStart, PRIVATE_NUMBER_LABEL), found faster than hexKeys scans. */
+const HEX_KEY_SIGN = /30|6f|priv|prime|exponent|coefficient/i;
+
+/** Text with each private key in hex (hexKeys) replaced by a note that one was there. */
+function withoutHexKeys(text: string): string {
+    // No key's start (keyHexStart) nor a private number's label: nothing to scan for.
+    if (!HEX_KEY_SIGN.test(text)) return text;
+    const kept: string[] = [];
+    let from = 0;
+    for (const [start, end] of hexKeys(text)) {
+        kept.push(text.slice(from, start), HIDDEN_KEY);
+        from = end;
+    }
+    return from === 0 ? text : [...kept, text.slice(from)].join("");
+}
 
 /** The members of a JSON Web Key (RFC 7518 section 6) only a private or secret key has. */
 const JWK_PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "k"];
@@ -237,13 +374,35 @@ export const isPrivateJwk = (value: unknown): boolean =>
     JWK_PRIVATE_MEMBERS.some((member) => Object.hasOwn(value, member));
 
 /**
- * A JSON object in text, as written or with its quotes escaped (a message that shows JSON text as
- * a JSON string), that holds "kty" and a member of JWK_PRIVATE_MEMBERS: a JSON Web Key's members
- * are text, numbers and lists, never objects, so it is one flat pair of braces.
+ * A member name of a JSON Web Key in text, followed by its colon: quoted with " or ' (Python's
+ * repr of a dict), with its quotes escaped (JSON text shown as a JSON string), or bare (YAML's
+ * `kty: OKP` lines, JavaScript's `{kty:"EC"}`).
+ */
+const jwkMember = (names: string): RegExp => new RegExp(`(?<![A-Za-z0-9_])\\\\?["']?(?:${names})\\\\?["']?[ \\t]*:`);
+const JWK_KTY = jwkMember("kty");
+const JWK_PRIVATE_MEMBER = jwkMember(JWK_PRIVATE_MEMBERS.join("|"));
+
+/**
+ * Whether text names "kty" and a member of JWK_PRIVATE_MEMBERS, in whatever notation
+ * (jwkMember): a private JSON Web Key written out, shown by no message, in no part, as a key whose
+ * braces hold a nested member or a "}" in a string cannot be cut out alone.
+ */
+const isJwkText = (text: string): boolean => JWK_KTY.test(text) && JWK_PRIVATE_MEMBER.test(text);
+
+/**
+ * A JSON object in text (in a message, with the text around it kept), as written or with its
+ * quotes escaped, that holds a private JSON Web Key (isJwkText): a JSON Web Key's members are
+ * text, numbers and lists, never objects, so it is one flat pair of braces.
  */
 const JWK_TEXT = /\{[^{}]*\}/g;
-const JWK_KTY = /\\?"kty\\?"\s*:/;
-const JWK_PRIVATE_MEMBER = new RegExp(`\\\\?"(?:${JWK_PRIVATE_MEMBERS.join("|")})\\\\?"\\s*:`);
+
+/**
+ * A run of base64 beginning as DER or an OpenSSH key does (BASE64_RUN), on one line, that may be
+ * base64url (RFC 4648 section 5: "-" and "_" for "+" and "/"; a JSON Web Token's, a JWK's
+ * alphabet), which Node decodes as base64; one with a "-" or "_" is hidden whole before BASE64_RUN,
+ * which would stop at it and show the rest.
+ */
+const BASE64URL_RUN = /(?<![A-Za-z0-9+/=_-])(?:M|b3BlbnNzaC1rZXktdjE)[A-Za-z0-9+/=_-]*/g;
 
 /**
  * Text with every private key, as a PEM block, as its bare base64 or encoded in base64 (once or
@@ -252,12 +411,13 @@ const JWK_PRIVATE_MEMBER = new RegExp(`\\\\?"(?:${JWK_PRIVATE_MEMBERS.join("|")}
  */
 export function withoutPrivateKeys(text: string): string {
     try {
-        return text
-            .replace(PRIVATE_KEY_BLOCK, HIDDEN_KEY)
-            .replace(BASE64_LINES, withoutEncodedKeys)
-            .replace(BASE64_RUN, (run) => (isBareKey(run) ? HIDDEN_KEY : run))
-            .replace(HEX_RUN, (run) => (isHexKey(run) ? HIDDEN_KEY : run))
-            .replace(JWK_TEXT, (text) => (JWK_KTY.test(text) && JWK_PRIVATE_MEMBER.test(text) ? HIDDEN_KEY : text));
+        return withoutHexKeys(
+            text
+                .replace(PRIVATE_KEY_BLOCK, HIDDEN_KEY)
+                .replace(BASE64_LINES, withoutEncodedKeys)
+                .replace(BASE64URL_RUN, (run) => (/[-_]/.test(run) && isBareKey(run) ? HIDDEN_KEY : run))
+                .replace(BASE64_RUN, (run) => (isBareKey(run) ? HIDDEN_KEY : run)),
+        ).replace(JWK_TEXT, (text) => (isJwkText(text) ? HIDDEN_KEY : text));
     } catch (error) {
         // V8's regular expressions recurse: millions of short base64 lines ("MAAA\n" x 3e6) overflow
         // the stack. A text that cannot be searched is not shown, so that the message it goes in
@@ -286,11 +446,13 @@ export const describedValue = (text: string): string => {
 };
 
 /**
- * A text as a message shows it: private keys left out (withoutPrivateKeys), and not at all when
- * still longer than SHOWN_CHARACTERS. Nobody reads a text that long in a message, and one may be a
+ * A text as a message shows it: not at all when it holds a private JSON Web Key (isJwkText), else
+ * with private keys left out (withoutPrivateKeys), and not at all when still longer than
+ * SHOWN_CHARACTERS. Nobody reads a text that long in a message, and one may be a
  * secret no pattern knows (a PKCS#12 in base64, a token).
  */
 const shownString = (text: string): string => {
+    if (isJwkText(text)) return HIDDEN_KEY;
     const shown = withoutPrivateKeys(text);
     return characterCount(shown) > SHOWN_CHARACTERS && !onlyCertificates(shown) ? describedValue(text) : shown;
 };
