@@ -3560,7 +3560,7 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         assert.deepStrictEqual(await resized(), pems, "the next test run takes all three from the file");
     });
 
-    it("refuses a link at keyFile, or a file another user owns, before the program runs: its keys would be theirs", async () => {
+    it("refuses a link at keyFile, a file its group or others may write, or a file another user owns, before the program runs: its keys would be theirs", async () => {
         const dir = tempDir("keyfile-link");
         const target = path.join(dir, "elsewhere.json");
         fs.writeFileSync(target, JSON.stringify({ about: "", keys: [] }));
@@ -3576,6 +3576,19 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         assert.strictEqual(ran, false);
         assert.strictEqual(fs.readFileSync(target, "utf8"), JSON.stringify({ about: "", keys: [] }));
         assert.ok(fs.lstatSync(keyFile).isSymbolicLink());
+        // A file its group or anyone may write: another user may have put their keys in it.
+        for (const mode of [0o664, 0o646]) {
+            const writable = path.join(dir, `writable-${mode.toString(8)}.json`);
+            fs.writeFileSync(writable, JSON.stringify({ about: "", keys: [] }));
+            fs.chmodSync(writable, mode);
+            await assert.rejects(
+                runWithStandIn(() => (ran = true), { keyFile: writable }),
+                {
+                    message: `keyFile ${writable} has mode 0${mode.toString(8)}: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${writable}`,
+                },
+            );
+            assert.strictEqual(ran, false);
+        }
         // Another user's file (the suite runs as root, which may give a file away).
         const uid = process.getuid?.();
         if (uid !== 0) return;

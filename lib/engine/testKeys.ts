@@ -78,6 +78,15 @@ function readOwnFile(file: string): string | undefined {
                 `keyFile ${file} belongs to user ${owner}, not to the user running the tests (${process.getuid?.()}): its keys become the CA keys of the test run, which that user would then have chosen; run the tests as its owner, or give keyFile a file of your own`,
             );
         }
+        // Written by its group or by anyone, as another user's file, it may hold keys they chose.
+        // Read by others it may be: its keys are test-only and public (TEST_KEYS_ABOUT), and git
+        // checks the example's file out with mode 0644.
+        const mode = stat.mode & 0o777;
+        if ((mode & 0o022) !== 0) {
+            throw new Error(
+                `keyFile ${file} has mode 0${mode.toString(8)}: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${file}`,
+            );
+        }
         return fs.readFileSync(fd, "utf8");
     } finally {
         fs.closeSync(fd);
