@@ -3152,6 +3152,62 @@ describe("diff of a stack file's settings outside pki:", function () {
         assert.ok(md.out.includes("- **myapp:dbPassword:** changed (a secret: its value is not shown).\n"), md.out);
     });
 
+    it("takes a setting for a secret by whole words of its name, a secret member of its map or a connection string's Password=, and shows names about a secret", async () => {
+        const { base, head } = settingsPair(
+            "secret-words",
+            ["", "  myapp:owner: pki-team\n"],
+            [
+                "",
+                [
+                    "  myapp:tokenizer: wordpiece",
+                    "  myapp:tlsSecretName: gateway-tls",
+                    "  myapp:privateKeyAlgorithm: ECDSA",
+                    "  myapp:apiKeyHeader: X-Api-Key",
+                    "  gcp:credentials: /home/ci/gcp.json",
+                    "  myapp:dbPwd: Pwd1Plain",
+                    "  myapp:basicAuthPass: Pass1Plain",
+                    "  myapp:sessionJwt: eyJhbGciOiJIUzI1NiJ9.e30.Jwt1Plain",
+                    "  myapp:signing_key: Sign1Plain",
+                    "  myapp:ENCRYPTION_KEY: Enc1Plain",
+                    "  myapp:webhookHmac: Hmac1Plain",
+                    "  myapp:hashSalt: Salt1Plain",
+                    "  myapp:sentryDsn: https://Dsn1Plain@sentry.example.com/1",
+                    "  myapp:database:",
+                    "    host: db.example.com",
+                    "    password: Map1Plain",
+                    "  myapp:connection: Server=db;User Id=app;Password=Conn1Plain",
+                    "  myapp:owner: platform",
+                    "",
+                ].join("\n"),
+            ],
+        );
+        const { json, md } = await bothFormats(base, head);
+        assert.strictEqual(json.status, 0, json.err);
+        const added = (key: string, after: string) => ({ key, change: "added", after });
+        const secret = (key: string) => ({ key, change: "added", secret: true });
+        assert.deepStrictEqual((JSON.parse(json.out) as CertDiff).otherSettings, [
+            added("myapp:tokenizer", '"wordpiece"'),
+            added("myapp:tlsSecretName", '"gateway-tls"'),
+            added("myapp:privateKeyAlgorithm", '"ECDSA"'),
+            added("myapp:apiKeyHeader", '"X-Api-Key"'),
+            added("gcp:credentials", '"/home/ci/gcp.json"'),
+            secret("myapp:dbPwd"),
+            secret("myapp:basicAuthPass"),
+            secret("myapp:sessionJwt"),
+            secret("myapp:signing_key"),
+            secret("myapp:ENCRYPTION_KEY"),
+            secret("myapp:webhookHmac"),
+            secret("myapp:hashSalt"),
+            secret("myapp:sentryDsn"),
+            secret("myapp:database"),
+            secret("myapp:connection"),
+            { key: "myapp:owner", change: "changed", before: '"pki-team"', after: '"platform"' },
+        ]);
+        for (const out of [json.out, md.out])
+            for (const plain of ["Pwd1", "Pass1", "Jwt1", "Sign1", "Enc1", "Hmac1", "Salt1", "Dsn1", "Map1", "Conn1"])
+                assert.ok(!out.includes(`${plain}Plain`), plain);
+    });
+
     it("a pull request that re-points the secrets provider, the data key or the Kubernetes provider is a risk (--fail-on risky fails), each change named, no secret shown", async () => {
         // An attacker's pull request: the state holding every CA key re-encrypted for their vault,
         // the default provider pointed at their cluster; pki: untouched, so no certificate changes.

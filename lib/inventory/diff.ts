@@ -285,17 +285,89 @@ const shownValue = (key: string, text: string): string =>
         ? describedValue(text)
         : show(text);
 
+/** Words that name a secret, alone (`dbPassword`, `api_token`, `sentryDsn`), with plurals. */
+const SECRET_WORDS = new Set(
+    [
+        "password",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "pass",
+        "secret",
+        "token",
+        "credential",
+        "jwt",
+        "hmac",
+        "salt",
+        "dsn",
+        // Written as one word.
+        "privatekey",
+        "apikey",
+        "accesskey",
+        "secretkey",
+        "signingkey",
+        "encryptionkey",
+    ].flatMap((word) => [word, `${word}s`]),
+);
+/** Words that name a secret before "key" (`privateKey`, `signing_key`). */
+const KEY_KINDS = new Set(["private", "api", "access", "secret", "signing", "encryption"]);
+/** Last words that name something about a secret, not the secret (`tlsSecretName`, `privateKeyAlgorithm`). */
+const ABOUT_A_SECRET = new Set(["name", "namespace", "algorithm", "header"]);
+
+/** A name's words, lower-cased: split at camelCase humps, digits and "_", "-", ".", " ". */
+const wordsOf = (name: string): string[] =>
+    name
+        .replace(/([a-z0-9])([A-Z])|([A-Z])([A-Z][a-z])/g, "$1$3 $2$4")
+        .toLowerCase()
+        .split(/[^a-z]+/)
+        .filter((word) => word !== "");
+
+/** Whether a name is a secret's by its words (SECRET_WORDS, KEY_KINDS), not one about a secret (ABOUT_A_SECRET). */
+const secretName = (name: string): boolean => {
+    const words = wordsOf(name);
+    if (words.length === 0 || ABOUT_A_SECRET.has(words[words.length - 1])) return false;
+    return words.some(
+        (word, at) => SECRET_WORDS.has(word) || (word === "key" && at > 0 && KEY_KINDS.has(words[at - 1])),
+    );
+};
+
+/** Whether a value read from JSON is a map with a member named as a secret, at any depth. */
+const holdsSecretMember = (value: unknown): boolean =>
+    typeof value === "object" &&
+    value !== null &&
+    (Array.isArray(value)
+        ? value.some(holdsSecretMember)
+        : Object.entries(value).some(([member, inner]) => secretName(member) || holdsSecretMember(inner)));
+
+/** A connection string's password (`Server=db;User Id=app;Password=...`, `pwd=...`). */
+const CONNECTION_PASSWORD = /(?:^|[;\s"'])(?:password|pwd)\s*=/i;
+
 /**
  * Whether a provider's or program's setting (`aws:secretKey`, `myapp:dbPassword`) is named as a
- * secret: one set in clear (not `secure:`) is reported as a secret is, only as changed: the report
- * goes into a pull request's comment. Not the stack file's own settings (`secretsprovider`), which a reviewer
- * must read.
+ * secret, or holds one by its value (a map with such a member, a connection string's Password=):
+ * one set in clear (not `secure:`) is reported as a secret is, only as changed: the report goes
+ * into a pull request's comment. Whole words only: `myapp:tokenizer`, `tlsSecretName` and
+ * `apiKeyHeader` are no secrets, nor a credentials file's path, which a reviewer must see. Not
+ * the stack file's own settings (`secretsprovider`), which a reviewer must read. `text` is the
+ * value as JSON (OtherSetting) on one side of the change, undefined on a side without it.
  */
-const namedSecret = (key: string): boolean =>
-    key.includes(":") &&
-    /password|passwd|passphrase|secret|token|credential|private.?key|api.?key|access.?key/i.test(
-        key.slice(key.indexOf(":") + 1),
-    );
+const namedSecret = (key: string, text: string | undefined): boolean => {
+    // A side without the setting: the other side's value decides.
+    if (!key.includes(":") || text === undefined) return false;
+    let value: unknown;
+    try {
+        value = JSON.parse(text);
+    } catch {
+        value = text;
+    }
+    if (typeof value === "string" && CONNECTION_PASSWORD.test(value)) return true;
+    if (holdsSecretMember(value)) return true;
+    const name = key.slice(key.indexOf(":") + 1);
+    if (!secretName(name)) return false;
+    // A credentials file's path: what a reviewer must see, no secret.
+    const credentialsPath = wordsOf(name).some((word) => word.startsWith("credential"));
+    return !(credentialsPath && typeof value === "string" && isPath(value));
+};
 
 /**
  * The changes of settings outside pki:, in the head's order, then those removed: of the value
@@ -310,7 +382,11 @@ export function otherSettingChanges(
         const [before, after] = [ownMember(base, key), ownMember(head, key)];
         if (before?.text === after?.text && before?.secret === after?.secret) return [];
         // Named as a secret though set in clear: not even its length and SHA-256 (a guess would check against them).
-        const secret = before?.secret === true || after?.secret === true || namedSecret(key);
+        const secret =
+            before?.secret === true ||
+            after?.secret === true ||
+            namedSecret(key, before?.text) ||
+            namedSecret(key, after?.text);
         const change = before === undefined ? "added" : after === undefined ? "removed" : "changed";
         return [
             {
