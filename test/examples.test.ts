@@ -3576,22 +3576,38 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         assert.strictEqual(ran, false);
         assert.strictEqual(fs.readFileSync(target, "utf8"), JSON.stringify({ about: "", keys: [] }));
         assert.ok(fs.lstatSync(keyFile).isSymbolicLink());
-        // A file its group or anyone may write: another user may have put their keys in it.
-        for (const mode of [0o664, 0o646]) {
-            const writable = path.join(dir, `writable-${mode.toString(8)}.json`);
-            fs.writeFileSync(writable, JSON.stringify({ about: "", keys: [] }));
-            fs.chmodSync(writable, mode);
-            await assert.rejects(
-                runWithStandIn(() => (ran = true), { keyFile: writable }),
-                {
-                    message: `keyFile ${writable} has mode 0${mode.toString(8)}: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${writable}`,
-                },
-            );
-            assert.strictEqual(ran, false);
-        }
+        // A file anyone may write: another user may have put their keys in it.
+        const writable = path.join(dir, "writable.json");
+        fs.writeFileSync(writable, JSON.stringify({ about: "", keys: [] }));
+        fs.chmodSync(writable, 0o646);
+        await assert.rejects(
+            runWithStandIn(() => (ran = true), { keyFile: writable }),
+            {
+                message: `keyFile ${writable} has mode 0646: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${writable}`,
+            },
+        );
+        assert.strictEqual(ran, false);
         // Another user's file (the suite runs as root, which may give a file away).
         const uid = process.getuid?.();
         if (uid !== 0) return;
+        // Written by its group: refused where others are in it (nogroup: nobody), taken where the
+        // group is the owner's alone (root's here; a checkout under umask 002 gives such a 0664).
+        fs.chmodSync(writable, 0o664);
+        fs.chownSync(writable, 0, 65534);
+        await assert.rejects(
+            runWithStandIn(() => (ran = true), { keyFile: writable }),
+            {
+                // The members are the machine's (getent): nobody is nogroup's on Debian.
+                message: new RegExp(
+                    `^keyFile ${writable.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} has mode 0664, and its group nogroup \\(65534\\) has members besides you: [^:]*nobody \\(uid 65534\\)[^:]*: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w `,
+                ),
+            },
+        );
+        assert.strictEqual(ran, false);
+        fs.chownSync(writable, 0, 0);
+        await runWithStandIn(() => (ran = true), { keyFile: writable });
+        assert.strictEqual(ran, true);
+        ran = false;
         const theirs = path.join(dir, "theirs.json");
         fs.writeFileSync(theirs, JSON.stringify({ about: "", keys: [] }));
         fs.chownSync(theirs, 4242, 4242);

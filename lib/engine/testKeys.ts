@@ -12,7 +12,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { codeOf, createReplacement, othersUid, PRIVATE_FILE, Replacement } from "../files";
+import { Accounts, codeOf, createReplacement, othersUid, PRIVATE_FILE, Replacement } from "../files";
 
 export interface TestKey {
     /** The resource name, e.g. "team-client-root-key". */
@@ -78,13 +78,15 @@ function readOwnFile(file: string): string | undefined {
                 `keyFile ${file} belongs to user ${owner}, not to the user running the tests (${process.getuid?.()}): its keys become the CA keys of the test run, which that user would then have chosen; run the tests as its owner, or give keyFile a file of your own`,
             );
         }
-        // Written by its group or by anyone, as another user's file, it may hold keys they chose.
-        // Read by others it may be: its keys are test-only and public (TEST_KEYS_ABOUT), and git
-        // checks the example's file out with mode 0644.
+        // Written by others, or by a group others belong to, it may hold keys they chose, as another
+        // user's file. A group of the owner's alone (a user private group: a checkout under umask
+        // 002 gives 0664) is the owner's, as render's path check takes it. Read by others it may
+        // be: its keys are test-only and public (TEST_KEYS_ABOUT).
         const mode = stat.mode & 0o777;
-        if ((mode & 0o022) !== 0) {
+        const group = (mode & 0o020) !== 0 ? new Accounts().groupProblem(stat.gid, stat.uid) : undefined;
+        if ((mode & 0o002) !== 0 || group !== undefined) {
             throw new Error(
-                `keyFile ${file} has mode 0${mode.toString(8)}: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${file}`,
+                `keyFile ${file} has mode 0${mode.toString(8)}${group === undefined ? "" : `, and ${group}`}: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${file}`,
             );
         }
         return fs.readFileSync(fd, "utf8");
