@@ -3624,7 +3624,7 @@ describe("Invalid stack files are refused with every problem named, before anyth
             assert.strictEqual(status, 1);
             assert.ok(
                 err.includes(
-                    `pki:environment must be lower-case letters, digits and '-' (not at either end); got ${shown}\n`,
+                    `pki:environment must be lower-case letters, digits and '-', not starting or ending with '-'; got ${shown}\n`,
                 ),
                 err,
             );
