@@ -3583,6 +3583,9 @@ describe("Invalid stack files are refused with every problem named, before anyth
             [`cafe ${bytes(der)} end`, `cafe ${hidden} end`],
             [`    ${numberLines(der)}\n`, `    ${hidden}\n`],
             [`0x${hex}`, `0x${hidden}`],
+            // .NET's BitConverter.ToString, and dotted groups.
+            [`got ${bytes(der).toUpperCase().replace(/:/g, "-")}`, `got ${hidden}`],
+            [`got ${hex.replace(/(.{4})(?!$)/g, "$1.")}`, `got ${hidden}`],
             [
                 `ED25519 Private-Key:\npriv:\n    ${numberLines(priv)}\npub:\n    ${numberLines(pub)}\n`,
                 `ED25519 Private-Key:\npriv:\n    ${hidden}\npub:\n    ${numberLines(pub)}\n`,
@@ -3600,6 +3603,7 @@ describe("Invalid stack files are refused with every problem named, before anyth
                 `SHA256 Fingerprint=${bytes(Buffer.from(fingerprint, "hex")).toUpperCase()}`,
             ],
             ["at 12:30:45 from fe80::1", "at 12:30:45 from fe80::1"],
+            ["host ab-cd-ef-01.dead-beef.bank.example", "host ab-cd-ef-01.dead-beef.bank.example"],
             [`pub:\n    ${numberLines(pub)}\n`, `pub:\n    ${numberLines(pub)}\n`],
         ];
         assert.deepStrictEqual(

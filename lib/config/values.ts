@@ -258,13 +258,13 @@ const PRIVATE_NUMBER_LABEL =
 const HEX_SCAN = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
     const char = String.fromCharCode(c);
-    HEX_SCAN[c] = /[0-9A-Fa-f]/.test(char) ? 2 : /\w/.test(char) ? 1 : /[ \t\r\n:]/.test(char) ? 3 : 0;
+    HEX_SCAN[c] = /[0-9A-Fa-f]/.test(char) ? 2 : /\w/.test(char) ? 1 : /[ \t\r\n:.-]/.test(char) ? 3 : 0;
 }
 const scanned = (text: string, at: number): number => {
     const c = text.charCodeAt(at);
     return c < 128 ? HEX_SCAN[c] : 0;
 };
-/** The length of the gap at `at`: 1 for white space or a colon, 2 for the `\n`, `\r` or `\t` escape of JSON text, else 0. */
+/** The length of the gap at `at`: 1 for white space, a colon, a dot or a dash (.NET's `30-2E-02-...`), 2 for the `\n`, `\r` or `\t` escape of JSON text, else 0. */
 const hexGap = (text: string, at: number): number => {
     if (scanned(text, at) === 3) return 1;
     const next = text.charCodeAt(at + 1);
@@ -273,7 +273,7 @@ const hexGap = (text: string, at: number): number => {
 
 /**
  * Where text holds a private key as hex: the words of hex digits (a `0x` before them aside) that
- * follow one another with only white space, colons or `\n` escapes between them, joined: DER on one
+ * follow one another with only white space, colons, dots, dashes or `\n` escapes between them, joined: DER on one
  * line, wrapped as `xxd -p` wraps it (60 digits a line), or a byte at a time (`30:2e:02:01:00:...`),
  * from its first word that begins a key (isHexKey) to the last; or the bytes under a private
  * number's label (PRIVATE_NUMBER_LABEL). One pass, without regular expressions that backtrack:

@@ -12,7 +12,7 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { Accounts, codeOf, createReplacement, othersUid, PRIVATE_FILE, Replacement } from "../files";
+import { Accounts, codeOf, createReplacement, othersUid, PRIVATE_FILE, Replacement, shellWord } from "../files";
 
 export interface TestKey {
     /** The resource name, e.g. "team-client-root-key". */
@@ -86,7 +86,7 @@ function readOwnFile(file: string): string | undefined {
         const group = (mode & 0o020) !== 0 ? new Accounts().groupProblem(stat.gid, stat.uid) : undefined;
         if ((mode & 0o002) !== 0 || group !== undefined) {
             throw new Error(
-                `keyFile ${file} has mode 0${mode.toString(8)}${group === undefined ? "" : `, and ${group}`}: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${file}`,
+                `keyFile ${file} has mode 0${mode.toString(8)}${group === undefined ? "" : `, and ${group}`}: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${shellWord(file)}`,
             );
         }
         return fs.readFileSync(fd, "utf8");

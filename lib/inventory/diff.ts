@@ -312,7 +312,30 @@ const SECRET_WORDS = new Set(
 /** Words that name a secret before "key" (`privateKey`, `signing_key`). */
 const KEY_KINDS = new Set(["private", "api", "access", "secret", "signing", "encryption"]);
 /** Last words that name something about a secret, not the secret (`tlsSecretName`, `privateKeyAlgorithm`). */
-const ABOUT_A_SECRET = new Set(["name", "namespace", "algorithm", "header"]);
+const ABOUT_A_SECRET = new Set(
+    [
+        "name",
+        "namespace",
+        "algorithm",
+        "header",
+        // Where it is kept or fetched, and rules for it: a reviewer must see them.
+        "file",
+        "path",
+        "url",
+        "uri",
+        "endpoint",
+        "arn",
+        "ref",
+        "ttl",
+        "expiry",
+        "issuer",
+        "audience",
+        "policy",
+        "length",
+        "capacity",
+        "limit",
+    ].flatMap((word) => [word, `${word}s`]),
+);
 
 /** A name's words, lower-cased: split at camelCase humps, digits and "_", "-", ".", " ". */
 const wordsOf = (name: string): string[] =>
@@ -327,9 +350,15 @@ const secretName = (name: string): boolean => {
     const words = wordsOf(name);
     if (words.length === 0 || ABOUT_A_SECRET.has(words[words.length - 1])) return false;
     return words.some(
-        (word, at) => SECRET_WORDS.has(word) || (word === "key" && at > 0 && KEY_KINDS.has(words[at - 1])),
+        (word, at) =>
+            // "pass" names one last (`dbPass`), not first (`passThrough`).
+            (SECRET_WORDS.has(word) && ((word !== "pass" && word !== "passs") || at === words.length - 1)) ||
+            (word === "key" && at > 0 && KEY_KINDS.has(words[at - 1])),
     );
 };
+
+/** A true/false or a number: no secret, whatever its name (`skipCredentialsValidation`), and one a reviewer must see. */
+const holdsNoSecret = (value: unknown): boolean => typeof value === "boolean" || typeof value === "number";
 
 /** Whether a value read from JSON is a map with a member named as a secret, at any depth. */
 const holdsSecretMember = (value: unknown): boolean =>
@@ -337,7 +366,9 @@ const holdsSecretMember = (value: unknown): boolean =>
     value !== null &&
     (Array.isArray(value)
         ? value.some(holdsSecretMember)
-        : Object.entries(value).some(([member, inner]) => secretName(member) || holdsSecretMember(inner)));
+        : Object.entries(value).some(
+              ([member, inner]) => (secretName(member) && !holdsNoSecret(inner)) || holdsSecretMember(inner),
+          ));
 
 /** A connection string's password (`Server=db;User Id=app;Password=...`, `pwd=...`). */
 const CONNECTION_PASSWORD = /(?:^|[;\s"'])(?:password|pwd)\s*=/i;
@@ -360,6 +391,7 @@ const namedSecret = (key: string, text: string | undefined): boolean => {
     } catch {
         value = text;
     }
+    if (holdsNoSecret(value)) return false;
     if (typeof value === "string" && CONNECTION_PASSWORD.test(value)) return true;
     if (holdsSecretMember(value)) return true;
     const name = key.slice(key.indexOf(":") + 1);
