@@ -873,12 +873,17 @@ function certificateName(cert: crypto.X509Certificate): string {
     return cert.subjectAltName ? `(empty subject) ${cert.subjectAltName}` : "(empty subject)";
 }
 
-/** What a certificate or CRL is at `now`: its row without the files and fields it was found in. */
+/**
+ * What a certificate or CRL is at `now`: its row without the files and fields it was found in. A
+ * certificate's days left and status count to the end of its chain among the certificates found
+ * (`ends`): the CA above it that ends first, when one ends before it does.
+ */
 function judged(
     f: Found,
     thresholds: ExpiryThresholds,
     now: Date,
     renewals: ReadonlyMap<string, string>,
+    ends: ChainEnds,
 ): Omit<ExpiryRow, "files" | "fields"> {
     const daysLeft = (end: Date): number => Math.floor((end.getTime() - now.getTime()) / DAY_MS);
     if (f.certificate !== undefined) {
@@ -890,10 +895,12 @@ function judged(
         const renewAt = recorded
             ? new Date(recorded)
             : new Date(notBefore.getTime() + (lifetimeDays - defaultEarlyRenewalDays(lifetimeDays)) * DAY_MS);
-        const left = daysLeft(notAfter);
+        const first = ends.of(cert).first;
+        const end = first === undefined ? notAfter : new Date(first.ca.validTo);
+        const left = daysLeft(end);
         const status = notYetValidAt(cert, now)
             ? "not yet valid"
-            : expiredAt(cert, now)
+            : expiredAt(cert, now) || (first !== undefined && end <= now)
               ? "expired"
               : left < thresholds.warnDays
                 ? "renew soon"
@@ -910,6 +917,12 @@ function judged(
             daysLeft: left,
             status,
             due: status === "expired" || status === "renew soon" || status === "not yet valid",
+            ...(first === undefined
+                ? {}
+                : {
+                      effectiveNotAfter: end.toISOString(),
+                      endsFirst: { subject: certificateName(first.ca), depth: first.depth },
+                  }),
         };
     }
     const crl = f.crl as CrlInfo;
@@ -980,16 +993,23 @@ interface ChainEnd {
 }
 
 /**
- * The effective end of each certificate among those found (endsFirstInChain), its candidate issuers
- * looked up by subject and each result kept by fingerprint, so that a render's thousand
- * certificates are not each searched for among all the others along every chain.
+ * The effective end of each certificate among those found: a verifier refuses it once every path
+ * it could build holds a certificate that expired, so, over the paths through its candidate
+ * issuers, the latest of each path's earliest notAfter, and the CA that sets it (`first`, with its
+ * depth: 1 the issuer). Candidate issuers are looked up by subject and each result kept by
+ * fingerprint, so that a render's thousand certificates are not each searched for among all the
+ * others along every chain.
  */
 class ChainEnds {
     private readonly bySubject = new Map<string, crypto.X509Certificate[]>();
     private readonly known = new Map<string, ChainEnd>();
 
     constructor(certificates: Iterable<crypto.X509Certificate>) {
+        const seen = new Set<string>();
         for (const c of certificates) {
+            // One copy of each (a certificate found in several files is one candidate issuer).
+            if (seen.has(c.fingerprint256)) continue;
+            seen.add(c.fingerprint256);
             const same = this.bySubject.get(c.subject ?? "");
             if (same === undefined) this.bySubject.set(c.subject ?? "", [c]);
             else same.push(c);
@@ -1057,46 +1077,6 @@ function later(a: ChainEnd, ca: crypto.X509Certificate, b: ChainEnd, bestCa: cry
     return ca.fingerprint256 < bestCa.fingerprint256;
 }
 
-/**
- * The CA of cert's chain, among the certificates found, that ends first and before cert does,
- * with its depth (1: the issuer); undefined when none does. A verifier refuses the certificate
- * once every path it could build has a certificate that expired, so its effective end is, over
- * the paths through its candidate issuers (ChainEnds), the latest of each path's earliest notAfter.
- */
-function endsFirstInChain(
-    cert: crypto.X509Certificate,
-    ends: ChainEnds,
-): { ca: crypto.X509Certificate; depth: number } | undefined {
-    return ends.of(cert).first;
-}
-
-/** A certificate row judged from the end of the CA of its chain that ends first (endsFirstInChain). */
-function judgedByChain(
-    row: ExpiryRow,
-    first: { ca: crypto.X509Certificate; depth: number },
-    thresholds: ExpiryThresholds,
-    now: Date,
-): ExpiryRow {
-    const end = new Date(first.ca.validTo);
-    const left = Math.floor((end.getTime() - now.getTime()) / DAY_MS);
-    const status =
-        row.status === "not yet valid" || row.status === "expired"
-            ? row.status
-            : end <= now
-              ? "expired"
-              : left < thresholds.warnDays
-                ? "renew soon"
-                : row.status;
-    return {
-        ...row,
-        daysLeft: left,
-        status,
-        due: status === "expired" || status === "renew soon" || status === "not yet valid",
-        effectiveNotAfter: end.toISOString(),
-        endsFirst: { subject: certificateName(first.ca), depth: first.depth },
-    };
-}
-
 /** How the text report says which CA ends first: its common name, else its whole subject. */
 function endsFirstText(endsFirst: { subject: string; depth: number }): string {
     const name = /(?:^|, )CN=([^,]*)/.exec(endsFirst.subject)?.[1] ?? endsFirst.subject;
@@ -1105,7 +1085,7 @@ function endsFirstText(endsFirst: { subject: string; depth: number }): string {
 
 /**
  * One row per distinct certificate or CRL, soonest end first. A certificate's days left count to
- * the end of its chain (endsFirstInChain) among the certificates found.
+ * the end of its chain among the certificates found (ChainEnds).
  */
 export function expiryReport(
     files: readonly string[],
@@ -1115,8 +1095,10 @@ export function expiryReport(
     unreadKeystore: UnreadKeystore = refuseKeystore,
 ): ExpiryRow[] {
     const rows = new Map<string, ExpiryRow>();
-    const certificates = new Map<string, crypto.X509Certificate>();
-    for (const f of findAll(files, unreadKeystore)) {
+    const found = findAll(files, unreadKeystore);
+    // Every certificate first: a certificate's row counts to the end of its chain among them.
+    const ends = new ChainEnds(found.flatMap((f) => (f.certificate === undefined ? [] : [f.certificate])));
+    for (const f of found) {
         const field = f.place === undefined ? [] : [`${f.file}: ${f.place}`];
         const known = rows.get(f.id);
         if (known !== undefined) {
@@ -1124,14 +1106,8 @@ export function expiryReport(
             known.fields.push(...field.filter((p) => !known.fields.includes(p)));
             continue;
         }
-        const row = reading(f.file, () => judged(f, thresholds, now, renewals));
+        const row = reading(f.file, () => judged(f, thresholds, now, renewals, ends));
         rows.set(f.id, { ...row, files: [f.file], fields: field });
-        if (f.certificate !== undefined) certificates.set(f.id, f.certificate);
-    }
-    const ends = new ChainEnds(certificates.values());
-    for (const [id, cert] of certificates) {
-        const first = endsFirstInChain(cert, ends);
-        if (first !== undefined) rows.set(id, judgedByChain(rows.get(id) as ExpiryRow, first, thresholds, now));
     }
     return [...rows.values()].sort((a, b) => a.daysLeft - b.daysLeft);
 }
