@@ -1618,18 +1618,22 @@ const MAINTENANCE_WINDOW =
  * that Gateway, and the VirtualServices are the bank's. One clause per Gateway, naming its hosts.
  */
 function viaVirtualService(head: PkiPlan, hosts: readonly string[]): string {
+    // As gatewayServers relates them: an endpoint's host to the Gateway it names (gatewayName).
     const gatewayOf = (host: string): string => {
         if (head.frontEnd.customerFacing.some((c) => c.host === host)) {
             return `${head.frontEnd.gatewayNamespace}/${head.frontEnd.gatewayName}`;
         }
-        const domain = head.endpoints.find((e) => e.host === host)?.domain;
-        const gateway = head.gateways.find((g) => g.domain === domain);
+        const gatewayName = head.endpoints.find((e) => e.host === host)?.gatewayName;
+        const gateway = head.gateways.find((g) => g.name === gatewayName);
         return gateway !== undefined
             ? `${gateway.namespace}/${gateway.name}`
             : `${head.config.gatewayNamespace}/${apicGatewayName("<domain>")}`;
     };
     const byGateway = new Map<string, string[]>();
-    for (const host of hosts) byGateway.set(gatewayOf(host), [...(byGateway.get(gatewayOf(host)) ?? []), host]);
+    for (const host of hosts) {
+        const gateway = gatewayOf(host);
+        byGateway.set(gateway, [...(byGateway.get(gateway) ?? []), host]);
+    }
     const clauses = [...byGateway].map(([gateway, served]) => `hosts: [${served.join(", ")}], gateways: [${gateway}]`);
     return `${clauses.length === 1 ? "its VirtualService" : "their VirtualServices"}: ${clauses.join("; ")}`;
 }
