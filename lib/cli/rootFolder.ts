@@ -12,6 +12,7 @@ import {
     gitWorkTreeOf,
     hardLinksCommand,
     makePrivateFolder,
+    othersUid,
     PRIVATE_FILE,
     realPath,
     shellWord,
@@ -156,10 +157,10 @@ function checkPrivateFolder(typed: string, dir: string, option: string, stat: fs
         );
     }
     if (!stat.isDirectory()) throw new Error(`${option} ${typed} is not a folder`);
-    const uid = process.getuid?.();
-    if (uid !== undefined && stat.uid !== uid) {
+    const owner = othersUid(stat);
+    if (owner !== undefined) {
         // The commands name `dir` (folderPath's): "D/" would make the copy D/.copy, inside D itself.
-        throw new Error(anotherUsers(`${option} ${typed}`, dir, stat.uid, uid, true));
+        throw new Error(anotherUsers(`${option} ${typed}`, dir, owner, process.getuid?.() as number, true));
     }
     const mode = stat.mode & 0o777;
     if ((mode & 0o077) !== 0) {
@@ -273,11 +274,11 @@ function openExisting(file: string, flags: number, privateFile: boolean): number
     }
     const stat = fs.fstatSync(fd);
     const mode = stat.mode & 0o777;
-    const uid = process.getuid?.();
+    const owner = othersUid(stat);
     const problem = !stat.isFile()
         ? `${file} is not a regular file`
-        : uid !== undefined && stat.uid !== uid
-          ? anotherUsers(file, file, stat.uid, uid, false)
+        : owner !== undefined
+          ? anotherUsers(file, file, owner, process.getuid?.() as number, false)
           : stat.nlink > 1
             ? `${file} has ${stat.nlink} hard links, so it is reached from outside its folder too; find them (${hardLinksCommand(file)}), check the file, and remove every other link`
             : privateFile && (mode & 0o077) !== 0

@@ -19,6 +19,7 @@ import {
     leftoverReplacements,
     makeMissingFolders,
     othersPathRefusal,
+    othersUid,
     ownerOrRoot,
     physicalPath,
     PRIVATE_FILE,
@@ -159,10 +160,10 @@ function readPrivateFile(file: string, at: string): string | undefined {
         if (!stat.isFile()) throw new Error(`${OPTION} ${file} is not a regular file; give a file`);
         // As ssh does for its keys: a file someone else owns may hold keys they chose (a render run
         // as root must not take another user's file); getuid is absent on Windows.
-        const uid = process.getuid?.();
-        if (uid !== undefined && stat.uid !== uid) {
+        const owner = othersUid(stat);
+        if (owner !== undefined) {
             throw new Error(
-                `${OPTION} ${file} belongs to user ${stat.uid}, not to the user rendering (${uid}): the state holds every private key, and a file another user owns may hold keys they chose; render as its owner or give a state file of your own`,
+                `${OPTION} ${file} belongs to user ${owner}, not to the user rendering (${process.getuid?.()}): the state holds every private key, and a file another user owns may hold keys they chose; render as its owner or give a state file of your own`,
             );
         }
         // Its lock is taken by name (FILE.lock): through another hard link a second render would
