@@ -12,7 +12,15 @@ import { UiApicClient } from "../lib/components/uiApicClient";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { apicPayloads, apicUiPayloads, APIC_MAX_INTERMEDIATES } from "../lib/pki/apic";
-import { buildPkcs12, cachedPkcs12, pkcs12Cache, PKCS12_CACHE_SIZE, PKCS12_MIN_ITERATIONS } from "../lib/pki/pkcs12";
+import {
+    buildPkcs12,
+    cachedPkcs12,
+    pkcs12Cache,
+    Pkcs12Input,
+    PKCS12_CACHE_SIZE,
+    PKCS12_MAX_LEGACY_ITERATIONS,
+    PKCS12_MIN_ITERATIONS,
+} from "../lib/pki/pkcs12";
 import { unexpiredCertificates } from "../lib/pki/trustBundle";
 import {
     TEST_ONLY_CA_CERT_PEM,
@@ -474,7 +482,7 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
         );
     });
 
-    it("refuses a chain APIC would refuse (more than 10 intermediates)", () => {
+    it("refuses a chain APIC would refuse (more than 10 intermediates), naming the output and the fix", () => {
         const chain = modern.read("apic/ob/ca-chain.pem").repeat(APIC_MAX_INTERMEDIATES + 1);
         assert.throws(
             () =>
@@ -487,7 +495,104 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
                     keyPem: "",
                     truststorePem: "",
                 }),
-            /APIC keystores take at most 10 intermediate certificates; ob has 11/,
+            {
+                message:
+                    "apicBundles.ob.caChainPem holds 11 intermediate certificates, more than the 10 an APIC keystore takes (APIC refuses such a keystore). " +
+                    "Issue that endpoint's APIC client certificates from a CA with at most 10 CAs from it up to its root (ApicClientBundle's clientCa.chainPem without the root), then deploy and render again",
+            },
+        );
+    });
+
+    it("refuses a clientCa.chainPem of more than 10 intermediates, which APIC would refuse in the keystore, and takes 10", async () => {
+        // A root and 11 CAs each under the one before (ECDSA: cheap to make).
+        const root = await mintRoot("Long chain root");
+        const cas = [await mintSubCa(root, "Long chain CA 1")];
+        for (let i = 2; i <= APIC_MAX_INTERMEDIATES + 1; i++)
+            cas.push(await mintSubCa(cas[i - 2], `Long chain CA ${i}`));
+        // clientCa is the deepest of `depth` CAs; its chain holds it and every CA above it, and the root.
+        const bundle = (depth: number) =>
+            runWithStandIn(
+                () =>
+                    new ApicClientBundle("ob", {
+                        clientCa: {
+                            certPem: cas[depth - 1].certPem,
+                            privateKeyPem: cas[depth - 1].keyPem,
+                            chainPem: [...cas.slice(0, depth).reverse(), root].map((ca) => ca.certPem).join(""),
+                        },
+                        identity: "urn:example:apic-client:ob",
+                        serverTrustBundlePem: root.certPem,
+                        keyAlgorithm: "ECDSA",
+                    }).caChainPem,
+                { state: new Map() },
+            ).then(
+                ({ outputs }) => `accepted with ${pemBlocks(outputs).length} CAs`,
+                (error: Error) => refusalText(error),
+            );
+        assert.deepStrictEqual(
+            [await bundle(APIC_MAX_INTERMEDIATES + 1), await bundle(APIC_MAX_INTERMEDIATES)],
+            [
+                "ApicClientBundle clientCa.chainPem holds 11 intermediate certificates, more than the 10 an APIC keystore takes (APIC refuses such a keystore). " +
+                    "Give the chain from clientCa up to its root, at most 10 CA certificates; with a longer path, issue APIC's client certificates from a CA nearer the root",
+                "accepted with 10 CAs",
+            ],
+        );
+    });
+
+    it("refuses pkcs12Iterations over 100000 with the legacy profile, whose key derivations run in JavaScript", async () => {
+        const refusal = await runWithStandIn(
+            () =>
+                new ApicClientBundle("ob", {
+                    clientCa: {
+                        certPem: TEST_ONLY_CA_CERT_PEM,
+                        privateKeyPem: TEST_ONLY_CA_KEY_PEM,
+                        chainPem: TEST_ONLY_CA_CERT_PEM,
+                    },
+                    identity: "urn:example:apic-client:ob",
+                    serverTrustBundlePem: TEST_ONLY_CA_CERT_PEM,
+                    keyAlgorithm: "ECDSA",
+                    pkcs12Profile: "legacy",
+                    pkcs12Iterations: PKCS12_MAX_LEGACY_ITERATIONS + 1,
+                }).pkcs12Base64,
+            { state: new Map() },
+        ).then(
+            () => "accepted",
+            (error: Error) => refusalText(error),
+        );
+        assert.strictEqual(
+            refusal,
+            "ApicClientBundle pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 100000 with pkcs12Profile legacy " +
+                "(its key derivations run in JavaScript: about 1 s per keystore at 100000; pkcs12Profile modern takes up to 5000000); got 100001. " +
+                "Set it within that range or leave it unset (10000)",
+        );
+    });
+
+    it("refuses to build a keystore its readers would refuse: an empty or non-ASCII password, a key that is not the first certificate's", () => {
+        const input = obKeystoreInput(1);
+        const refusal = (changed: Partial<Pkcs12Input>): string => {
+            try {
+                buildPkcs12({ ...input, ...changed });
+                return "built";
+            } catch (error) {
+                return (error as Error).message;
+            }
+        };
+        assert.deepStrictEqual(
+            [
+                refusal({ password: "" }),
+                refusal({ password: "pässword" }),
+                refusal({ password: "tab\there" }),
+                refusal({ keyPem: modern.read("apic/dp/client.key") }),
+                refusal({ certPems: [modern.read("apic/ob/ca-chain.pem"), modern.read("apic/ob/client.crt")] }),
+                refusal({}),
+            ],
+            [
+                "PKCS#12 password is empty, and gnutls certtool then fails the MAC; give a non-empty password",
+                'PKCS#12 password holds a character outside printable ASCII, and keytool refuses it ("Password is not ASCII"); give one of letters, digits and punctuation',
+                'PKCS#12 password holds a character outside printable ASCII, and keytool refuses it ("Password is not ASCII"); give one of letters, digits and punctuation',
+                "PKCS#12 key does not match certPems[0], the certificate readers pair it with; give that certificate's key, or put the key's certificate first",
+                "PKCS#12 key does not match certPems[0], the certificate readers pair it with; give that certificate's key, or put the key's certificate first",
+                "built",
+            ],
         );
     });
 });

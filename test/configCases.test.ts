@@ -2646,6 +2646,13 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "pkcs12Iterations above what the legacy profile takes (its key derivations run in JavaScript)",
+        { pkcs12Profile: "legacy", pkcs12Iterations: "100001" },
+        [
+            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 100000 with pki:pkcs12Profile legacy (its key derivations run in JavaScript: about 1 s per keystore at 100000; pki:pkcs12Profile modern takes up to 5000000); got 100001",
+        ],
+    ],
+    [
         "pkcs12Iterations in exponent form",
         { pkcs12Iterations: '"1e5"' },
         [

@@ -3,6 +3,7 @@ import { Json, showJson } from "../config/values";
 import * as random from "@pulumi/random";
 import { pemBlocks } from "../pki/pem";
 import { cachedPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
+import { apicChainProblem, APIC_MAX_INTERMEDIATES } from "../pki/apic";
 import { spkiPin } from "../pki/pins";
 import { KeyAlgorithm } from "../config/types";
 import { apicClientCert } from "../plan/plan";
@@ -100,7 +101,8 @@ export interface ApicClientBundleArgs {
     readonly pkcs12Profile?: Pkcs12Profile;
     /**
      * PKCS#12 iteration count, for key encryption, certificate encryption and the MAC alike:
-     * 10000 (Java 17's default) to 5000000 (the most Java opens).
+     * 10000 (Java 17's default) to 5000000 (the most Java opens); with pkcs12Profile "legacy" at
+     * most 100000, as its key derivations run in JavaScript (about 1 s per keystore at 100000).
      * Default: 10000.
      * @default 10000
      */
@@ -186,7 +188,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         );
         refuseOutput(args.pkcs12Iterations, "ApicClientBundle pkcs12Iterations", this);
         const pkcs12Iterations = args.pkcs12Iterations ?? PKCS12_MIN_ITERATIONS;
-        const iterationsProblem = pkcs12IterationsProblem(pkcs12Iterations);
+        const iterationsProblem = pkcs12IterationsProblem(pkcs12Iterations, pkcs12Profile);
         if (iterationsProblem !== undefined) {
             throw argumentError(
                 // As sent: text "20000" from another language is not the number it looks like.
@@ -215,20 +217,30 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             signsFor: "clientAuth",
             signsNames: [{ type: "URI", value: identity, input: "identity" }, subjectSignedName(spec.subject)],
         });
+        const caChainPem = chainCertificatesOf(args.clientCa.chainPem).apply((chain) => {
+            const problem = apicChainProblem(chain);
+            if (problem !== undefined) {
+                throw argumentError(
+                    `ApicClientBundle clientCa.chainPem ${problem}. Give the chain from clientCa up to its root, at most ${APIC_MAX_INTERMEDIATES} CA certificates; with a longer path, issue APIC's client certificates from a CA nearer the root`,
+                    this,
+                );
+            }
+            return chain;
+        });
         // Checked in an apply when given as an output: no key or password before it passes.
-        const { key, cert } = issueCertificate(this, name, spec, clientCa, {}, [truststorePem]);
+        const { key, cert } = issueCertificate(this, name, spec, clientCa, {}, [truststorePem, caChainPem]);
 
         this.certPem = cert.certPem;
         this.privateKeyPem = pulumi.secret(key.privateKeyPem);
-        this.caChainPem = chainCertificatesOf(args.clientCa.chainPem);
+        this.caChainPem = caChainPem;
         this.truststorePem = joinPemOutputs(truststorePem);
         this.identity = identity;
         this.spkiPin = key.publicKeyPem.apply(spkiPin);
         const password = new random.RandomPassword(
             `${name}-p12-password`,
             { length: 32, special: false },
-            // Not before clientCa and serverTrustBundlePem pass their checks: a refused one leaves nothing made.
-            { parent: this, dependsOn: afterCheck(clientCa.certPem, truststorePem) },
+            // Not before clientCa (its chain too) and serverTrustBundlePem pass their checks: a refused one leaves nothing made.
+            { parent: this, dependsOn: afterCheck(clientCa.certPem, truststorePem, caChainPem) },
         );
         this.pkcs12Password = pulumi.secret(password.result);
         this.pkcs12Base64 = pulumi.secret(

@@ -434,16 +434,6 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
         fail,
     );
     problems.push(...apicServerCaProblems(frontEnd.apicServerCa, offlineRoots));
-    const rawIterations = setting("pkcs12Iterations");
-    let pkcs12Iterations: number = DEFAULTS.pkcs12Iterations;
-    if (typeof rawIterations === "string") {
-        // Digits only: "1e4", "10000.0" and quoted JSON are text, not a count.
-        const problem = /^[1-9][0-9]{0,8}$/.test(rawIterations)
-            ? pkcs12IterationsProblem(Number(rawIterations))
-            : pkcs12IterationsProblem(NaN)?.replace(/got NaN$/, `got ${show(rawIterations)}`);
-        if (problem === undefined) pkcs12Iterations = Number(rawIterations);
-        else fail(`pki:pkcs12Iterations ${problem}`);
-    }
     const rawProfile = setting("pkcs12Profile");
     let pkcs12Profile: "modern" | "legacy" = DEFAULTS.pkcs12Profile;
     if (rawProfile === "modern" || rawProfile === "legacy") {
@@ -452,6 +442,19 @@ export function validateConfig(raw: Readonly<Record<string, unknown>>, now: Date
         fail(
             `pki:pkcs12Profile must be modern (AES-256, PBKDF2-SHA256, SHA-256 MAC) or legacy (3DES, SHA-1 MAC, for old clients); got ${show(rawProfile)}`,
         );
+    }
+    const rawIterations = setting("pkcs12Iterations");
+    let pkcs12Iterations: number = DEFAULTS.pkcs12Iterations;
+    if (typeof rawIterations === "string") {
+        // Digits only: "1e4", "10000.0" and quoted JSON are text, not a count.
+        const problem = /^[1-9][0-9]{0,8}$/.test(rawIterations)
+            ? pkcs12IterationsProblem(Number(rawIterations), pkcs12Profile, "pki:pkcs12Profile")
+            : pkcs12IterationsProblem(NaN, pkcs12Profile, "pki:pkcs12Profile")?.replace(
+                  /got NaN$/,
+                  `got ${show(rawIterations)}`,
+              );
+        if (problem === undefined) pkcs12Iterations = Number(rawIterations);
+        else fail(`pki:pkcs12Iterations ${problem}`);
     }
     if (revocations.length > 0 && caKeyAlgorithm === "ECDSA") {
         fail(

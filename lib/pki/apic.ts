@@ -70,6 +70,17 @@ export interface ApicPayloads {
 
 const countCerts = (pem: string): number => (pem.match(/-----BEGIN CERTIFICATE-----/g) ?? []).length;
 
+/**
+ * Why APIC would refuse a keystore whose certificate comes with `chainPem` (the CA certificates
+ * after the leaf), or undefined: it takes at most APIC_MAX_INTERMEDIATES. ApicClientBundle and
+ * render both ask, each naming where the chain came from and the fix.
+ */
+export function apicChainProblem(chainPem: string): string | undefined {
+    const count = countCerts(chainPem);
+    if (count <= APIC_MAX_INTERMEDIATES) return undefined;
+    return `holds ${count} intermediate certificates, more than the ${APIC_MAX_INTERMEDIATES} an APIC keystore takes (APIC refuses such a keystore)`;
+}
+
 export function apicPayloads(args: {
     environment: string;
     endpointId: string;
@@ -79,9 +90,10 @@ export function apicPayloads(args: {
     keyPem: string;
     truststorePem: string;
 }): ApicPayloads {
-    if (countCerts(args.chainPem) > APIC_MAX_INTERMEDIATES) {
+    const chainProblem = apicChainProblem(args.chainPem);
+    if (chainProblem !== undefined) {
         throw new Error(
-            `APIC keystores take at most ${APIC_MAX_INTERMEDIATES} intermediate certificates; ${args.endpointId} has ${countCerts(args.chainPem)}`,
+            `apicBundles.${args.endpointId}.caChainPem ${chainProblem}. Issue that endpoint's APIC client certificates from a CA with at most ${APIC_MAX_INTERMEDIATES} CAs from it up to its root (ApicClientBundle's clientCa.chainPem without the root), then deploy and render again`,
         );
     }
     const base = `${args.environment}-${args.endpointId}`;

@@ -100,11 +100,32 @@ export const PKCS12_MIN_ITERATIONS = 10_000;
 /** The JDK refuses PKCS#12 files with larger counts (PKCS12KeyStore.MAX_ITERATION_COUNT). */
 export const PKCS12_MAX_ITERATIONS = 5_000_000;
 
-/** Why a keystore may not use this iteration count (for a message that names the option), or undefined. */
-export function pkcs12IterationsProblem(iterations: number): string | undefined {
-    if (Number.isInteger(iterations) && iterations >= PKCS12_MIN_ITERATIONS && iterations <= PKCS12_MAX_ITERATIONS)
-        return undefined;
-    return `must be a whole number from ${PKCS12_MIN_ITERATIONS} (Java 17's default) to ${PKCS12_MAX_ITERATIONS} (the most Java opens); got ${iterations}`;
+/**
+ * The most the legacy profile takes. Its KDF (RFC 7292 appendix B) runs in JavaScript, on the
+ * main thread, 7 SHA-1 rounds per iteration for a keystore (3DES key and IV for the key and for
+ * the certificates, and the MAC key): about 1 s per endpoint at 100,000, on every update and
+ * preview that builds it, where 1,000,000 took 11 s and 5,000,000 about a minute. The modern
+ * profile's PBKDF2 runs in OpenSSL and keeps PKCS12_MAX_ITERATIONS.
+ */
+export const PKCS12_MAX_LEGACY_ITERATIONS = 100_000;
+
+/**
+ * Why a keystore of `profile` may not use this iteration count, or undefined: the words after the
+ * option's name, ending in "got <count>" for the caller to show the value as it was given.
+ * `profileKey` is how the caller names the profile's option (pkcs12Profile, pki:pkcs12Profile).
+ */
+export function pkcs12IterationsProblem(
+    iterations: number,
+    profile: Pkcs12Profile = "modern",
+    profileKey = "pkcs12Profile",
+): string | undefined {
+    const max = profile === "legacy" ? PKCS12_MAX_LEGACY_ITERATIONS : PKCS12_MAX_ITERATIONS;
+    if (Number.isInteger(iterations) && iterations >= PKCS12_MIN_ITERATIONS && iterations <= max) return undefined;
+    const upTo =
+        profile === "legacy"
+            ? `${max} with ${profileKey} legacy (its key derivations run in JavaScript: about 1 s per keystore at ${max}; ${profileKey} modern takes up to ${PKCS12_MAX_ITERATIONS})`
+            : `${max} (the most Java opens)`;
+    return `must be a whole number from ${PKCS12_MIN_ITERATIONS} (Java 17's default) to ${upTo}; got ${iterations}`;
 }
 
 /** The friendly name (the alias keytool lists): a legacy keystore says what it is made of. */
@@ -258,8 +279,22 @@ export function buildPkcs12(input: Pkcs12Input): Buffer {
     const iterations = input.iterations;
     if (!Number.isInteger(iterations) || iterations < 1)
         throw new Error(`PKCS#12 iterations must be a whole number >= 1; got ${iterations}`);
-    const keyDer = crypto.createPrivateKey(input.keyPem).export({ type: "pkcs8", format: "der" });
+    // What readers refuse, refused here (never showing the password).
+    if (input.password === "")
+        throw new Error("PKCS#12 password is empty, and gnutls certtool then fails the MAC; give a non-empty password");
+    if (!/^[\x20-\x7e]+$/.test(input.password))
+        throw new Error(
+            'PKCS#12 password holds a character outside printable ASCII, and keytool refuses it ("Password is not ASCII"); give one of letters, digits and punctuation',
+        );
+    const privateKey = crypto.createPrivateKey(input.keyPem);
+    const keyDer = privateKey.export({ type: "pkcs8", format: "der" });
     const certDers = input.certPems.map((pem) => pemDecode(pem, "CERTIFICATE"));
+    const spki = (key: crypto.KeyObject): Buffer => key.export({ type: "spki", format: "der" });
+    if (certDers.length === 0) throw new Error("PKCS#12 certPems is empty; give the key's certificate first");
+    if (!spki(crypto.createPublicKey(privateKey)).equals(spki(new crypto.X509Certificate(certDers[0]).publicKey)))
+        throw new Error(
+            "PKCS#12 key does not match certPems[0], the certificate readers pair it with; give that certificate's key, or put the key's certificate first",
+        );
     const localKeyId = crypto.createHash("sha1").update(certDers[0]).digest();
     const seed = crypto
         .createHash("sha256")
