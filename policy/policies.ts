@@ -457,6 +457,21 @@ const KEY_USAGES = [
  */
 const PEER_KEY_USAGE = "digital_signature";
 
+/** Why a CA needs each signing usage, as certificate-usages says it. */
+const CA_USAGE_REASONS: Record<string, string> = {
+    cert_signing: "without cert_signing (keyCertSign) verifiers refuse every certificate it signs",
+    crl_signing:
+        "without crl_signing (cRLSign) verifiers refuse the CRLs it signs, and Envoy, which checks the CRL of every CA of a chain when given any, then refuses every certificate it issued",
+};
+
+/** Why a leaf must not have each signing usage, as certificate-usages says it. */
+const LEAF_SIGNING_REASONS: Record<string, string> = {
+    cert_signing:
+        "RFC 5280 allows cert_signing (keyCertSign) only with CA:TRUE, and OpenSSL's strict check refuses a leaf with it",
+    crl_signing:
+        "crl_signing (cRLSign) is deliberately refused though RFC 5280 allows an indirect CRL issuer: each CA here signs its own CRLs, and Envoy reads no indirect CRL",
+};
+
 export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
     name: "certificate-usages",
     description:
@@ -470,7 +485,13 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
         if (isCa === undefined) return;
         if (isCa) {
             const missing = ["cert_signing", "crl_signing"].filter((x) => !u.includes(x));
-            if (missing.length > 0) report(`${args.name}: a CA certificate needs ${missing.join(" and ")}`);
+            if (missing.length > 0) {
+                report(
+                    `${args.name}: a CA certificate needs ${missing.join(" and ")}; its allowedUses are ${u.join(", ") || "none"}. ` +
+                        missing.map((x) => CA_USAGE_REASONS[x]).join("; ") +
+                        `; add ${missing.join(" and ")} to its allowedUses`,
+                );
+            }
             const tls = tlsUses(args.props);
             if (tls.length > 0) {
                 report(
@@ -481,11 +502,20 @@ export const certificateUsagePolicy: policy.ResourceValidationPolicy = {
             return;
         }
         const signing = u.filter((x) => x === "cert_signing" || x === "crl_signing");
-        if (signing.length > 0) report(`${args.name}: a leaf must not have ${signing.join(" or ")}`);
+        if (signing.length > 0) {
+            report(
+                `${args.name}: a leaf (isCaCertificate not set) must not have ${signing.join(" or ")}; its allowedUses are ${u.join(", ")}. ` +
+                    signing.map((x) => LEAF_SIGNING_REASONS[x]).join("; ") +
+                    `; remove ${signing.join(" and ")} from its allowedUses, or set isCaCertificate if it is meant to be a CA`,
+            );
+        }
         const ekus = u.filter((x) => x === "server_auth" || x === "client_auth" || x === "any_extended");
         if (ekus.length !== 1 || ekus[0] === "any_extended") {
             report(
-                `${args.name}: a leaf needs exactly one of server_auth and client_auth; has ${ekus.join(", ") || "none"}`,
+                `${args.name}: a leaf needs exactly one of server_auth and client_auth; has ${ekus.join(", ") || "none"}. ` +
+                    "Deliberately stricter than Istio, whose workload certificates carry both: each leaf here is a server's " +
+                    "(a gateway host, APIC's UI-facing host) or a client's (APIC's, a UI service's), so that its stolen key cannot " +
+                    "also act in the other role; keep server_auth for a server or client_auth for a client, and issue another certificate for the other role",
             );
         }
         // With no key usage there is no extension, and no restriction; with some, TLS peers need digital_signature.
@@ -568,16 +598,66 @@ function objectNameOf(r: { name: string; props: Props; provider?: policy.PolicyP
     return { name, namespace, unknownNamespace, shown: `${shownNamespace}/${name}` };
 }
 
+/**
+ * keySecretNamespaces as a policy's config gives it: a list of namespaces where any Secret may hold a
+ * key, or a map of namespace to the Secret names admitted there (`*` matches any characters; `["*"]`
+ * admits any), so that a namespace shared with others (a customer-facing gateway's, a UI service's)
+ * can be kept from the backend gateway's keys.
+ */
+type KeySecretNamespacesSetting = readonly string[] | Readonly<Record<string, readonly string[]>>;
+
+/** The schema of keySecretNamespaces, in each policy that reads it. */
+const KEY_SECRET_NAMESPACES_SCHEMA = {
+    anyOf: [
+        { type: "array" as const, items: { type: "string" as const } },
+        {
+            type: "object" as const,
+            additionalProperties: { type: "array" as const, items: { type: "string" as const }, minItems: 1 },
+        },
+    ],
+    default: DEFAULTS.keySecretNamespaces,
+};
+
+/**
+ * The namespaces keySecretNamespaces lists, and the Secret names it admits in each (undefined: any).
+ */
+function keySecretPlaces(setting: KeySecretNamespacesSetting | undefined): {
+    namespaces: string[];
+    namesIn: (namespace: string) => readonly string[] | undefined;
+} {
+    const given = setting ?? DEFAULTS.keySecretNamespaces;
+    if (Array.isArray(given)) return { namespaces: [...(given as readonly string[])], namesIn: () => undefined };
+    const map = given as Readonly<Record<string, readonly string[]>>;
+    return {
+        namespaces: Object.keys(map),
+        namesIn: (namespace) => (map[namespace]?.includes("*") ? undefined : map[namespace]),
+    };
+}
+
+/** Whether `name` matches `pattern`, whose `*` matches any characters (none too). */
+const matchesName = (name: string, pattern: string): boolean =>
+    new RegExp(
+        `^${pattern
+            .split("*")
+            .map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+            .join(".*")}$`,
+    ).test(name);
+
+/** The namespaces of keySecretPlaces as a message shows them: each with the names it admits, if not any. */
+const shownPlaces = (places: ReturnType<typeof keySecretPlaces>): string =>
+    places.namespaces
+        .map((namespace) => {
+            const names = places.namesIn(namespace);
+            return names === undefined ? namespace : `${namespace} (${names.join(", ")} alone)`;
+        })
+        .join(", ");
+
 export const keySecretPolicy: policy.ResourceValidationPolicy = {
     name: "private-key-secrets",
     description:
         "A Kubernetes Secret holding a private key (PEM, base64 DER, PKCS#12, a Java keystore or a JWK) is a kubernetes.io/tls secret or the Istio cacerts secret (metadata.name cacerts in istio-system), in the expected namespaces.",
     enforcementLevel: "mandatory",
-    configSchema: {
-        properties: {
-            keySecretNamespaces: { type: "array", items: { type: "string" }, default: DEFAULTS.keySecretNamespaces },
-        },
-    },
+    configSchema: { properties: { keySecretNamespaces: KEY_SECRET_NAMESPACES_SCHEMA } },
     validateResource: (args, report) => {
         if (!SECRETS.includes(args.type)) return;
         // Read without what a preview does not know yet (knownPart): a wholly unknown map or namespace must not
@@ -590,8 +670,10 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         };
         const entries = [...new Set([...keyEntries(props.data, "base64"), ...keyEntries(props.stringData, "text")])];
         if (entries.length === 0) return;
-        const namespaces =
-            args.getConfig<{ keySecretNamespaces?: string[] }>().keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
+        const places = keySecretPlaces(
+            args.getConfig<{ keySecretNamespaces?: KeySecretNamespacesSetting }>().keySecretNamespaces,
+        );
+        const namespaces = places.namespaces;
         const fromProvider = providerNamespace(args.provider);
         const [nameNotKnown, namespaceNotKnown, typeNotKnown] = [
             notKnownIn(props, "metadata") || notKnownIn(props.metadata, "name"),
@@ -603,7 +685,8 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         const namespace = namespaceNotKnown ? undefined : (props.metadata?.namespace ?? fromProvider.namespace);
         const name = props.metadata?.name ?? args.name;
         const key = `a private key (${entries.join(", ")})`;
-        const belong = `keys belong only in ${namespaces.join(", ")} (the pack's keySecretNamespaces)`;
+        const belong = `keys belong only in ${shownPlaces(places)} (the pack's keySecretNamespaces)`;
+        const admitted = namespace === undefined ? undefined : places.namesIn(namespace);
         if (namespaces.length === 0) {
             // Set so on purpose, to keep keys out of the clusters: there is no namespace to move it to.
             report(
@@ -617,11 +700,29 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
                 `${name}: ${key} with no metadata.namespace, under a provider that sets none (its kubeconfig context's applies, which the pack cannot see); ` +
                     `set metadata.namespace: ${belong}`,
             );
+        } else if (
+            name === MESH_CA_SECRET.name &&
+            namespace === MESH_CA_SECRET.namespace &&
+            !namespaces.includes(namespace)
+        ) {
+            // istiod reads its plug-in CA in istio-system alone: there is nowhere to move it.
+            report(
+                `${name}: a private key (${entries.join(", ")}) in istiod's plug-in CA Secret in ${namespace}; ${belong}. ` +
+                    `istiod reads ${MESH_CA_SECRET.name} in ${MESH_CA_SECRET.namespace} alone, so it cannot move: add ${MESH_CA_SECRET.namespace} to keySecretNamespaces`,
+            );
         } else if (!namespaces.includes(namespace)) {
             // The pack cannot see a stack's config: a gateway moved out of istio-system is known by its Secrets alone.
             report(
                 `${name}: ${key} in namespace ${namespace}; ${belong}. Move it there, or, if a gateway or sidecar must read it in ${namespace} ` +
                     `(a stack's pki:gatewayNamespace, pki:frontEnd.customerFacingGateway.namespace or front-end UI namespace, or such a namespace of your program's), add ${namespace} to keySecretNamespaces`,
+            );
+        } else if (admitted !== undefined && !admitted.some((pattern) => matchesName(name, pattern))) {
+            // A namespace shared with others' keys (a customer-facing gateway's): its Secrets by name, so that
+            // the backend gateway's keys (apic-mtls-*) cannot sit where the internet-facing gateway reads them.
+            report(
+                `${name}: a private key (${entries.join(", ")}) in namespace ${namespace}, where the pack's keySecretNamespaces admits only Secrets named ${admitted.join(", ")}; ` +
+                    `${belong}. Move it to the namespace where its gateway or sidecar reads it, or, if one must read it in ${namespace}, ` +
+                    `add its name (or a pattern, * for any characters) to keySecretNamespaces' ${namespace}`,
             );
         }
         // A patch that leaves out the type keeps the Secret's own, which the preview cannot see.
@@ -2493,12 +2594,13 @@ export const tlsSecretContentsPolicy: policy.ResourceValidationPolicy = {
     configSchema: {
         properties: {
             leafMaxDays: { type: "integer", minimum: 1, default: DEFAULTS.leafMaxDays },
-            keySecretNamespaces: { type: "array", items: { type: "string" }, default: DEFAULTS.keySecretNamespaces },
+            keySecretNamespaces: KEY_SECRET_NAMESPACES_SCHEMA,
         },
     },
     validateResource: (args, report) => {
-        const namespaces =
-            args.getConfig<{ keySecretNamespaces?: string[] }>().keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
+        const { namespaces } = keySecretPlaces(
+            args.getConfig<{ keySecretNamespaces?: KeySecretNamespacesSetting }>().keySecretNamespaces,
+        );
         const secret = credentialSecretOf(args, namespaces);
         if (secret === undefined) return;
         const { shown, texts } = secret;
@@ -2600,12 +2702,15 @@ export const credentialTrustPolicy: policy.StackValidationPolicy = {
     configSchema: {
         properties: {
             allowSharedRoot: { type: "boolean", default: DEFAULTS.allowSharedRoot },
-            keySecretNamespaces: { type: "array", items: { type: "string" }, default: DEFAULTS.keySecretNamespaces },
+            keySecretNamespaces: KEY_SECRET_NAMESPACES_SCHEMA,
         },
     },
     validateStack: (args, report) => {
-        const config = args.getConfig<{ allowSharedRoot?: boolean; keySecretNamespaces?: string[] }>();
-        const namespaces = config.keySecretNamespaces ?? DEFAULTS.keySecretNamespaces;
+        const config = args.getConfig<{
+            allowSharedRoot?: boolean;
+            keySecretNamespaces?: KeySecretNamespacesSetting;
+        }>();
+        const { namespaces } = keySecretPlaces(config.keySecretNamespaces);
         const mesh = (config.allowSharedRoot ?? DEFAULTS.allowSharedRoot) ? new Map() : meshKeysOf(args.resources);
         const users = credentialUsersOf(args.resources, namespaces);
         // Every resource on its own (a Secret, its patches, a duplicate), each judged as part of the Secret

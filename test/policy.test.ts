@@ -531,6 +531,11 @@ describe("Policy pack", function () {
             outsideNamespaces("apic-client-consumer-dashboard", "tls.key", "ob-ui"),
         ]);
         assert.deepStrictEqual(await violations({ keySecretNamespaces: ["istio-system", "ob-ui"] }), []);
+        // As a map, ob-ui admitting the UI services' Secrets alone.
+        assert.deepStrictEqual(
+            await violations({ keySecretNamespaces: { "istio-system": ["*"], "ob-ui": ["apic-client-*"] } }),
+            [],
+        );
         // Every stack rule (credential-trust among them) passes the front end's resources.
         assert.deepStrictEqual(await stackRuleFindings(frontEnd), []);
         for (const p of POLICIES.filter((x) => "validateResource" in x && x !== keySecretPolicy)) {
@@ -1714,7 +1719,11 @@ describe("Policy pack", function () {
                 ...ca,
                 props: { ...ca.props, allowedUses: ["cert_signing"] },
             }),
-            ["apic-client-ca-cert: a CA certificate needs crl_signing"],
+            [
+                "apic-client-ca-cert: a CA certificate needs crl_signing; its allowedUses are cert_signing. " +
+                    "without crl_signing (cRLSign) verifiers refuse the CRLs it signs, and Envoy, which checks the CRL of every CA of a chain when given any, " +
+                    "then refuses every certificate it issued; add crl_signing to its allowedUses",
+            ],
         );
         assert.deepStrictEqual(
             await checkResource(certificateUsagePolicy, {
@@ -1731,7 +1740,22 @@ describe("Policy pack", function () {
                 ...leaf,
                 props: { ...leaf.props, allowedUses: ["digital_signature", "cert_signing", "client_auth"] },
             }),
-            ["ob-apic-client-cert: a leaf must not have cert_signing"],
+            [
+                "ob-apic-client-cert: a leaf (isCaCertificate not set) must not have cert_signing; its allowedUses are digital_signature, cert_signing, client_auth. " +
+                    "RFC 5280 allows cert_signing (keyCertSign) only with CA:TRUE, and OpenSSL's strict check refuses a leaf with it; " +
+                    "remove cert_signing from its allowedUses, or set isCaCertificate if it is meant to be a CA",
+            ],
+        );
+        assert.deepStrictEqual(
+            await checkResource(certificateUsagePolicy, {
+                ...leaf,
+                props: { ...leaf.props, allowedUses: ["digital_signature", "crl_signing", "client_auth"] },
+            }),
+            [
+                "ob-apic-client-cert: a leaf (isCaCertificate not set) must not have crl_signing; its allowedUses are digital_signature, crl_signing, client_auth. " +
+                    "crl_signing (cRLSign) is deliberately refused though RFC 5280 allows an indirect CRL issuer: each CA here signs its own CRLs, and Envoy reads no indirect CRL; " +
+                    "remove crl_signing from its allowedUses, or set isCaCertificate if it is meant to be a CA",
+            ],
         );
         assert.deepStrictEqual(
             await checkResource(certificateUsagePolicy, {
@@ -1739,7 +1763,10 @@ describe("Policy pack", function () {
                 props: { ...leaf.props, allowedUses: ["digital_signature", "server_auth", "client_auth"] },
             }),
             [
-                "ob-apic-client-cert: a leaf needs exactly one of server_auth and client_auth; has server_auth, client_auth",
+                "ob-apic-client-cert: a leaf needs exactly one of server_auth and client_auth; has server_auth, client_auth. " +
+                    "Deliberately stricter than Istio, whose workload certificates carry both: each leaf here is a server's " +
+                    "(a gateway host, APIC's UI-facing host) or a client's (APIC's, a UI service's), so that its stolen key cannot " +
+                    "also act in the other role; keep server_auth for a server or client_auth for a client, and issue another certificate for the other role",
             ],
         );
     });
@@ -2573,9 +2600,68 @@ describe("Policy pack", function () {
         ]);
         // istiod's cacerts stays in istio-system.
         assert.deepStrictEqual(await violations({ keySecretNamespaces: ["istio-system", "istio-ingress"] }), []);
+        // istiod reads cacerts in istio-system alone: the fix is to list it, not to move the Secret.
         assert.deepStrictEqual(await violations({ keySecretNamespaces: ["istio-ingress"] }), [
-            outsideNamespaces("cacerts", "ca-key.pem", "istio-system", "istio-ingress"),
+            "cacerts: a private key (ca-key.pem) in istiod's plug-in CA Secret in istio-system; keys belong only in istio-ingress (the pack's keySecretNamespaces). " +
+                "istiod reads cacerts in istio-system alone, so it cannot move: add istio-system to keySecretNamespaces",
         ]);
+    });
+
+    it("private-key-secrets: keySecretNamespaces as a map admits only the Secrets it names in a namespace: the backend gateway's key moved to the customer-facing gateway's is refused", async () => {
+        // An attacker who reads the internet-facing gateway's namespace must not find the backend gateway's server key there.
+        const gatewaySecret = named("ob-gateway-ob-tls");
+        const movedTo = (namespace: string, name = "apic-mtls-ob") => ({
+            ...gatewaySecret,
+            props: { ...gatewaySecret.props, metadata: { name, namespace } },
+        });
+        const places = { "istio-system": ["*"], "istio-ingress-public": ["public-tls-*"] };
+        const check = (secret: Resource, setting: unknown) =>
+            checkResource(keySecretPolicy, secret, { keySecretNamespaces: setting });
+        assert.deepStrictEqual(
+            [
+                await check(movedTo("istio-ingress-public"), places),
+                await check(movedTo("istio-ingress-public", "public-tls-www-bank-example"), places),
+                await check(movedTo("istio-system"), places),
+                // The flat list admits any key Secret in a namespace it lists: the gap the map closes.
+                await check(movedTo("istio-ingress-public"), ["istio-system", "istio-ingress-public"]),
+            ],
+            [
+                [
+                    "apic-mtls-ob: a private key (tls.key) in namespace istio-ingress-public, where the pack's keySecretNamespaces admits only Secrets named public-tls-*; " +
+                        "keys belong only in istio-system, istio-ingress-public (public-tls-* alone) (the pack's keySecretNamespaces). " +
+                        "Move it to the namespace where its gateway or sidecar reads it, or, if one must read it in istio-ingress-public, " +
+                        "add its name (or a pattern, * for any characters) to keySecretNamespaces' istio-ingress-public",
+                ],
+                [],
+                [],
+                [],
+            ],
+        );
+        // A pattern is no regular expression: a dot is a dot.
+        assert.strictEqual((await check(movedTo("ui", "apic-mtls-ob"), { ui: ["apic.mtls-*"] })).length, 1);
+        // tls-secret-contents and credential-trust read the map's namespaces as the list's.
+        const cacert = {
+            ...gatewaySecret,
+            props: {
+                metadata: { name: "trust", namespace: "ui" },
+                type: "Opaque",
+                // A key where a CA belongs: refused wherever the Secret is judged as a credential.
+                stringData: {
+                    "ca.crt": crypto
+                        .generateKeyPairSync("ec", { namedCurve: "P-256" })
+                        .privateKey.export({ type: "pkcs8", format: "pem" }) as string,
+                },
+            },
+        };
+        assert.deepStrictEqual(
+            [
+                (await checkResource(tlsSecretContentsPolicy, cacert, { keySecretNamespaces: { ui: ["*"] } })).length >
+                    0,
+                (await checkResource(tlsSecretContentsPolicy, cacert, { keySecretNamespaces: { other: ["*"] } }))
+                    .length > 0,
+            ],
+            [true, false],
+        );
     });
 
     it("private-key-secrets: a Secret without a namespace is in its provider's, and refused when that is unknown", async () => {
