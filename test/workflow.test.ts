@@ -2729,6 +2729,31 @@ describe("workflows: the preview step, replayed", function () {
         });
     });
 
+    it("gives pulumi preview the stack's policy pack settings, policy/config/<stack>.json of the default branch, when that file exists", () => {
+        const step = workflow("preview.yml").jobs.preview.steps.find((s) => s.name === "pulumi preview of each stack");
+        assert.ok(step?.run);
+        const { dir, calls } = fakes({ pulumi: "exit 0" });
+        const repo = tempDir("workflow-repo");
+        fs.mkdirSync(path.join(repo, "stacks"));
+        fs.mkdirSync(path.join(repo, "policy/config"), { recursive: true });
+        for (const stack of ["dev", "sit"])
+            fs.copyFileSync(
+                path.join(ROOT, `stacks/Pulumi.${stack}.yaml`),
+                path.join(repo, `stacks/Pulumi.${stack}.yaml`),
+            );
+        fs.writeFileSync(path.join(repo, "policy/config/dev.json"), "{}\n");
+        const temp = tempDir("workflow-temp");
+        fs.writeFileSync(path.join(temp, "stacks.txt"), "dev\nsit\n");
+        fs.writeFileSync(path.join(temp, "refused.txt"), "");
+        const r = replayPreview(step.run, repo, temp, dir);
+        assert.strictEqual(r.status, 0, r.stderr);
+        assert.deepStrictEqual(calls(), [
+            "pulumi login --non-interactive",
+            "pulumi preview --stack dev --diff --non-interactive --policy-pack policy --policy-pack-config policy/config/dev.json",
+            "pulumi preview --stack sit --diff --non-interactive --policy-pack policy",
+        ]);
+    });
+
     it("never gives pulumi a stack file the program refuses: one importing ESC environments is not previewed", () => {
         const steps = workflow("preview.yml").jobs.preview.steps;
         const names = steps.map((s) => s.name);
@@ -2798,25 +2823,47 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             },
             { op: "update", urn: urn("pulumi:pulumi:Stack", "apic-istio-pki-prod"), detailedDiff: {} },
         ];
-        const run = (steps: object[]) => {
+        const run = (steps: object[], packConfig?: string) => {
             const { dir, calls } = fakes({
                 pulumi: 'if [ "$1" = preview ]; then cat "$FAKE/preview.json"; fi',
             });
             fs.writeFileSync(path.join(dir, "preview.json"), JSON.stringify({ steps }));
-            const r = replay(step!.run!, tempDir("workflow-runner"), {
+            const runner = tempDir("workflow-runner");
+            if (packConfig !== undefined) {
+                fs.mkdirSync(path.join(runner, "policy/config"), { recursive: true });
+                fs.writeFileSync(path.join(runner, "policy/config", packConfig), "{}\n");
+            }
+            const r = replay(step!.run!, runner, {
                 PATH: `${dir}:${process.env.PATH}`,
                 FAKE: dir,
                 STACK: "prod",
                 RUNNER_TEMP: tempDir("workflow-temp"),
                 KUBECONFIG_CONTENT: "unused",
             });
-            return { status: r.status, stdout: r.stdout, ups: calls().filter((c) => c.startsWith("pulumi up")) };
+            return {
+                status: r.status,
+                stdout: r.stdout,
+                ups: calls().filter((c) => c.startsWith("pulumi up")),
+                previews: calls().filter((c) => c.startsWith("pulumi preview")),
+            };
         };
         assert.deepStrictEqual(run(crlSteps), {
             status: 0,
             stdout: "",
             ups: ["pulumi up --stack prod --yes --skip-preview --non-interactive --policy-pack policy"],
+            previews: ["pulumi preview --stack prod --json --non-interactive --policy-pack policy"],
         });
+        // The stack's policy pack settings, when the default branch has them; another stack's are not its.
+        const withConfig = " --policy-pack-config policy/config/prod.json";
+        assert.deepStrictEqual(run(crlSteps, "prod.json"), {
+            status: 0,
+            stdout: "",
+            ups: [`pulumi up --stack prod --yes --skip-preview --non-interactive --policy-pack policy${withConfig}`],
+            previews: [`pulumi preview --stack prod --json --non-interactive --policy-pack policy${withConfig}`],
+        });
+        assert.deepStrictEqual(run(crlSteps, "dev.json").ups, [
+            "pulumi up --stack prod --yes --skip-preview --non-interactive --policy-pack policy",
+        ]);
         const uiSecret = secret("UiApicClient", "consumer-dashboard-ui-client-tls");
         const publicSecret = secret("CustomerFacingTls", "public-tls-api");
         for (const [other, line] of [
@@ -2852,6 +2899,7 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 status: 1,
                 stdout: `Not re-publishing: pulumi up of prod would also change:\n${line ?? `${other.op} ${other.urn}`}\nDeploy the reviewed changes of the default branch first, then run this workflow again.\n`,
                 ups: [],
+                previews: ["pulumi preview --stack prod --json --non-interactive --policy-pack policy"],
             });
         }
     });
