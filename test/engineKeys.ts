@@ -14,6 +14,7 @@ import * as path from "path";
 import { EngineState, keepInState } from "../lib/engine/standIn";
 import { privateKeyResource } from "../lib/engine/tlsProvider";
 import { readTestKeys } from "../lib/engine/testKeys";
+import { tempDir } from "./runTemp";
 
 export const ENGINE_KEYS_FILE = path.resolve(__dirname, "../../test/fixtures/engineKeys.json");
 
@@ -21,6 +22,31 @@ export const PRIVATE_KEY_TYPE = "tls:index/privateKey:PrivateKey";
 
 export const ENGINE_KEYS_ABOUT =
     "Test-only RSA keys of apic-istio-pki's suite (test/engineKeys.ts): public, never use them for anything else.";
+
+/**
+ * Set by `npm run test:keys` (./keyRecorder.ts): the suite's stand-ins then write the keys of later
+ * generations they had to generate into the fixture itself (suiteKeyFile).
+ */
+export const RECORD_KEYS_VARIABLE = "APIC_ISTIO_PKI_RECORD_KEYS";
+
+let keyFileCopy: string | undefined;
+
+/**
+ * The `keyFile` of the suite's renders: the fixture, whose later generations are the keys a test
+ * makes again in one state (a cluster's mesh CA when the cluster comes back, the CA keys when a
+ * stack goes from ECDSA back to RSA), each a new key as `pulumi up` makes one, never the one it
+ * replaced. A run writes the keys it still had to generate into its own copy in the run's temp
+ * folder, never into the checkout; `npm run test:keys` writes them into the fixture.
+ */
+export function suiteKeyFile(): string {
+    if (process.env[RECORD_KEYS_VARIABLE] !== undefined) return ENGINE_KEYS_FILE;
+    if (keyFileCopy === undefined) {
+        const copy = path.join(tempDir("engine-keys"), "engineKeys.json");
+        fs.copyFileSync(ENGINE_KEYS_FILE, copy, fs.constants.COPYFILE_EXCL);
+        keyFileCopy = copy;
+    }
+    return keyFileCopy;
+}
 
 /** Each key's resource, made once per process (the state's outputs are shared, never mutated). */
 const resources = readTestKeys(ENGINE_KEYS_FILE).map((k) => ({

@@ -3501,6 +3501,34 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         );
     });
 
+    it("counts the keys a state held when a run took it as made: one the next runs delete and register again in that state is the file's second generation, never the first", async () => {
+        const keyFile = path.join(tempDir("keyfile-held"), "test-keys.json");
+        const program = (withKey: boolean) => () =>
+            withKey ? new tls.PrivateKey("held", { algorithm: "RSA", rsaBits: 2048 }).privateKeyPem : undefined;
+        const made: EngineState = new Map();
+        const first = (await runWithStandIn(program(true), { state: made, keyFile })).outputs;
+        // The state read back from a file, as a test keeps one between runs: no run has made a key in it.
+        const saved: EngineState = new Map(JSON.parse(JSON.stringify([...made])));
+        const pems: (string | undefined)[] = [];
+        for (const withKey of [true, false, true]) {
+            const { engine, outputs } = await runWithStandIn(program(withKey), { state: saved, keyFile });
+            engine.deleteUnregistered();
+            pems.push(outputs);
+        }
+        assert.deepStrictEqual(
+            [pems[0] === first, pems[1], pems[2] === first],
+            [true, undefined, false],
+            "the state's key kept, then a new key when it comes back",
+        );
+        assert.deepStrictEqual(
+            readTestKeys(keyFile).map((k) => [k.name, k.generation]),
+            [
+                ["held", undefined],
+                ["held", 2],
+            ],
+        );
+    });
+
     it("gives a key that comes back its own key, not that of a resource named like a second generation (k#2)", async () => {
         const keyFile = path.join(tempDir("keyfile-generation-name"), "test-keys.json");
         const state = new Map();

@@ -13,7 +13,7 @@ import { pemBlocks as pemBlocksOf } from "../lib/pki/pem";
 import { EngineState, saveStackOutputs } from "../lib/engine/standIn";
 import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import * as pulumi from "@pulumi/pulumi";
-import { seededState } from "./engineKeys";
+import { seededState, suiteKeyFile } from "./engineKeys";
 import { TEST_ONLY_RSA_KEY_PEMS } from "./fixtures/testOnlyPki";
 import { RUN_TEMP_VARIABLE, tempDir } from "./runTemp";
 import * as tlsProvider from "../lib/engine/tlsProvider";
@@ -128,7 +128,7 @@ export async function renderConfig(
 /** Render a plan into a new temp folder. */
 async function renderInto(plan: PkiPlan, label: string, state: EngineState): Promise<Rendered> {
     const dir = tempDir(label);
-    const result = await renderPlan(plan, dir, { force: true, state });
+    const result = await renderPlan(plan, dir, { force: true, state, keyFile: suiteKeyFile() });
     return { ...result, plan, dir, read: (f: string) => fs.readFileSync(path.join(dir, f), "utf8") };
 }
 

@@ -1,11 +1,15 @@
 /**
  * `npm run test:keys`: runs the suite (mocha --require this file) and adds every RSA key the
  * stand-in had to generate in this process to test/fixtures/engineKeys.json, so that the next run
- * finds it in its engine state (./engineKeys.ts). Only ever adds: a key the fixture has stays.
+ * finds it in its engine state (./engineKeys.ts); the suite's renders add the later generations
+ * of their keys to it too (suiteKeyFile). Only ever adds: a key the fixture has stays.
  */
 import { EngineStandIn } from "../lib/engine/standIn";
 import { TestKeyFile } from "../lib/engine/testKeys";
-import { ENGINE_KEYS_ABOUT, ENGINE_KEYS_FILE, PRIVATE_KEY_TYPE } from "./engineKeys";
+import { ENGINE_KEYS_ABOUT, ENGINE_KEYS_FILE, PRIVATE_KEY_TYPE, RECORD_KEYS_VARIABLE } from "./engineKeys";
+
+// The suite's renders then keep the later generations of their keys in the fixture (suiteKeyFile).
+process.env[RECORD_KEYS_VARIABLE] = "1";
 
 type Create = (
     type: string,

@@ -58,13 +58,30 @@ export function stackOutputsOf(state: EngineState): Record<string, unknown> {
 
 /**
  * How many PrivateKeys each state has had of each resource name and inputs (canonical JSON): one
- * more each time one is made. A key that comes back (deleteUnregistered removed it, or other
- * inputs replaced it and these came back) is a new key, as `pulumi up` makes one, which the key
- * file keeps as the next generation: a test run gets it from the file as fast as the first, and
- * never the one it replaced.
+ * more each time one is made, and at least one for a key the state held when a stand-in first took
+ * it (saved by an earlier render, or put there by a test). A key that comes back (deleteUnregistered
+ * removed it, or other inputs replaced it and these came back) is a new key, as `pulumi up` makes
+ * one, which the key file keeps as the next generation: a test run gets it from the file as fast as
+ * the first, and never the one it replaced.
  */
 const keysMade = new WeakMap<EngineState, Map<string, number>>();
 const PRIVATE_KEY = "tls:index/privateKey:PrivateKey";
+
+/** The identity keysMade counts a PrivateKey under: its resource name and inputs, as canonical JSON. */
+const keyMadeId = (name: string, inputsJson: string): string => `[${JSON.stringify(name)},${inputsJson}]`;
+
+/** keysMade's counts for `state`, each key the state holds counted as made at least once. */
+function keysMadeIn(state: EngineState): Map<string, number> {
+    const made = keysMade.get(state) ?? new Map<string, number>();
+    keysMade.set(state, made);
+    const prefix = `${PRIVATE_KEY}::`;
+    for (const [key, kept] of state) {
+        if (!key.startsWith(prefix)) continue;
+        const id = keyMadeId(key.slice(prefix.length), kept.inputsJson);
+        if (!made.has(id)) made.set(id, 1);
+    }
+    return made;
+}
 /** The type of a stack's root resource, which lib/testing.ts's runs register before the program. */
 export const ROOT_STACK_TYPE = "pulumi:pulumi:Stack";
 
@@ -105,7 +122,8 @@ export interface StandInOptions extends tlsProvider.ProviderOptions {
      * PrivateKey whose resource name and inputs it holds gets that key instead of a new one, and
      * the RSA keys a run generates are added to it (0600) when the run settles. One that comes
      * back to a state (deleteUnregistered removed it, or other inputs replaced it) is a new key,
-     * held as generation 2 of its name and inputs (3 the next time).
+     * held as generation 2 of its name and inputs (3 the next time); a key the state held when a
+     * run first took it counts as generation 1.
      */
     keyFile?: string;
 }
@@ -207,6 +225,8 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     private hasFailed = false;
     private readonly state: EngineState;
     private readonly testKeys?: TestKeyFile;
+    /** How many keys of each name and inputs this stand-in's state has had (keysMade). */
+    private readonly keysMade: Map<string, number>;
     private readonly startedAt = new Date();
     /** type::name of every resource registered in this run. */
     private readonly registered = new Set<string>();
@@ -230,6 +250,7 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
     constructor(private readonly options: StandInOptions = {}) {
         this.state = options.state ?? new Map();
         this.testKeys = options.keyFile === undefined ? undefined : new TestKeyFile(options.keyFile);
+        this.keysMade = keysMadeIn(this.state);
         this.failure = new Promise<never>((_, reject) => {
             this.rejectFailure = reject;
         });
@@ -436,9 +457,8 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         if (random !== undefined) return random(inputs);
         switch (type) {
             case PRIVATE_KEY: {
-                const made = keysMade.get(this.state) ?? new Map<string, number>();
-                keysMade.set(this.state, made);
-                const id = canonicalJson([name, inputs]);
+                const made = this.keysMade;
+                const id = keyMadeId(name, canonicalJson(inputs));
                 const generation = (made.get(id) ?? 0) + 1;
                 made.set(id, generation);
                 const kept = this.testKeys?.find(name, inputs, generation);

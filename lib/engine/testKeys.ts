@@ -97,8 +97,13 @@ function readOwnFile(file: string): string | undefined {
 
 /** The keys of `file`; none when it does not exist yet. */
 export function readTestKeys(file: string): TestKey[] {
+    return [...readTestKeysFile(file).keys];
+}
+
+/** The keys of `file` and what it says it is; no keys when it does not exist yet. */
+function readTestKeysFile(file: string): { about?: string; keys: readonly TestKey[] } {
     const text = readOwnFile(file);
-    if (text === undefined) return [];
+    if (text === undefined) return { keys: [] };
     let parsed: Partial<TestKeysFile>;
     try {
         parsed = JSON.parse(text) as Partial<TestKeysFile>;
@@ -110,7 +115,7 @@ export function readTestKeys(file: string): TestKey[] {
             `keyFile ${file}: not a file of test keys ({ "about", "keys": [{ "name", "generation" (from 2), "inputs", "pkcs8" }] }); delete it and the next run writes a new one`,
         );
     }
-    return [...parsed.keys];
+    return { about: typeof parsed.about === "string" ? parsed.about : undefined, keys: parsed.keys };
 }
 
 /**
@@ -182,15 +187,15 @@ export class TestKeyFile {
     }
 
     /**
-     * Adds the generated keys to the file (read again, in case another run added keys meanwhile);
-     * returns how many it added.
+     * Adds the generated keys to the file (read again, in case another run added keys meanwhile),
+     * keeping what the file says it is; returns how many it added.
      */
     save(): number {
         if (this.added.length === 0) return 0;
-        const onDisk = readTestKeys(this.file);
-        const ids = new Set(onDisk.map(idOfKey));
+        const onDisk = readTestKeysFile(this.file);
+        const ids = new Set(onDisk.keys.map(idOfKey));
         const added = this.added.filter((k) => !ids.has(idOfKey(k)));
-        if (added.length > 0) writeTestKeys(this.file, [...onDisk, ...added], this.about);
+        if (added.length > 0) writeTestKeys(this.file, [...onDisk.keys, ...added], onDisk.about ?? this.about);
         this.added.length = 0;
         return added.length;
     }
