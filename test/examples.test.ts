@@ -3648,6 +3648,19 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         assert.strictEqual(ran, false);
     });
 
+    it("refuses a FIFO or a folder at keyFile without hanging on it, naming the file and the fix", () => {
+        const dir = tempDir("keyfile-special");
+        const fifo = path.join(dir, "fifo.json");
+        const mkfifo = spawnSync("mkfifo", [fifo], { encoding: "utf8" });
+        assert.strictEqual(mkfifo.status, 0, mkfifo.stderr);
+        // Opened without O_NONBLOCK, the FIFO hung the suite here (no writer ever comes).
+        for (const special of [fifo, dir]) {
+            assert.throws(() => readTestKeys(special), {
+                message: `keyFile ${special} is not a regular file; give a file`,
+            });
+        }
+    });
+
     it("fails a write whose new file cannot be renamed over keyFile, naming the file and the fix", () => {
         const keyFile = path.join(tempDir("keyfile-rename"), "test-keys.json");
         // A folder, not empty, at the path (put there after the run read it): the rename over it fails.

@@ -387,6 +387,45 @@ describe("render's files: keys on disk", function () {
         });
     });
 
+    it("refuses a FIFO at --state, at the state's lock or at inventory.json without hanging on it", () => {
+        const dir = tempDir("files-fifos");
+        const mkfifo = (file: string): void => {
+            const made = spawnSync("mkfifo", [file], { encoding: "utf8" });
+            assert.strictEqual(made.status, 0, made.stderr);
+        };
+        const fifoState = path.join(dir, "fifo-state.json");
+        mkfifo(fifoState);
+        const state = path.join(dir, "state.json");
+        fs.writeFileSync(state, "[]", { mode: 0o600 });
+        const lock = `${state}.lock`;
+        mkfifo(lock);
+        const out = path.join(dir, "out-fifo");
+        fs.mkdirSync(out);
+        mkfifo(path.join(out, "inventory.json"));
+        // In a child process: a read blocked on a FIFO hangs until SIGKILL, with the render's locks held.
+        const [atState, atLock, atInventory] = rendersInChild(
+            ["--config", option1(dir), "--out", path.join(dir, "out-state"), "--state", fifoState],
+            ["--config", option1(dir), "--out", path.join(dir, "out-lock"), "--state", state],
+            ["--config", option1(dir), "--out", out, "--force"],
+        );
+        assert.deepStrictEqual(
+            [atState, atLock, atInventory].map(({ status, err }) => ({ status, err })),
+            [
+                { status: 1, err: `error: --state ${fifoState} is not a regular file; give a file\n` },
+                {
+                    status: 1,
+                    err: `error: --state ${state} cannot be locked: ${lock} is not a file (a render's lock is a file it creates); remove ${lock}\n`,
+                },
+                {
+                    status: 1,
+                    err: `error: output folder ${out} holds files that are not a render's (inventory.json); --force only replaces an earlier render: choose another --out\n`,
+                },
+            ],
+        );
+        assert.strictEqual(fs.readFileSync(state, "utf8"), "[]");
+        assert.ok(fs.lstatSync(lock).isFIFO(), "the FIFO at the lock is left as it was");
+    });
+
     it("keeps its keys out of git: refuses an output folder or state file in a work tree that git does not ignore", async () => {
         const dir = tempDir("files-git");
         const repository = path.join(dir, "repository");
