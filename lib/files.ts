@@ -732,6 +732,48 @@ function firstNonUtf8Byte(bytes: Buffer): number {
     return offset;
 }
 
+/** What a reader of `withRegularFileNoFollow` gives, or throws, where there is no regular file to read. */
+export interface NoRegularFile<T> {
+    /** Nothing at the path (ENOENT). */
+    readonly missing: () => T;
+    /** A symbolic link at the path (ELOOP): never followed. */
+    readonly link: () => T;
+    /** Another failure to open it, by its code (EACCES, ENOTDIR...). */
+    readonly unopenable: (code: string) => T;
+    /** A folder, FIFO, socket or device at the path. */
+    readonly notFile: () => T;
+}
+
+/**
+ * Opens `file` to read a file whose content the caller trusts only from a regular file at that
+ * very path: without following a link (O_NOFOLLOW; the link's planter would choose what is read)
+ * and without blocking (O_NONBLOCK: a FIFO planted there must not hang the open; it is then refused
+ * as no regular file). Gives `read` the open descriptor and its fstat, and closes it whatever
+ * happens. Each case of `otherwise` gives the caller's own answer (a value, or its own error);
+ * what else it refuses (another user's file, a loose mode, a size) is its own policy, in `read`.
+ */
+export function withRegularFileNoFollow<T>(
+    file: string,
+    otherwise: NoRegularFile<T>,
+    read: (fd: number, stat: fs.Stats) => T,
+): T {
+    let fd: number;
+    try {
+        fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (error) {
+        const code = codeOf(error);
+        if (code === "ENOENT") return otherwise.missing();
+        if (code === "ELOOP") return otherwise.link();
+        return otherwise.unopenable(code);
+    }
+    try {
+        const stat = fs.fstatSync(fd);
+        return stat.isFile() ? read(fd, stat) : otherwise.notFile();
+    } finally {
+        fs.closeSync(fd);
+    }
+}
+
 /** A file larger than its reader takes, found before it is read. */
 export class FileTooLarge extends Error {
     constructor(readonly size: number) {

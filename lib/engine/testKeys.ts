@@ -12,7 +12,17 @@
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { Accounts, codeOf, createReplacement, othersUid, PRIVATE_FILE, Replacement, shellWord } from "../files";
+import {
+    Accounts,
+    codeOf,
+    createReplacement,
+    NoRegularFile,
+    othersUid,
+    PRIVATE_FILE,
+    Replacement,
+    shellWord,
+    withRegularFileNoFollow,
+} from "../files";
 
 export interface TestKey {
     /** The resource name, e.g. "team-client-root-key". */
@@ -56,22 +66,21 @@ function isTestKey(value: unknown): value is TestKey {
  * the test run, so a file another user owns (or a link they planted) would give them those keys.
  */
 function readOwnFile(file: string): string | undefined {
-    let fd: number;
-    try {
-        // O_NONBLOCK: a FIFO planted at the path must not hang the open (it is then refused below).
-        fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    } catch (error) {
-        if (codeOf(error) === "ENOENT") return undefined;
-        if (codeOf(error) === "ELOOP") {
+    const refusals: NoRegularFile<string | undefined> = {
+        missing: () => undefined,
+        link: () => {
             throw new Error(
                 `keyFile ${file} is a symbolic link; its keys become the CA keys of the test run, so it is never read through a link: give the real file`,
             );
-        }
-        throw new Error(`keyFile ${file}: cannot be read (${codeOf(error)})`);
-    }
-    try {
-        const stat = fs.fstatSync(fd);
-        if (!stat.isFile()) throw new Error(`keyFile ${file} is not a regular file; give a file`);
+        },
+        unopenable: (code) => {
+            throw new Error(`keyFile ${file}: cannot be read (${code})`);
+        },
+        notFile: () => {
+            throw new Error(`keyFile ${file} is not a regular file; give a file`);
+        },
+    };
+    return withRegularFileNoFollow(file, refusals, (fd, stat) => {
         const owner = othersUid(stat);
         if (owner !== undefined) {
             throw new Error(
@@ -90,9 +99,7 @@ function readOwnFile(file: string): string | undefined {
             );
         }
         return fs.readFileSync(fd, "utf8");
-    } finally {
-        fs.closeSync(fd);
-    }
+    });
 }
 
 /** The keys of `file`; none when it does not exist yet. */

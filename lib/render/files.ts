@@ -21,12 +21,13 @@ import {
     othersUid,
     ownerOrRoot,
     removeEmptyFolders,
+    withRegularFileNoFollow,
     writeNewFile,
 } from "../files";
 import { untilDone } from "../interrupt";
 import { lockOutputFolder, RenderLock, RenderLockError } from "./stateLock";
 
-const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
+const { O_RDONLY, O_NOFOLLOW } = fs.constants;
 
 export { codeOf, createExclusive, PRIVATE_FILE, PUBLIC_FILE, writeNewFile } from "../files";
 
@@ -92,21 +93,16 @@ const MAX_INVENTORY_BYTES = 256 * 1024 * 1024;
  * the render, which holds its locks), of at most MAX_INVENTORY_BYTES.
  */
 function isRenderInventory(file: string): boolean {
-    let fd: number;
+    // A link (ELOOP), nothing that can be opened, or no regular file: none is a render's inventory.
+    const no = (): boolean => false;
     try {
-        fd = fs.openSync(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+        return withRegularFileNoFollow(file, { missing: no, link: no, unopenable: no, notFile: no }, (fd, stat) => {
+            if (stat.size > MAX_INVENTORY_BYTES) return false;
+            const inventory = JSON.parse(fs.readFileSync(fd, "utf8")) as Record<string, unknown>;
+            return typeof inventory.environment === "string" && Array.isArray(inventory.certificates);
+        });
     } catch {
-        return false; // a link (ELOOP), or nothing that can be opened
-    }
-    try {
-        const stat = fs.fstatSync(fd);
-        if (!stat.isFile() || stat.size > MAX_INVENTORY_BYTES) return false;
-        const inventory = JSON.parse(fs.readFileSync(fd, "utf8")) as Record<string, unknown>;
-        return typeof inventory.environment === "string" && Array.isArray(inventory.certificates);
-    } catch {
-        return false;
-    } finally {
-        fs.closeSync(fd);
+        return false; // not JSON, or not readable after all
     }
 }
 

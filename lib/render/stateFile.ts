@@ -18,6 +18,7 @@ import {
     hardLinksCommand,
     leftoverReplacements,
     makeMissingFolders,
+    NoRegularFile,
     othersPathRefusal,
     othersUid,
     ownerOrRoot,
@@ -25,6 +26,7 @@ import {
     PRIVATE_FILE,
     removeEmptyFolders,
     Replacement,
+    withRegularFileNoFollow,
 } from "../files";
 import { lockStateFile, RenderLock, RenderLockError } from "./stateLock";
 
@@ -142,22 +144,21 @@ export function decryptState(envelope: Envelope, passphrase: string): string {
  * messages name it): a regular file of mode 0600 or stricter, opened without following a link.
  */
 function readPrivateFile(file: string, at: string): string | undefined {
-    let fd: number;
-    try {
-        // O_NONBLOCK: a FIFO planted at the path must not hang the open (it is then refused below).
-        fd = fs.openSync(at, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    } catch (error) {
-        if (codeOf(error) === "ENOENT") return undefined;
-        if (codeOf(error) === "ELOOP") {
+    const refusals: NoRegularFile<string | undefined> = {
+        missing: () => undefined,
+        link: () => {
             throw new Error(
                 `${OPTION} ${file} is a symbolic link; the state holds every private key and is never read or written through a link: give the real file`,
             );
-        }
-        throw new Error(`cannot read ${OPTION} ${file} (${codeOf(error)})`);
-    }
-    try {
-        const stat = fs.fstatSync(fd);
-        if (!stat.isFile()) throw new Error(`${OPTION} ${file} is not a regular file; give a file`);
+        },
+        unopenable: (code) => {
+            throw new Error(`cannot read ${OPTION} ${file} (${code})`);
+        },
+        notFile: () => {
+            throw new Error(`${OPTION} ${file} is not a regular file; give a file`);
+        },
+    };
+    return withRegularFileNoFollow(at, refusals, (fd, stat) => {
         // As ssh does for its keys: a file someone else owns may hold keys they chose (a render run
         // as root must not take another user's file); getuid is absent on Windows.
         const owner = othersUid(stat);
@@ -181,9 +182,7 @@ function readPrivateFile(file: string, at: string): string | undefined {
             );
         }
         return fs.readFileSync(fd, "utf8");
-    } finally {
-        fs.closeSync(fd);
-    }
+    });
 }
 
 /**

@@ -13,7 +13,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { codeOf, createExclusive, PRIVATE_FILE, unlinkIfSame } from "../files";
+import { codeOf, createExclusive, NoRegularFile, PRIVATE_FILE, unlinkIfSame, withRegularFileNoFollow } from "../files";
 import { untilDone } from "../interrupt";
 
 /** A lock this process holds. */
@@ -79,25 +79,18 @@ function holderOf(text: string): Holder | undefined {
 
 /** Reads the lock at `lock` (one a `by` takes) without following a link. */
 function inspect(lock: string, by: string): Found {
-    let fd: number;
-    try {
-        fd = fs.openSync(lock, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-    } catch (error) {
-        if (codeOf(error) === "ENOENT") return { gone: true };
-        if (codeOf(error) === "ELOOP") {
-            return { problem: `is a symbolic link (a ${by} creates its lock itself, never through a link)` };
-        }
-        return { unknown: `cannot be read (${codeOf(error)}), so which ${by} holds it is unknown` };
-    }
-    try {
-        if (!fs.fstatSync(fd).isFile()) return { problem: `is not a file (a ${by}'s lock is a file it creates)` };
+    const found: NoRegularFile<Found> = {
+        missing: () => ({ gone: true }),
+        link: () => ({ problem: `is a symbolic link (a ${by} creates its lock itself, never through a link)` }),
+        unopenable: (code) => ({ unknown: `cannot be read (${code}), so which ${by} holds it is unknown` }),
+        notFile: () => ({ problem: `is not a file (a ${by}'s lock is a file it creates)` }),
+    };
+    return withRegularFileNoFollow(lock, found, (fd) => {
         const buffer = Buffer.alloc(4096);
         const length = fs.readSync(fd, buffer, 0, buffer.length, 0);
         const holder = holderOf(buffer.subarray(0, length).toString("utf8"));
         return holder === undefined ? { unknown: halfWritten(by) } : { holder };
-    } finally {
-        fs.closeSync(fd);
-    }
+    });
 }
 
 /** True when `pid` runs on this machine (a process of another user included). */
