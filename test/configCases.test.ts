@@ -1732,6 +1732,27 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        "the same revocation twice, its serial with leading zeros the second time",
+        {
+            revocations:
+                '[{ endpoint: ob, serial: 3F75D318, revokedAt: "2026-11-20" }, { endpoint: ob, serial: "003f75d318", revokedAt: "2026-11-20" }]',
+        },
+        [
+            "pki:revocations[1] revokes the same certificate as pki:revocations[0] (endpoint ob, serial 003F75D318); list it once",
+        ],
+    ],
+    [
+        "the same UI client revocation twice, its name in capitals and its serial with leading zeros the second time",
+        {
+            frontEnd: "{ services: [sample-app], callers: [sample-app], apicHosts: [apic.example.api.bank.example] }",
+            revocations:
+                '[{ uiClient: sample-app, serial: 0A1B, revokedAt: "2026-11-20" }, { uiClient: Sample-App, serial: "00:0a:1b", revokedAt: "2026-11-20" }]',
+        },
+        [
+            "pki:revocations[1] revokes the same certificate as pki:revocations[0] (uiClient Sample-App, serial 000A1B); list it once",
+        ],
+    ],
+    [
         "revocations with ECDSA CA keys",
         { caKeyAlgorithm: "ECDSA", revocations: '[{ endpoint: ob, serial: 0A1B, revokedAt: "2026-11-20" }]' },
         [

@@ -72,7 +72,7 @@ import {
 } from "./values";
 import { CLOCK_SKEW_MS, CRL_REASONS, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
 import { PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS, pkcs12IterationsProblem } from "../pki/pkcs12";
-import { inX509Years } from "../pki/x509";
+import { inX509Years, normalSerial } from "../pki/x509";
 import { daysInMonth } from "./goYaml";
 import { javascriptValueText, SecureValue, UnpassableValue } from "./pulumiText";
 
@@ -617,7 +617,10 @@ function validateRevocations(value: Json | undefined | null, now: Date, fail: Fa
         }
         const epochOf = entry.epoch === undefined ? 0 : epoch(entry.epoch, `${key}.epoch`, fail);
         if (!ok || epochOf === undefined) return undefined;
-        const identity = `${holder} ${entry[holder] as string} ${serial}`;
+        // The same certificate as the plan and the CRL compare it: a serial is a number (normalSerial:
+        // "003F" is "3F"), a UI service's name is taken in lower case.
+        const name = holder === "uiClient" ? (entry.uiClient as string).toLowerCase() : (entry.endpoint as string);
+        const identity = `${holder} ${name} ${normalSerial(serial)}`;
         const earlier = seen.get(identity);
         if (earlier !== undefined) {
             fail(
@@ -627,9 +630,7 @@ function validateRevocations(value: Json | undefined | null, now: Date, fail: Fa
         }
         seen.set(identity, key);
         return {
-            ...(holder === "endpoint"
-                ? { endpoint: entry.endpoint as string }
-                : { uiClient: (entry.uiClient as string).toLowerCase() }),
+            ...(holder === "endpoint" ? { endpoint: entry.endpoint as string } : { uiClient: name }),
             serial,
             epoch: epochOf,
             reason: reason as string,
