@@ -38,6 +38,9 @@ const BASE: Record<string, string> = {
     domains: "{ ob: { services: [accounts] } }",
 };
 type Overrides = Record<string, string | null>;
+/** The reasons pki:revocations takes: RFC 5280's but certificateHold, cACompromise and aACompromise. */
+const LEAF_REASONS =
+    "unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn";
 
 const a = (n: number): string => "a".repeat(n);
 /** How a message shows a text over 200 characters (describedValue), computed here apart from it. */
@@ -1619,14 +1622,38 @@ const CASES: [string, Overrides, string[]][] = [
         "revocation reason unknown",
         { revocations: '[{ endpoint: ob, serial: 0A1B, reason: compromised, revokedAt: "2026-11-20" }]' },
         [
-            'pki:revocations[0].reason must be one of unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise; got "compromised"',
+            'pki:revocations[0].reason must be one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn; got "compromised"',
         ],
     ],
     [
         "revocation reason null",
         { revocations: '[{ endpoint: ob, serial: 0A1B, reason: null, revokedAt: "2026-11-20" }]' },
         [
-            "pki:revocations[0].reason must be one of unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise; got null",
+            "pki:revocations[0].reason must be one of unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation, privilegeWithdrawn; got null",
+        ],
+    ],
+    [
+        "revocation of a client certificate on hold",
+        { revocations: '[{ endpoint: ob, serial: 0A1B, reason: certificateHold, revokedAt: "2026-11-20" }]' },
+        [
+            'pki:revocations[0].reason "certificateHold" is not for a client certificate: a hold is meant to be lifted, but here it is permanent: ' +
+                "the stack refuses to drop the entry while the certificate is valid, and gives the holder a new key at once; " +
+                `give one of ${LEAF_REASONS} (keyCompromise if its key may have leaked)`,
+        ],
+    ],
+    [
+        "revocation of client certificates for a CA's or an attribute authority's compromise",
+        {
+            revocations:
+                '[{ endpoint: ob, serial: 0A1B, reason: cACompromise, revokedAt: "2026-11-20" }, { endpoint: ob, serial: 0A1C, reason: aACompromise, revokedAt: "2026-11-20" }]',
+        },
+        [
+            'pki:revocations[0].reason "cACompromise" is not for a client certificate: it revokes a CA certificate whose key leaked, ' +
+                "and this entry revokes a client certificate (a leaked CA key is replaced by pki:caRotation); " +
+                `give one of ${LEAF_REASONS} (keyCompromise if its key may have leaked)`,
+            'pki:revocations[1].reason "aACompromise" is not for a client certificate: it is for attribute certificates, ' +
+                "and this entry revokes a public-key client certificate; " +
+                `give one of ${LEAF_REASONS} (keyCompromise if its key may have leaked)`,
         ],
     ],
     [

@@ -559,10 +559,23 @@ function refuseUnknownEndpoints(
     }
 }
 
+/**
+ * The RFC 5280 reasons (CRL_REASONS) pki:revocations refuses, and why: each entry revokes a leaf,
+ * an endpoint's APIC client certificate or a UI service's. The ceremony's --revoke, which revokes
+ * CAs, takes them all.
+ */
+const NOT_FOR_A_LEAF: Readonly<Record<string, string>> = {
+    certificateHold:
+        "a hold is meant to be lifted, but here it is permanent: the stack refuses to drop the entry while the certificate is valid, and gives the holder a new key at once",
+    cACompromise:
+        "it revokes a CA certificate whose key leaked, and this entry revokes a client certificate (a leaked CA key is replaced by pki:caRotation)",
+    aACompromise: "it is for attribute certificates, and this entry revokes a public-key client certificate",
+};
+
 /** Each entry of `pki:revocations`, or undefined where one is refused (the list keeps their indexes). */
 function validateRevocations(value: Json | undefined | null, now: Date, fail: Fail): (RevocationConfig | undefined)[] {
     if (!Array.isArray(value)) return [];
-    const reasons = Object.keys(CRL_REASONS);
+    const reasons = Object.keys(CRL_REASONS).filter((r) => !Object.hasOwn(NOT_FOR_A_LEAF, r));
     const seen = new Map<string, string>();
     return value.map((entry, i): RevocationConfig | undefined => {
         const key = `pki:revocations[${i}]`;
@@ -602,7 +615,12 @@ function validateRevocations(value: Json | undefined | null, now: Date, fail: Fa
             );
         }
         const reason = entry.reason === undefined ? "unspecified" : entry.reason;
-        if (typeof reason !== "string" || !reasons.includes(reason)) {
+        if (typeof reason === "string" && Object.hasOwn(NOT_FOR_A_LEAF, reason)) {
+            problem(
+                `${key}.reason ${showJson(reason)} is not for a client certificate: ${NOT_FOR_A_LEAF[reason]}; ` +
+                    `give one of ${reasons.join(", ")} (keyCompromise if its key may have leaked)`,
+            );
+        } else if (typeof reason !== "string" || !reasons.includes(reason)) {
             problem(`${key}.reason must be one of ${reasons.join(", ")}; got ${showJson(entry.reason)}`);
         }
         const revokedAt = entry.revokedAt;
