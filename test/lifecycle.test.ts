@@ -14,7 +14,7 @@ import { validateConfig } from "../lib/config/validate";
 import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide, Deployed, DeployedCertificate } from "../lib/lifecycle/rules";
-import { editStackText, StackEditError } from "../lib/lifecycle/stackEdit";
+import { editStackText, refuseUnmeantChanges, StackEditError } from "../lib/lifecycle/stackEdit";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { CaPosition, INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
@@ -160,6 +160,61 @@ other: [x,  y]
                     "  pki:crlPeriodDays: 14\n  pki:revocationsNote:\n    x:\n      y: { z: 1 }\n  # the end of config\n",
                 ),
         );
+    });
+
+    /** A stack file whose ob endpoint ends with a comment of its own, followed by `next` (lines of config). */
+    const commentedOb = (next: string, eol = "\n") =>
+        (
+            "config:\n  pki:rotation:\n    endpoints:\n      ob:\n        serverEpoch: 0\n" +
+            `        # bumped by hand after incident 4711\n${next}`
+        ).replace(/\n/g, eol);
+
+    it("adds a key to a block map whose last value has comments after it: after those comments, never splitting the next key's indent", () => {
+        const strict = "  pki:meshStrictMtls: true\n";
+        const domains = "  pki:domains:\n    ob:\n      services: [accounts]   # one service\n";
+        for (const [next, eol] of [
+            [strict, "\n"],
+            [domains, "\n"],
+            [strict, "\r\n"],
+            [`\n  # mesh-wide\n${strict}`, "\n"],
+        ]) {
+            const edited = addDp(commentedOb(next, eol));
+            assert.strictEqual(edited, (commentedOb("") + "      dp: { serverEpoch: 1 }\n" + next).replace(/\n/g, eol));
+            assert.deepStrictEqual(
+                YAML.parse(edited).config,
+                YAML.parse(commentedOb(next).replace("      ob:", "      dp: { serverEpoch: 1 }\n      ob:")).config,
+            );
+        }
+        // The reviewer's stack file, exactly: pki:meshStrictMtls stays in config.
+        assert.strictEqual(
+            addDp(commentedOb(strict)),
+            "config:\n  pki:rotation:\n    endpoints:\n      ob:\n        serverEpoch: 0\n" +
+                "        # bumped by hand after incident 4711\n      dp: { serverEpoch: 1 }\n  pki:meshStrictMtls: true\n",
+        );
+    });
+
+    it("refuses an edit that would change any other setting, or add a top-level key, naming the file and the setting", () => {
+        const from = commentedOb("  pki:meshStrictMtls: true\n");
+        const dp = { path: ["pki:rotation", "endpoints", "dp", "serverEpoch"], value: 1 };
+        // What this editor wrote before: dp's lines spliced into the indent of pki:meshStrictMtls's line.
+        const spliced = from.replace("  pki:meshStrictMtls", "  \n      dp: { serverEpoch: 1 }\npki:meshStrictMtls");
+        const refusal = (change: string) =>
+            "cannot set pki:rotation.endpoints.dp.serverEpoch to 1 in the stack file Pulumi.life.yaml: written there the way this editor writes it, " +
+            `the edit would also change ${change}; make this change by hand`;
+        assert.throws(() => refuseUnmeantChanges(from, spliced, dp, "the stack file Pulumi.life.yaml"), {
+            name: "Error",
+            message: refusal('pki:meshStrictMtls from "true" to unset'),
+        });
+        // A top-level key of its own, beside config:.
+        const outside = `${addDp(from)}other: 1\n`;
+        assert.throws(() => refuseUnmeantChanges(from, outside, dp, "the stack file Pulumi.life.yaml"), {
+            message: refusal('other (a top-level key of the file, outside config:) from unset to "1"'),
+        });
+        // The value meant, and no other change, passes.
+        refuseUnmeantChanges(from, addDp(from), dp);
+        assert.throws(() => refuseUnmeantChanges(from, from, dp, "the stack file Pulumi.life.yaml"), {
+            message: refusal("pki:rotation.endpoints.dp from a map to unset"),
+        });
     });
 
     it("adds a key to a block map whose first key is explicit (? key) or tagged at the indentation of that key's line", () => {
@@ -1234,6 +1289,32 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             ],
         );
         assert.strictEqual(fs.readFileSync(file, "utf8"), stack);
+    });
+
+    it("writes the renewals into a block map whose last value has a comment after it, and leaves the key after it in config:", async () => {
+        const folder = tempDir("lifecycle-commented");
+        const file = path.join(folder, "Pulumi.life.yaml");
+        // A second domain, dp, whose renewals go into endpoints: after ob's map and its comment.
+        const stack = STACK.replace(
+            "      services: [accounts]   # one service\n",
+            "$&    dp: { services: [payments] }\n",
+        ).replace(
+            "    leafEpoch: 0\n",
+            "    leafEpoch: 0\n    endpoints:\n      ob:\n        serverEpoch: 0\n        # bumped by hand after incident 4711\n  pki:meshStrictMtls: true\n",
+        );
+        fs.writeFileSync(file, stack);
+        await deployFile(newStackState(), file, T0, path.join(folder, "deployed"));
+        const { status, json } = await lifecycleJson(file, path.join(folder, "deployed"), at(63), "--write");
+        assert.deepStrictEqual([status, json.changed, json.needsHuman], [0, true, []]);
+        assert.strictEqual(
+            fs.readFileSync(file, "utf8"),
+            stack.replace(
+                "        serverEpoch: 0\n        # bumped by hand after incident 4711\n",
+                "        serverEpoch: 1\n        clientEpoch: 1\n        clientPhase: switch\n        # bumped by hand after incident 4711\n" +
+                    "      dp: { serverEpoch: 1, clientEpoch: 1, clientPhase: switch }\n",
+            ),
+        );
+        assert.strictEqual(rawConfigFromStackFile(file).meshStrictMtls, "true");
     });
 
     it("refuses the renewals' edit of an endpoint's map another key repeats through an alias, and writes nothing", async () => {

@@ -4,6 +4,7 @@
  * (with its source range); the text is spliced there, so that the pull request shows exactly the
  * lines that change (re-printing the whole document would re-flow untouched lines).
  */
+import { isDeepStrictEqual } from "util";
 import * as YAML from "yaml";
 import { aliasTargets, parseYamlDocument, readOtherwiseByYaml12 } from "../config/goYaml";
 import { yamlProblem } from "../files";
@@ -33,10 +34,36 @@ const keyText = (key: string): string => (/^[A-Za-z_][A-Za-z0-9_.:-]*$/.test(key
 const flowValue = (keys: readonly string[], value: number | string): string =>
     keys.length === 0 ? scalarText(value) : `{ ${keyText(keys[0])}: ${flowValue(keys.slice(1), value)} }`;
 
-/** Block lines for a new key of a block map at `indent`; the innermost map is a flow map, as the README writes them. */
-function blockLines(keys: readonly string[], value: number | string, indent: string, step: string): string {
-    if (keys.length <= 2) return `${indent}${keyText(keys[0])}: ${flowValue(keys.slice(1), value)}\n`;
-    return `${indent}${keyText(keys[0])}:\n${blockLines(keys.slice(1), value, indent + step, step)}`;
+/**
+ * Block lines for a new key of a block map at `indent`, each ended by `eol`; the innermost map is a
+ * flow map, as the README writes them.
+ */
+function blockLines(
+    keys: readonly string[],
+    value: number | string,
+    indent: string,
+    step: string,
+    eol: string,
+): string {
+    if (keys.length <= 2) return `${indent}${keyText(keys[0])}: ${flowValue(keys.slice(1), value)}${eol}`;
+    return `${indent}${keyText(keys[0])}:${eol}${blockLines(keys.slice(1), value, indent + step, step, eol)}`;
+}
+
+/** The file's line ending: CRLF when its lines end so, else LF. */
+const lineEnding = (text: string): string => (text.includes("\r\n") ? "\r\n" : "\n");
+
+/**
+ * Where the value of a block map's last pair ends: the end of its last value, nested maps and lists
+ * followed down to their last entry. Not the map's own end, which runs past the comments after
+ * that value, and the blanks that indent the line after them.
+ */
+function lastValueEnd(map: YAML.YAMLMap): number | undefined {
+    let node: unknown = map;
+    while ((YAML.isMap(node) || YAML.isSeq(node)) && !node.flow && node.items.length > 0) {
+        const last: unknown = node.items[node.items.length - 1];
+        node = YAML.isPair(last) ? (last.value ?? last.key) : last;
+    }
+    return YAML.isNode(node) || YAML.isAlias(node) ? node.range?.[1] : undefined;
 }
 
 const columnOf = (text: string, offset: number): number => offset - (text.lastIndexOf("\n", offset - 1) + 1);
@@ -93,11 +120,36 @@ function insert(
     const start = Math.min(range[0], firstRange[0]);
     const before = text.slice(text.lastIndexOf("\n", start - 1) + 1, start);
     const indent = " ".repeat(/^ *(?:[-?:] +)*/.exec(before)?.[0].length ?? 0);
-    const at = range[1];
-    const lines = blockLines(keys, value, indent, step);
-    return at > 0 && text[at - 1] !== "\n"
-        ? `${text.slice(0, at)}\n${lines}${text.slice(at)}`
-        : `${text.slice(0, at)}${lines}${text.slice(at)}`;
+    const end = lastValueEnd(map);
+    if (end === undefined) throw new StackEditError(`cannot locate the last entry of the map that gets ${keys[0]}`);
+    const eol = lineEnding(text);
+    const lines = blockLines(keys, value, indent, step, eol);
+    // A block scalar's value takes the line break that ends it.
+    const newline = end > 0 && text[end - 1] === "\n" ? end - 1 : text.indexOf("\n", end);
+    if (newline === -1) return `${text}${eol}${lines}`;
+    const at = afterCommentsOfPair(text, newline + 1, indent.length);
+    return `${text.slice(0, at)}${lines}${text.slice(at)}`;
+}
+
+/**
+ * Where a new key of a block map at column `column` goes, `from` being the start of the line after
+ * its last pair's value: past the comment lines indented deeper than the map, which are about that
+ * pair's value and stay with it, and before the rest (blank lines, comments at the map's column or
+ * an outer one, the next key). Never inside the blanks that indent the next key's line, which would
+ * take that key out of its map.
+ */
+function afterCommentsOfPair(text: string, from: number, column: number): number {
+    let at = from;
+    for (let line = from; line < text.length;) {
+        const newline = text.indexOf("\n", line);
+        const next = newline === -1 ? text.length : newline + 1;
+        const content = text.slice(line, next);
+        const comment = /^( *)#/.exec(content);
+        if (comment !== null && comment[1].length > column) at = next;
+        else if (!/^[ \t]*\r?\n?$/.test(content)) break;
+        line = next;
+    }
+    return at;
 }
 
 /** The offset of the comma that follows `from` past blanks only, or undefined. */
@@ -230,22 +282,92 @@ export function editStackText(text: string, edits: readonly ValueEdit[], file = 
     }
     return edits.reduce((before, edit) => {
         const after = applyEdit(before, edit);
-        let problem: string | undefined;
-        try {
-            parseYamlDocument(after);
-        } catch (error) {
-            problem = (error as Error).message;
-        }
-        if (problem !== undefined) {
-            const change =
-                edit.value === undefined
-                    ? `remove ${edit.path.join(".")}`
-                    : `set ${edit.path.join(".")} to ${scalarText(edit.value)}`;
-            throw new StackEditError(
-                `cannot ${change} in ${file}: written there the way this editor writes it, the edited file would not be YAML ` +
-                    `(${problem} of the edited text); make this change by hand`,
-            );
-        }
+        refuseUnmeantChanges(before, after, edit, file);
         return after;
     }, text);
+}
+
+/** A stack file's contents as values to compare: maps as Maps (in key order), every scalar its text. */
+const contentsOf = (text: string): unknown => parseYamlDocument(text).toJS({ mapAsMap: true, maxAliasCount: -1 });
+
+/** `contents` with `edit` made, as the editor means to make it (the first key spelled as the file spells it). */
+function withEdit(contents: unknown, edit: ValueEdit): unknown {
+    const copy = structuredClone(contents) as Map<string, unknown>;
+    let map = copy.get("config");
+    for (const [i, key] of edit.path.entries()) {
+        const current = map;
+        if (!(current instanceof Map)) return copy;
+        const name = i === 0 ? (spellings(key).find((k) => current.has(k)) ?? key) : key;
+        if (i === edit.path.length - 1) {
+            if (edit.value === undefined) current.delete(name);
+            else current.set(name, String(edit.value));
+        } else {
+            if (!current.has(name)) {
+                if (edit.value === undefined) return copy;
+                current.set(name, new Map());
+            }
+            map = current.get(name);
+        }
+    }
+    return copy;
+}
+
+/** The first key path at which `a` and `b` differ, with the value at it in each, or undefined. */
+function firstDifference(
+    a: unknown,
+    b: unknown,
+    where: readonly string[],
+): { where: readonly string[]; from: unknown; to: unknown } | undefined {
+    if (a instanceof Map && b instanceof Map) {
+        for (const key of new Set([...a.keys(), ...b.keys()])) {
+            const found = firstDifference(a.get(key), b.get(key), [...where, String(key)]);
+            if (found !== undefined) return found;
+        }
+        return undefined;
+    }
+    return isDeepStrictEqual(a, b) ? undefined : { where, from: a, to: b };
+}
+
+const shown = (value: unknown): string =>
+    value === undefined
+        ? "unset"
+        : value instanceof Map
+          ? "a map"
+          : Array.isArray(value)
+            ? "a list"
+            : value === null
+              ? "null"
+              : JSON.stringify(value);
+
+/**
+ * Refuses the edit of `before` into `after` unless Pulumi would read `after` as YAML, and read it
+ * as `before` with exactly `edit` made: a value set or a key added in the wrong place (a line
+ * spliced where it takes the next key out of its map, say) would change a setting no one proposed,
+ * seen by no one (the pull request shows the lines edited, not the settings they moved). Exported
+ * for tests, which give it the edits this editor no longer makes.
+ */
+export function refuseUnmeantChanges(before: string, after: string, edit: ValueEdit, file = "the stack file"): void {
+    const change =
+        edit.value === undefined
+            ? `remove ${edit.path.join(".")}`
+            : `set ${edit.path.join(".")} to ${scalarText(edit.value)}`;
+    let contents: unknown;
+    try {
+        contents = contentsOf(after);
+    } catch (error) {
+        throw new StackEditError(
+            `cannot ${change} in ${file}: written there the way this editor writes it, the edited file would not be YAML ` +
+                `(${(error as Error).message} of the edited text); make this change by hand`,
+        );
+    }
+    const found = firstDifference(withEdit(contentsOf(before), edit), contents, []);
+    if (found === undefined) return;
+    const where =
+        found.where[0] === "config" && found.where.length > 1
+            ? found.where.slice(1).join(".")
+            : `${found.where.join(".")} (a top-level key of the file, outside config:)`;
+    throw new StackEditError(
+        `cannot ${change} in ${file}: written there the way this editor writes it, the edit would also change ${where} ` +
+            `from ${shown(found.from)} to ${shown(found.to)}; make this change by hand`,
+    );
 }
