@@ -435,6 +435,7 @@ interface LifecycleJson {
     needsHuman: string[];
     proposals: { kind: string; subject: string; why: string; edits: { key: string; from: unknown; to: unknown }[] }[];
     pending: string[];
+    waiting: string[];
     afterRepublish: { step: string; before: string }[];
 }
 
@@ -1315,6 +1316,41 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             ),
         );
         assert.strictEqual(rawConfigFromStackFile(file).meshStrictMtls, "true");
+    });
+
+    it("renews the leaves due at once when their CA's rotation is refused (ECDSA CA keys), not waiting for a switch that never comes", async () => {
+        const folder = tempDir("lifecycle-ecdsa-cas");
+        const file = path.join(folder, "Pulumi.life.yaml");
+        const stack = STACK.replace(
+            "  pki:keyAlgorithm: ECDSA\n",
+            "  pki:keyAlgorithm: ECDSA\n  pki:caKeyAlgorithm: ECDSA\n",
+        ).replace("intermediate: 365", "intermediate: 91");
+        fs.writeFileSync(file, stack);
+        await deployFile(newStackState(), file, T0, path.join(folder, "deployed"));
+        const { status, json } = await lifecycleJson(file, path.join(folder, "deployed"), at(63), "--write");
+        const refusal = (slot: string) =>
+            `the proposed edit of pki:caRotation.${slot} (pki:caRotation.${slot}.generation: 0 -> 1; pki:caRotation.${slot}.phase: finish -> prepare) ` +
+            `cannot be made: invalid stack configuration: pki:caRotation.${slot} needs pki:caKeyAlgorithm RSA: finishing the rotation revokes the old CA in the root's CRL, ` +
+            "and from then on a CRL of each CA of the chain is published, which the stack signs with the CA's key (the root's too, unless it is offline); " +
+            "CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview";
+        // Not "ob/server is due but re-issued by the switch of pki:caRotation.gatewayServerCa, due from 2027-03-15", every run.
+        assert.deepStrictEqual(
+            [status, json.changed, json.proposals.map((p) => p.subject), json.waiting, json.needsHuman],
+            [
+                1,
+                true,
+                ["ob/server", "ob/client"],
+                [],
+                [refusal("gatewayServerCa"), refusal("apicClientCa"), refusal("meshCa")],
+            ],
+        );
+        assert.strictEqual(
+            fs.readFileSync(file, "utf8"),
+            stack.replace(
+                "    leafEpoch: 0\n",
+                "    leafEpoch: 0\n    endpoints:\n      ob: { serverEpoch: 1, clientEpoch: 1, clientPhase: switch }\n",
+            ),
+        );
     });
 
     it("refuses the renewals' edit of an endpoint's map another key repeats through an alias, and writes nothing", async () => {

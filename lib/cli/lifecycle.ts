@@ -141,6 +141,12 @@ function editStackFile(
     return { text: after, config };
 }
 
+/** A proposal whose edit cannot be made, and why, as Needs a human says it. */
+interface Refused {
+    readonly proposal: Proposal;
+    readonly text: string;
+}
+
 /** An edit the deployed stack or the editor refuses, as opposed to a failure of this program. */
 const isRefusal = (error: unknown): error is Error => error instanceof ConfigError || error instanceof StackEditError;
 
@@ -155,7 +161,7 @@ function editWhatCanBeMade(
     proposals: readonly Proposal[],
     now: Date,
     check: (config: PkiConfig) => void,
-): { edited?: Edited; made: readonly Proposal[]; refused: readonly string[] } {
+): { edited?: Edited; made: readonly Proposal[]; refused: readonly Refused[] } {
     if (proposals.length === 0) return { made: [], refused: [] };
     try {
         return { edited: editStackFile(file, text, proposals, now, check), made: proposals, refused: [] };
@@ -164,7 +170,7 @@ function editWhatCanBeMade(
     }
     let edited: Edited | undefined;
     const made: Proposal[] = [];
-    const refused: string[] = [];
+    const refused: Refused[] = [];
     for (const proposal of proposals) {
         try {
             edited = editStackFile(file, text, [...made, proposal], now, check);
@@ -176,7 +182,10 @@ function editWhatCanBeMade(
                 error instanceof ConfigError
                     ? `invalid stack configuration: ${error.problems.join("; ")}`
                     : error.message.replace(/\n\s*-?\s*/g, " ");
-            refused.push(`the proposed edit of ${proposal.subject} (${changeText(proposal)}) cannot be made: ${why}`);
+            refused.push({
+                proposal,
+                text: `the proposed edit of ${proposal.subject} (${changeText(proposal)}) cannot be made: ${why}`,
+            });
         }
     }
     return { ...(edited !== undefined ? { edited } : {}), made, refused };
@@ -400,16 +409,28 @@ export const lifecycleCommand: Command = {
             );
         }
 
-        const decided = decide({ config, deployed, now, soakDays, written: settingsGiven });
-        const { edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, now, (after) =>
-            planPki(after, { deployed: deployed.record, now, written: settingsGiven }),
-        );
+        const check = (after: PkiConfig) => planPki(after, { deployed: deployed.record, now, written: settingsGiven });
+        let decided = decide({ config, deployed, now, soakDays, written: settingsGiven });
+        let { edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, now, check);
+        // A CA rotation refused (ECDSA CA keys, say) is one decide counted on: the leaves its switch
+        // would re-issue wait for it. Decided again without it, they are renewed at once.
+        const unmade = new Set<string>();
+        const refusedCas: Refused[] = [];
+        for (;;) {
+            const cas = refused.filter((r) => r.proposal.subject.startsWith("pki:caRotation."));
+            if (cas.length === 0) break;
+            for (const r of cas) unmade.add(r.proposal.subject);
+            refusedCas.push(...cas);
+            decided = decide({ config, deployed, now, soakDays, written: settingsGiven, unmade });
+            ({ edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, now, check));
+        }
+        const refusals = [...refusedCas, ...refused].map((r) => r.text);
         const exposedKeys = (deployed.plainKeyOutputs ?? []).map(
             (output) =>
                 `stack output ${output} holds a private key in plain text (read without --show-secrets, a secret shows as "[secret]"): ` +
                 `anyone who can read the stack's outputs has it. Wrap it in pulumi.secret() in the program, and replace the key`,
         );
-        const needsHuman = [...exposedKeys, ...decided.needsHuman, ...refused];
+        const needsHuman = [...exposedKeys, ...decided.needsHuman, ...refusals];
         const decision: LifecycleDecision = { ...decided, proposals: made, needsHuman };
         const written = values.write === true && edited !== undefined;
         if (written && edited !== undefined) writeInPlace(file, text, edited.text);

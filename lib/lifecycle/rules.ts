@@ -184,6 +184,12 @@ export interface LifecycleInput {
      * every setting counts as written.
      */
     readonly written?: ReadonlySet<string>;
+    /**
+     * The subjects of CA proposals (`pki:caRotation.<slot>`) whose edit a run found it cannot make
+     * (the stack refuses it): left out, and not counted on, so that the leaves they would have
+     * re-issued are renewed at once rather than held back for a switch that never comes.
+     */
+    readonly unmade?: ReadonlySet<string>;
 }
 
 /** The path of a `pki:caRotation` slot's field. */
@@ -1416,7 +1422,16 @@ export function decide(input: LifecycleInput): LifecycleDecision {
 
     const finishEarly = new Map<string, string>();
     const heldUp = new Map<string, Undeployed>();
-    const proposals = caProposals(plan, input, pendingSlots, clientsInSwitch, needsHuman, waiting, finishEarly, heldUp);
+    const proposals = caProposals(
+        plan,
+        input,
+        pendingSlots,
+        clientsInSwitch,
+        needsHuman,
+        waiting,
+        finishEarly,
+        heldUp,
+    ).filter((p) => !(input.unmade?.has(p.subject) ?? false));
     const clientCaSwitch = switchUnderWay("apicClientCa", input, pendingSlots) !== undefined;
     const globalFinish: string[] = [];
     /** Endpoints finishing their switch in this run whose soak finishEarly cuts short, with why. */
