@@ -36,7 +36,7 @@ import {
     serversAfter,
     stepOf,
 } from "./plan/caRotation";
-import { ROOT_IDS, ROOT_SLOTS, ROOT_TITLES, RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
+import { intermediateSlots, ROOT_IDS, ROOT_SLOTS, ROOT_TITLES, RootSlot, rootOf, rootSlotOf } from "./plan/hierarchy";
 import { CrlRecord, RevokedEntry, signCrl } from "./pki/crl";
 import { seriesCrlRecord } from "./pki/crlSeries";
 import { spkiPin } from "./pki/pins";
@@ -54,6 +54,7 @@ import {
     CaPlan,
     clientPhaseOf,
     gatewayComponentName,
+    layoutOf,
     leafOptionsOf,
     LeafOptions,
     LeafPlan,
@@ -860,13 +861,31 @@ function reissuedInPlaceMessage(plan: PkiPlan): string | undefined {
 }
 
 /**
+ * With pki:caKeyAlgorithm ECDSA, that the lifecycle cannot renew the issuing CAs: their staged
+ * rotation is refused (validateConfig: it publishes CRLs, which ECDSA would re-sign differently on
+ * every run), only once one is due, when the lifecycle's prepare is. Undefined with RSA CA keys.
+ */
+function ecdsaCaRotationMessage(plan: PkiPlan): string | undefined {
+    if (plan.config.caKeyAlgorithm !== "ECDSA") return undefined;
+    const slots = intermediateSlots(layoutOf(plan.config)).map((slot) => `pki:caRotation.${slot}`);
+    return (
+        `pki:caKeyAlgorithm is ECDSA: the lifecycle cannot renew this stack's issuing CAs, since their staged rotations (${slots.join(", ")}) ` +
+        "need RSA CA keys (a rotation publishes CRLs, which ECDSA signatures would change on every run), and their prepare is refused once one is due. " +
+        "Set pki:caKeyAlgorithm RSA: on a stack not deployed yet, now; on a deployed one, in a change of its own well before the first issuing CA's " +
+        "renewal window opens (pki:earlyRenewalDays.intermediate days before it expires), which re-issues every CA at once: see what diff says that breaks"
+    );
+}
+
+/**
  * What an update warns of, at the plan's clock: deployed roots it removes outside a staged
  * rotation, deployed roots it re-issues in place (a setting of their certificate changed), customer-facing hosts still waiting for a public CA's certificate, certificates
- * @pulumi/tls re-issues after they expired, and expired offline certificates in use. `pulumi up` logs each, `render` prints each.
+ * @pulumi/tls re-issues after they expired, expired offline certificates in use, and issuing CAs
+ * the lifecycle cannot rotate (ECDSA CA keys). `pulumi up` logs each, `render` prints each.
  */
 export function updateWarnings(plan: PkiPlan): string[] {
     const now = plan.now;
     return [
+        ecdsaCaRotationMessage(plan),
         ...rootsLeavingMessages(plan),
         reissuedInPlaceMessage(plan),
         pendingCustomerFacingMessage(plan),

@@ -1109,6 +1109,23 @@ describe("A CA rotation that skips or reverses a phase", function () {
             /pki:caRotation.apicClientCa needs pki:caKeyAlgorithm RSA/,
         );
     });
+
+    it("warns, from the first update, a stack with ECDSA CA keys that the lifecycle cannot rotate its issuing CAs, and what to do", () => {
+        const ecdsa = (rotations: string) =>
+            "pki:caKeyAlgorithm is ECDSA: the lifecycle cannot renew this stack's issuing CAs, since their staged rotations " +
+            `(${rotations}) need RSA CA keys (a rotation publishes CRLs, which ECDSA signatures would change on every run), ` +
+            "and their prepare is refused once one is due. Set pki:caKeyAlgorithm RSA: on a stack not deployed yet, now; " +
+            "on a deployed one, in a change of its own well before the first issuing CA's renewal window opens " +
+            "(pki:earlyRenewalDays.intermediate days before it expires), which re-issues every CA at once: see what diff says that breaks";
+        const slots = "pki:caRotation.gatewayServerCa, pki:caRotation.apicClientCa, pki:caRotation.meshCa";
+        assert.deepStrictEqual(updateWarnings(planFromRawConfig({ ...BASE, caKeyAlgorithm: "ECDSA" })), [ecdsa(slots)]);
+        // A root's rotation is accepted with ECDSA keys: the warning names the issuing CAs only.
+        assert.deepStrictEqual(
+            updateWarnings(planFromRawConfig({ ...at("clientRoot", 1, "prepare"), caKeyAlgorithm: "ECDSA" })),
+            [ecdsa(slots)],
+        );
+        assert.deepStrictEqual(updateWarnings(planFromRawConfig({ ...BASE, caKeyAlgorithm: "RSA" })), []);
+    });
 });
 
 describe("A stack deployed with one shared root, the default before separate roots", function () {
