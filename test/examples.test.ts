@@ -3501,30 +3501,38 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         );
     });
 
-    it("counts the keys a state held when a run took it as made: one the next runs delete and register again in that state is the file's second generation, never the first", async () => {
+    it("counts the keys a state held when a run took it, of the generation it records, as made: one deleted and registered again in a state read back from a file is the next generation, never one before", async () => {
         const keyFile = path.join(tempDir("keyfile-held"), "test-keys.json");
         const program = (withKey: boolean) => () =>
             withKey ? new tls.PrivateKey("held", { algorithm: "RSA", rsaBits: 2048 }).privateKeyPem : undefined;
+        /** Runs with the key registered or not, in `state`, each deleting what it did not register. */
+        const runs = async (state: EngineState, ...withKey: boolean[]) => {
+            const pems: (string | undefined)[] = [];
+            for (const registered of withKey) {
+                const { engine, outputs } = await runWithStandIn(program(registered), { state, keyFile });
+                engine.deleteUnregistered();
+                pems.push(outputs);
+            }
+            return pems;
+        };
+        /** The state read back from a file, as a test keeps one between runs: no run has made a key in it. */
+        const readBack = (state: EngineState): EngineState => new Map(JSON.parse(JSON.stringify([...state])));
         const made: EngineState = new Map();
-        const first = (await runWithStandIn(program(true), { state: made, keyFile })).outputs;
-        // The state read back from a file, as a test keeps one between runs: no run has made a key in it.
-        const saved: EngineState = new Map(JSON.parse(JSON.stringify([...made])));
-        const pems: (string | undefined)[] = [];
-        for (const withKey of [true, false, true]) {
-            const { engine, outputs } = await runWithStandIn(program(withKey), { state: saved, keyFile });
-            engine.deleteUnregistered();
-            pems.push(outputs);
-        }
+        const [first] = await runs(made, true);
+        const held = readBack(made);
+        const [kept, , second] = await runs(held, true, false, true);
+        const [third] = await runs(readBack(held), false, true).then((pems) => pems.slice(1));
         assert.deepStrictEqual(
-            [pems[0] === first, pems[1], pems[2] === first],
-            [true, undefined, false],
-            "the state's key kept, then a new key when it comes back",
+            [kept === first, new Set([first, second, third]).size],
+            [true, 3],
+            "the state's key kept; each key that comes back a new one",
         );
         assert.deepStrictEqual(
             readTestKeys(keyFile).map((k) => [k.name, k.generation]),
             [
                 ["held", undefined],
                 ["held", 2],
+                ["held", 3],
             ],
         );
     });

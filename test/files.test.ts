@@ -981,6 +981,12 @@ describe("render --state: the state holds every private key", function () {
             [undefined, '["SECRETPASSWORD123"]', entryRefused(1)],
             [undefined, '[["SECRETPASSWORD123"]]', entryRefused(1)],
             [undefined, '[["tls:index/privateKey:PrivateKey::server-root-ca-key",null]]', entryRefused(1)],
+            // A key's generation (EngineState's keyGeneration) is a whole number from 2 when present.
+            [
+                undefined,
+                JSON.stringify({ environment: "files", resources: [["a::b", { ...resource, keyGeneration: "5" }]] }),
+                entryRefused(1),
+            ],
             [
                 undefined,
                 JSON.stringify({

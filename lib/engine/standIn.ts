@@ -43,7 +43,19 @@ export interface RecordedResource {
 }
 
 /** Outputs kept between runs, keyed by type and name, valid while the inputs stay identical. */
-export type EngineState = Map<string, { inputsJson: string; id: string; state: Record<string, unknown> }>;
+export type EngineState = Map<
+    string,
+    {
+        inputsJson: string;
+        id: string;
+        state: Record<string, unknown>;
+        /**
+         * A PrivateKey's generation of its name and inputs (see keysMade) from 2 on, kept with it so
+         * that a state read back from a file still knows which generation it holds.
+         */
+        keyGeneration?: number;
+    }
+>;
 
 /** Where the state keeps the stack's own outputs of its last run (what a StackReference to itself reads). */
 const STACK_OUTPUTS_KEY = "pulumi:pulumi:Stack::outputs";
@@ -58,8 +70,8 @@ export function stackOutputsOf(state: EngineState): Record<string, unknown> {
 
 /**
  * How many PrivateKeys each state has had of each resource name and inputs (canonical JSON): one
- * more each time one is made, and at least one for a key the state held when a stand-in first took
- * it (saved by an earlier render, or put there by a test). A key that comes back (deleteUnregistered
+ * more each time one is made, and at least the generation of a key the state held when a stand-in
+ * first took it (its keyGeneration, 1 when none: saved by an earlier run, or put there by a test). A key that comes back (deleteUnregistered
  * removed it, or other inputs replaced it and these came back) is a new key, as `pulumi up` makes
  * one, which the key file keeps as the next generation: a test run gets it from the file as fast as
  * the first, and never the one it replaced.
@@ -78,7 +90,8 @@ function keysMadeIn(state: EngineState): Map<string, number> {
     for (const [key, kept] of state) {
         if (!key.startsWith(prefix)) continue;
         const id = keyMadeId(key.slice(prefix.length), kept.inputsJson);
-        if (!made.has(id)) made.set(id, 1);
+        const held = kept.keyGeneration ?? 1;
+        if ((made.get(id) ?? 0) < held) made.set(id, held);
     }
     return made;
 }
@@ -123,7 +136,7 @@ export interface StandInOptions extends tlsProvider.ProviderOptions {
      * the RSA keys a run generates are added to it (0600) when the run settles. One that comes
      * back to a state (deleteUnregistered removed it, or other inputs replaced it) is a new key,
      * held as generation 2 of its name and inputs (3 the next time); a key the state held when a
-     * run first took it counts as generation 1.
+     * run first took it counts as the generation the state records with it (1 when none).
      */
     keyFile?: string;
 }
@@ -346,7 +359,18 @@ export class EngineStandIn implements pulumi.runtime.Mocks {
         const keeps = kept && (kept.inputsJson === inputsJson ? kept.state : keptState(args.type, kept, inputs));
         const { id, state } =
             kept && keeps ? { id: kept.id, state: keeps } : await this.create(args.type, args.name, inputs);
-        this.state.set(key, { inputsJson, id, state });
+        const keyGeneration =
+            args.type !== PRIVATE_KEY
+                ? undefined
+                : kept && keeps
+                  ? kept.keyGeneration
+                  : this.keysMade.get(keyMadeId(args.name, inputsJson));
+        this.state.set(key, {
+            inputsJson,
+            id,
+            state,
+            ...(keyGeneration !== undefined && keyGeneration > 1 ? { keyGeneration } : {}),
+        });
         this.record(args, inputs, id, state);
         return { id, state };
     }

@@ -198,7 +198,7 @@ interface StateContent {
 const isObject = (value: unknown): value is Record<string, unknown> =>
     value !== null && typeof value === "object" && !Array.isArray(value);
 
-/** One resource as the stand-in keeps it (EngineState): ["<type>::<name>", { inputsJson, id, state }]. */
+/** One resource as the stand-in keeps it (EngineState): ["<type>::<name>", { inputsJson, id, state, keyGeneration? }]. */
 function isResourceEntry(entry: unknown): boolean {
     if (!Array.isArray(entry) || entry.length !== 2) return false;
     const [key, resource] = entry as unknown[];
@@ -208,7 +208,9 @@ function isResourceEntry(entry: unknown): boolean {
         isObject(resource) &&
         typeof resource.inputsJson === "string" &&
         typeof resource.id === "string" &&
-        isObject(resource.state)
+        isObject(resource.state) &&
+        (resource.keyGeneration === undefined ||
+            (Number.isSafeInteger(resource.keyGeneration) && (resource.keyGeneration as number) >= 2))
     );
 }
 
