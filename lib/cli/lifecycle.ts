@@ -412,8 +412,10 @@ export const lifecycleCommand: Command = {
         const check = (after: PkiConfig) => planPki(after, { deployed: deployed.record, now, written: settingsGiven });
         let decided = decide({ config, deployed, now, soakDays, written: settingsGiven });
         let { edited, made, refused } = editWhatCanBeMade(file, text, decided.proposals, now, check);
-        // A CA rotation refused (ECDSA CA keys, say) is one decide counted on: the leaves its switch
-        // would re-issue wait for it. Decided again without it, they are renewed at once.
+        // A CA rotation refused (ECDSA CA keys, say, or a stack file this editor cannot edit there) is
+        // one decide counted on: the leaves its switch would re-issue wait for it. Decided again
+        // without it, they are renewed at once under the current CA, whatever the refusal: a due leaf
+        // never waits on a person, even though the switch, once made by hand, re-issues it again.
         const unmade = new Set<string>();
         const refusedCas: Refused[] = [];
         for (;;) {
