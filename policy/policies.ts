@@ -609,28 +609,63 @@ type KeySecretNamespacesSetting = readonly string[] | Readonly<Record<string, re
 /** The schema of keySecretNamespaces, in each policy that reads it. */
 const KEY_SECRET_NAMESPACES_SCHEMA = {
     anyOf: [
-        { type: "array" as const, items: { type: "string" as const } },
+        // A name "" is no namespace nor Secret name: it would admit nothing, and garble the messages.
+        { type: "array" as const, items: { type: "string" as const, minLength: 1 } },
         {
             type: "object" as const,
-            additionalProperties: { type: "array" as const, items: { type: "string" as const }, minItems: 1 },
+            additionalProperties: {
+                type: "array" as const,
+                items: { type: "string" as const, minLength: 1 },
+                minItems: 1,
+            },
         },
     ],
     default: DEFAULTS.keySecretNamespaces,
 };
 
+/** Whether `value` is a list of names, none empty (KEY_SECRET_NAMESPACES_SCHEMA's items). */
+const isNameList = (value: unknown): value is readonly string[] =>
+    Array.isArray(value) && value.every((name) => typeof name === "string" && name !== "");
+
 /**
  * The namespaces keySecretNamespaces lists, and the Secret names it admits in each (undefined: any).
+ * `malformed` says what is wrong with a setting KEY_SECRET_NAMESPACES_SCHEMA refuses, should the
+ * policy host not hold it to the schema; the namespaces are then those of its well-formed part.
  */
 function keySecretPlaces(setting: KeySecretNamespacesSetting | undefined): {
     namespaces: string[];
     namesIn: (namespace: string) => readonly string[] | undefined;
+    malformed?: string;
 } {
-    const given = setting ?? DEFAULTS.keySecretNamespaces;
-    if (Array.isArray(given)) return { namespaces: [...(given as readonly string[])], namesIn: () => undefined };
-    const map = given as Readonly<Record<string, readonly string[]>>;
+    const given: unknown = setting ?? DEFAULTS.keySecretNamespaces;
+    const forms =
+        'a list of namespaces (e.g. ["istio-system"]) or a map of each namespace to the Secret names it admits ' +
+        '(e.g. {"istio-system": ["*"]}; * matches any characters, ["*"] admits any)';
+    if (Array.isArray(given)) {
+        const namespaces = given.filter((namespace) => isNameList([namespace]));
+        if (namespaces.length === given.length) return { namespaces, namesIn: () => undefined };
+        const malformed = `it is ${JSON.stringify(given)}, whose namespaces must be names, none empty; give it ${forms}`;
+        return { namespaces, namesIn: () => undefined, malformed };
+    }
+    if (typeof given !== "object" || given === null)
+        return {
+            namespaces: [],
+            namesIn: () => undefined,
+            malformed: `it is ${JSON.stringify(given)}; give it ${forms}`,
+        };
+    const map = given as Readonly<Record<string, unknown>>;
+    const bad = Object.entries(map).find(([, names]) => !isNameList(names) || names.length === 0);
     return {
         namespaces: Object.keys(map),
-        namesIn: (namespace) => (map[namespace]?.includes("*") ? undefined : map[namespace]),
+        namesIn: (namespace) => {
+            const names = map[namespace];
+            return !isNameList(names) || names.includes("*") ? undefined : names;
+        },
+        ...(bad && {
+            malformed:
+                `its namespace ${bad[0]} has ${JSON.stringify(bad[1])}, not a list of the Secret names it admits; ` +
+                `give ${bad[0]} a list of one or more names, none empty (e.g. {"${bad[0]}": ["*"]} to admit any)`,
+        }),
     };
 }
 
@@ -687,7 +722,13 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         const key = `a private key (${entries.join(", ")})`;
         const belong = `keys belong only in ${shownPlaces(places)} (the pack's keySecretNamespaces)`;
         const admitted = namespace === undefined ? undefined : places.namesIn(namespace);
-        if (namespaces.length === 0) {
+        if (places.malformed !== undefined) {
+            // Not judged on a setting the pack cannot read: refused until it is fixed.
+            report(
+                `${name}: ${key}, and the policy config's keySecretNamespaces (private-key-secrets) is malformed, so no Secret may hold a key: ` +
+                    places.malformed,
+            );
+        } else if (namespaces.length === 0) {
             // Set so on purpose, to keep keys out of the clusters: there is no namespace to move it to.
             report(
                 `${name}: ${key}${namespace === undefined ? "" : ` in namespace ${namespace}`}, and the pack's keySecretNamespaces is empty: no Secret may hold a key. ` +
@@ -703,12 +744,19 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         } else if (
             name === MESH_CA_SECRET.name &&
             namespace === MESH_CA_SECRET.namespace &&
-            !namespaces.includes(namespace)
+            (!namespaces.includes(namespace) || (admitted !== undefined && !admitted.some((p) => matchesName(name, p))))
         ) {
             // istiod reads its plug-in CA in istio-system alone: there is nowhere to move it.
+            const listed = namespaces.includes(namespace);
             report(
-                `${name}: a private key (${entries.join(", ")}) in istiod's plug-in CA Secret in ${namespace}; ${belong}. ` +
-                    `istiod reads ${MESH_CA_SECRET.name} in ${MESH_CA_SECRET.namespace} alone, so it cannot move: add ${MESH_CA_SECRET.namespace} to keySecretNamespaces`,
+                `${name}: a private key (${entries.join(", ")}) in istiod's plug-in CA Secret in ${namespace}` +
+                    (listed
+                        ? `, where the pack's keySecretNamespaces admits only Secrets named ${admitted?.join(", ")}`
+                        : "") +
+                    `; ${belong}. istiod reads ${MESH_CA_SECRET.name} in ${MESH_CA_SECRET.namespace} alone, so it cannot move: ` +
+                    (listed
+                        ? `add ${MESH_CA_SECRET.name} (or *) to keySecretNamespaces' ${MESH_CA_SECRET.namespace}`
+                        : `add ${MESH_CA_SECRET.namespace} to keySecretNamespaces`),
             );
         } else if (!namespaces.includes(namespace)) {
             // The pack cannot see a stack's config: a gateway moved out of istio-system is known by its Secrets alone.

@@ -2664,6 +2664,89 @@ describe("Policy pack", function () {
         );
     });
 
+    it("private-key-secrets: istiod's cacerts in an istio-system whose map form does not admit it is told to admit it there, not to move", async () => {
+        const cacerts = named("mesh-ca-example-cacerts");
+        const check = (setting: unknown) => checkResource(keySecretPolicy, cacerts, { keySecretNamespaces: setting });
+        assert.deepStrictEqual(await check({ "istio-system": ["istio-ingressgateway-*"] }), [
+            "cacerts: a private key (ca-key.pem) in istiod's plug-in CA Secret in istio-system, where the pack's keySecretNamespaces admits only Secrets named istio-ingressgateway-*; " +
+                "keys belong only in istio-system (istio-ingressgateway-* alone) (the pack's keySecretNamespaces). " +
+                "istiod reads cacerts in istio-system alone, so it cannot move: add cacerts (or *) to keySecretNamespaces' istio-system",
+        ]);
+        assert.deepStrictEqual(await check({ "istio-system": ["istio-ingressgateway-*", "cacerts"] }), []);
+        assert.deepStrictEqual(await check({ "istio-system": ["*"] }), []);
+        // Not listed at all: list istio-system.
+        assert.deepStrictEqual(await check({ "istio-ingress": ["*"] }), [
+            "cacerts: a private key (ca-key.pem) in istiod's plug-in CA Secret in istio-system; keys belong only in istio-ingress (the pack's keySecretNamespaces). " +
+                "istiod reads cacerts in istio-system alone, so it cannot move: add istio-system to keySecretNamespaces",
+        ]);
+    });
+
+    it("private-key-secrets: keySecretNamespaces' schema refuses an empty name, and a malformed setting the host lets through is refused by name, not with a TypeError", async () => {
+        // The policy host holds the config to the schema: no empty namespace nor Secret name in either form.
+        const schema = keySecretPolicy.configSchema?.properties?.keySecretNamespaces as {
+            anyOf: [{ items: unknown }, { additionalProperties: { items: unknown; minItems: number } }];
+        };
+        assert.deepStrictEqual(
+            [schema.anyOf[0].items, schema.anyOf[1].additionalProperties],
+            [
+                { type: "string", minLength: 1 },
+                { type: "array", items: { type: "string", minLength: 1 }, minItems: 1 },
+            ],
+        );
+        // A host that does not hold it to the schema's anyOf: each key Secret refused, saying what to fix.
+        const gatewaySecret = named("ob-gateway-ob-tls");
+        const check = (setting: unknown) =>
+            checkResource(keySecretPolicy, gatewaySecret, { keySecretNamespaces: setting });
+        const refused = (what: string) =>
+            "apic-mtls-ob: a private key (tls.key), and the policy config's keySecretNamespaces (private-key-secrets) is malformed, so no Secret may hold a key: " +
+            what;
+        assert.deepStrictEqual(
+            [
+                await check({ "istio-system": "x" }),
+                await check({ "istio-system": ["*"], "istio-ingress": [""] }),
+                await check({ "istio-system": [] }),
+                await check(["istio-system", ""]),
+                await check("istio-system"),
+            ],
+            [
+                [
+                    refused(
+                        'its namespace istio-system has "x", not a list of the Secret names it admits; give istio-system a list of one or more names, none empty (e.g. {"istio-system": ["*"]} to admit any)',
+                    ),
+                ],
+                [
+                    refused(
+                        'its namespace istio-ingress has [""], not a list of the Secret names it admits; give istio-ingress a list of one or more names, none empty (e.g. {"istio-ingress": ["*"]} to admit any)',
+                    ),
+                ],
+                [
+                    refused(
+                        'its namespace istio-system has [], not a list of the Secret names it admits; give istio-system a list of one or more names, none empty (e.g. {"istio-system": ["*"]} to admit any)',
+                    ),
+                ],
+                [
+                    refused(
+                        'it is ["istio-system",""], whose namespaces must be names, none empty; give it a list of namespaces (e.g. ["istio-system"]) or a map of each namespace ' +
+                            'to the Secret names it admits (e.g. {"istio-system": ["*"]}; * matches any characters, ["*"] admits any)',
+                    ),
+                ],
+                [
+                    refused(
+                        'it is "istio-system"; give it a list of namespaces (e.g. ["istio-system"]) or a map of each namespace ' +
+                            'to the Secret names it admits (e.g. {"istio-system": ["*"]}; * matches any characters, ["*"] admits any)',
+                    ),
+                ],
+            ],
+        );
+        // The rules that read its namespaces alone still run, on its well-formed namespaces.
+        assert.deepStrictEqual(
+            await checkResource(tlsSecretContentsPolicy, gatewaySecret, {
+                keySecretNamespaces: { "istio-system": "x" },
+            }),
+            [],
+        );
+    });
+
     it("private-key-secrets: a Secret without a namespace is in its provider's, and refused when that is unknown", async () => {
         const gatewaySecret = named("ob-gateway-ob-tls");
         const unplaced = (providerProps?: Record<string, unknown>) =>
