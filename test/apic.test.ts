@@ -498,7 +498,7 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
             {
                 message:
                     "apicBundles.ob.caChainPem holds 11 intermediate certificates, more than the 10 an APIC keystore takes (APIC refuses such a keystore). " +
-                    "Issue that endpoint's APIC client certificates from a CA with at most 10 CAs from it up to its root (ApicClientBundle's clientCa.chainPem without the root), then deploy and render again",
+                    "Issue that endpoint's APIC client certificates from a CA whose chain up to its root holds at most 10 CA certificates besides the root (ApicClientBundle's clientCa.chainPem; a root given is left out), then deploy and render again",
             },
         );
     });
@@ -532,7 +532,7 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
             [await bundle(APIC_MAX_INTERMEDIATES + 1), await bundle(APIC_MAX_INTERMEDIATES)],
             [
                 "ApicClientBundle clientCa.chainPem holds 11 intermediate certificates, more than the 10 an APIC keystore takes (APIC refuses such a keystore). " +
-                    "Give the chain from clientCa up to its root, at most 10 CA certificates; with a longer path, issue APIC's client certificates from a CA nearer the root",
+                    "Give the chain from clientCa up to its root, at most 10 CA certificates besides the root (a root given is left out); with a longer path, issue APIC's client certificates from a CA nearer the root",
                 "accepted with 10 CAs",
             ],
         );

@@ -221,7 +221,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             const problem = apicChainProblem(chain);
             if (problem !== undefined) {
                 throw argumentError(
-                    `ApicClientBundle clientCa.chainPem ${problem}. Give the chain from clientCa up to its root, at most ${APIC_MAX_INTERMEDIATES} CA certificates; with a longer path, issue APIC's client certificates from a CA nearer the root`,
+                    `ApicClientBundle clientCa.chainPem ${problem}. Give the chain from clientCa up to its root, at most ${APIC_MAX_INTERMEDIATES} CA certificates besides the root (a root given is left out); with a longer path, issue APIC's client certificates from a CA nearer the root`,
                     this,
                 );
             }

@@ -93,7 +93,7 @@ export function apicPayloads(args: {
     const chainProblem = apicChainProblem(args.chainPem);
     if (chainProblem !== undefined) {
         throw new Error(
-            `apicBundles.${args.endpointId}.caChainPem ${chainProblem}. Issue that endpoint's APIC client certificates from a CA with at most ${APIC_MAX_INTERMEDIATES} CAs from it up to its root (ApicClientBundle's clientCa.chainPem without the root), then deploy and render again`,
+            `apicBundles.${args.endpointId}.caChainPem ${chainProblem}. Issue that endpoint's APIC client certificates from a CA whose chain up to its root holds at most ${APIC_MAX_INTERMEDIATES} CA certificates besides the root (ApicClientBundle's clientCa.chainPem; a root given is left out), then deploy and render again`,
         );
     }
     const base = `${args.environment}-${args.endpointId}`;
