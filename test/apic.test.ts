@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tls from "tls";
 import * as pulumi from "@pulumi/pulumi";
-import { ApicClientBundle } from "../lib/components/apicClientBundle";
+import { ApicClientBundle, ApicClientBundleArgs } from "../lib/components/apicClientBundle";
 import { IntermediateCa } from "../lib/components/intermediateCa";
 import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { UiApicClient } from "../lib/components/uiApicClient";
@@ -192,6 +192,15 @@ function openP12(file: string, password: string, extra: string[] = []): { info: 
     return { info: info.output, pems: pems.output, status: pems.status };
 }
 
+/** An ApicClientBundle "ob" under the test-only CA with an ECDSA key, and `extra`. */
+const testOnlyObBundle = (extra: Partial<ApicClientBundleArgs> = {}): ApicClientBundleArgs => ({
+    clientCa: { certPem: TEST_ONLY_CA_CERT_PEM, privateKeyPem: TEST_ONLY_CA_KEY_PEM, chainPem: TEST_ONLY_CA_CERT_PEM },
+    identity: "urn:example:apic-client:ob",
+    serverTrustBundlePem: TEST_ONLY_CA_CERT_PEM,
+    keyAlgorithm: "ECDSA",
+    ...extra,
+});
+
 describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
     this.timeout(120_000);
     let state: EngineState;
@@ -259,17 +268,7 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
         const bundle = (pkcs12Iterations: number) =>
             runWithStandIn(
                 () => {
-                    const b = new ApicClientBundle("ob", {
-                        clientCa: {
-                            certPem: TEST_ONLY_CA_CERT_PEM,
-                            privateKeyPem: TEST_ONLY_CA_KEY_PEM,
-                            chainPem: TEST_ONLY_CA_CERT_PEM,
-                        },
-                        identity: "urn:example:apic-client:ob",
-                        serverTrustBundlePem: TEST_ONLY_CA_CERT_PEM,
-                        keyAlgorithm: "ECDSA",
-                        pkcs12Iterations,
-                    });
+                    const b = new ApicClientBundle("ob", testOnlyObBundle({ pkcs12Iterations }));
                     return { p12: b.pkcs12Base64, password: b.pkcs12Password, key: b.privateKeyPem };
                 },
                 { state: sharedState },
@@ -541,18 +540,10 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
     it("refuses pkcs12Iterations over 100000 with the legacy profile, whose key derivations run in JavaScript", async () => {
         const refusal = await runWithStandIn(
             () =>
-                new ApicClientBundle("ob", {
-                    clientCa: {
-                        certPem: TEST_ONLY_CA_CERT_PEM,
-                        privateKeyPem: TEST_ONLY_CA_KEY_PEM,
-                        chainPem: TEST_ONLY_CA_CERT_PEM,
-                    },
-                    identity: "urn:example:apic-client:ob",
-                    serverTrustBundlePem: TEST_ONLY_CA_CERT_PEM,
-                    keyAlgorithm: "ECDSA",
-                    pkcs12Profile: "legacy",
-                    pkcs12Iterations: PKCS12_MAX_LEGACY_ITERATIONS + 1,
-                }).pkcs12Base64,
+                new ApicClientBundle(
+                    "ob",
+                    testOnlyObBundle({ pkcs12Profile: "legacy", pkcs12Iterations: PKCS12_MAX_LEGACY_ITERATIONS + 1 }),
+                ).pkcs12Base64,
             { state: new Map() },
         ).then(
             () => "accepted",
