@@ -1652,6 +1652,46 @@ export const uniqueKubernetesObjectsPolicy: policy.StackValidationPolicy = {
     },
 };
 
+/** Whether `r` is istiod's cacerts (or a patch of it), as istiod-cacerts finds it: istiod reads it in istio-system alone. */
+function isMeshCaSecret(r: policy.PolicyResource): boolean {
+    if (!SECRETS.includes(r.type)) return false;
+    // By metadata.name: without it Kubernetes names the Secret cacerts-<random>, which istiod never reads.
+    const metadata = fieldsOf(knownPart(known(() => r.props.metadata)));
+    return metadata.name === MESH_CA_SECRET.name && objectNameOf(r).namespace === MESH_CA_SECRET.namespace;
+}
+
+export const gatewayKeysBesideCacertsPolicy: policy.StackValidationPolicy = {
+    name: "gateway-keys-beside-cacerts",
+    description:
+        "No Secret holding a private key (a gateway's: the stack's apic-mtls-* Secrets) sits beside istiod's cacerts (istio-system, the mesh CA key) in one cluster. Istio's gateway chart gives a gateway's account a Role reading every Secret of its namespace (istio-ingressgateway-sds), so a gateway running there can read ca-key.pem and mint any mesh identity in every cluster; Istio recommends gateways in a namespace other than the control plane's.",
+    // Advisory: istio-system is pki:gatewayNamespace's default, and moving it moves every gateway Secret (README, "The gateway's namespace").
+    enforcementLevel: "advisory",
+    validateStack: (args, report) => {
+        const secrets = args.resources.filter((r) => SECRETS.includes(r.type));
+        // cacerts by cluster (its provider): the resources that make or patch it.
+        const meshCas = new Map<string, string[]>();
+        for (const r of secrets.filter(isMeshCaSecret))
+            meshCas.set(providerUrnOf(r), [...(meshCas.get(providerUrnOf(r)) ?? []), r.name]);
+        for (const r of secrets) {
+            const makers = meshCas.get(providerUrnOf(r));
+            if (makers === undefined || isMeshCaSecret(r)) continue;
+            const { namespace, shown } = objectNameOf(r);
+            if (namespace !== MESH_CA_SECRET.namespace) continue;
+            const props = knownPart(r.props) as { data?: unknown; stringData?: unknown };
+            const keyed = [...new Set([...keyEntries(props.data, "base64"), ...keyEntries(props.stringData, "text")])];
+            if (keyed.length === 0) continue;
+            report(
+                `${shown}: a private key (${keyed.sort().join(", ")}) beside istiod's cacerts (${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}, ` +
+                    `the mesh CA key, made by ${[...makers].sort().join(" and ")}) in one cluster (provider ${r.provider?.name ?? "(the default)"}): ` +
+                    "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (istio-ingressgateway-sds), " +
+                    "so a compromised gateway pod can read ca-key.pem and mint any mesh identity in every cluster. " +
+                    "Run the gateway in a namespace of its own and keep its Secrets there (a stack of this package: set pki:gatewayNamespace to it, e.g. istio-ingress, " +
+                    `with the gateway deployed there first, and add it to keySecretNamespaces; README, "The gateway's namespace")`,
+            );
+        }
+    },
+};
+
 /** The URN's parts: `urn:pulumi:<stack>::<project>::<parent types$...$type>::<name>`. */
 const qualifiedTypeOf = (r: { urn: string }): string => r.urn.split("::")[2] ?? "";
 const isMeshCa = (cert: policy.PolicyResource): boolean =>
@@ -2932,6 +2972,7 @@ export const POLICIES: policy.Policies = [
     keyKubernetesObjectPolicy,
     separateTrustDomainsPolicy,
     uniqueKubernetesObjectsPolicy,
+    gatewayKeysBesideCacertsPolicy,
     tlsSecretContentsPolicy,
     credentialTrustPolicy,
 ];

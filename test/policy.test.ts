@@ -42,6 +42,7 @@ import {
     caPathLengthPolicy,
     certificateUsagePolicy,
     credentialTrustPolicy,
+    gatewayKeysBesideCacertsPolicy,
     issuingCaCertificatePolicy,
     keyConfigMapPolicy,
     keyHelmValuesPolicy,
@@ -507,13 +508,84 @@ describe("Policy pack", function () {
             )
         ).flat();
 
-    it("accepts every resource the stack program registers", async () => {
+    /** gateway-keys-beside-cacerts' advice on a gateway `secret` (namespace/name) beside the cacerts `makers` make under `provider`. */
+    const besideCacerts = (secret: string, makers: string, provider: string, entries = "tls.key") =>
+        `${secret}: a private key (${entries}) beside istiod's cacerts (istio-system/cacerts, ` +
+        `the mesh CA key, made by ${makers}) in one cluster (provider ${provider}): ` +
+        "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (istio-ingressgateway-sds), " +
+        "so a compromised gateway pod can read ca-key.pem and mint any mesh identity in every cluster. " +
+        "Run the gateway in a namespace of its own and keep its Secrets there (a stack of this package: set pki:gatewayNamespace to it, e.g. istio-ingress, " +
+        'with the gateway deployed there first, and add it to keySecretNamespaces; README, "The gateway\'s namespace")';
+
+    it("accepts every resource the stack program registers (advising to move its gateway out of istio-system)", async () => {
         for (const p of POLICIES) {
             if ("validateResource" in p) {
                 for (const r of real) assert.deepStrictEqual(await checkResource(p, r), [], `${p.name} on ${r.name}`);
             }
         }
-        assert.deepStrictEqual(await stackRuleFindings(real), []);
+        // pki:gatewayNamespace istio-system (its default): the gateway's Secrets beside cacerts, which the advisory rule names.
+        assert.deepStrictEqual(await stackRuleFindings(real), [
+            `gateway-keys-beside-cacerts: ${besideCacerts("istio-system/apic-mtls-dp", "mesh-ca-example-cacerts", "example")}`,
+            `gateway-keys-beside-cacerts: ${besideCacerts("istio-system/apic-mtls-ob", "mesh-ca-example-cacerts", "example")}`,
+        ]);
+    });
+
+    it("gateway-keys-beside-cacerts: advises a gateway key Secret out of cacerts' namespace and cluster", async () => {
+        assert.strictEqual(gatewayKeysBesideCacertsPolicy.enforcementLevel, "advisory");
+        const gatewaySecret = named("ob-gateway-ob-tls");
+        const cacerts = named("mesh-ca-example-cacerts");
+        const advice = [besideCacerts("istio-system/apic-mtls-ob", "mesh-ca-example-cacerts", "example")];
+        const moved = (r: Resource, changes: Record<string, unknown>) => ({
+            ...r,
+            props: { ...r.props, metadata: { ...(r.props.metadata as object), ...changes } },
+        });
+        const west = { type: "pulumi:providers:kubernetes", name: "west", props: {} };
+        const cacertsPatch = { ...cacerts, type: "kubernetes:core/v1:SecretPatch", name: "istiod-ca-patch" };
+        assert.deepStrictEqual(
+            [
+                await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, cacerts]),
+                // The fix: the gateway's Secrets in a namespace of their own (pki:gatewayNamespace: istio-ingress).
+                await checkStack(gatewayKeysBesideCacertsPolicy, [
+                    moved(gatewaySecret, { namespace: "istio-ingress" }),
+                    cacerts,
+                ]),
+                // Another cluster's cacerts, or none the pack sees: nothing to name.
+                await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, { ...cacerts, provider: west }]),
+                await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret]),
+                // A Secret named cacerts by its resource name alone is cacerts-<random>, which istiod never reads.
+                await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, moved(cacerts, { name: undefined })]),
+                // A Secret of certificates alone holds no key to take.
+                await checkStack(gatewayKeysBesideCacertsPolicy, [
+                    { ...gatewaySecret, props: { ...gatewaySecret.props, stringData: { "ca.crt": "x" } } },
+                    cacerts,
+                ]),
+            ],
+            [advice, [], [], [], [], []],
+        );
+        // A patch of cacerts is cacerts there too, and cacerts itself is never named.
+        assert.deepStrictEqual(await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, cacertsPatch]), [
+            besideCacerts("istio-system/apic-mtls-ob", "istiod-ca-patch", "example"),
+        ]);
+        assert.deepStrictEqual(await checkStack(gatewayKeysBesideCacertsPolicy, [cacerts, cacertsPatch]), []);
+        // A stack whose gateway has a namespace of its own: no advice.
+        const apart = await runWithStandIn(
+            () =>
+                buildPki(planFromRawConfig({ ...loadStackFile(OPTION_FILES[1]), gatewayNamespace: "istio-ingress" }))
+                    .outputs,
+            { state: sharedStateWithSuiteKeys() },
+        );
+        const apartResources = fromEngine(apart.engine.resources);
+        assert.deepStrictEqual(
+            apartResources
+                .filter((r) => r.type === "kubernetes:core/v1:Secret")
+                .map((r) => {
+                    const { name, namespace } = r.props.metadata as { name: string; namespace: string };
+                    return `${namespace}/${name}`;
+                })
+                .sort(),
+            ["istio-ingress/apic-mtls-dp", "istio-ingress/apic-mtls-ob", "istio-system/cacerts"],
+        );
+        assert.deepStrictEqual(await checkStack(gatewayKeysBesideCacertsPolicy, apartResources), []);
     });
 
     it("checks the front end: UI client keys belong in the namespaces listed, the UI client root is a domain of its own", async () => {
@@ -537,7 +609,10 @@ describe("Policy pack", function () {
             [],
         );
         // Every stack rule (credential-trust among them) passes the front end's resources.
-        assert.deepStrictEqual(await stackRuleFindings(frontEnd), []);
+        // The backend gateway's Secrets beside cacerts (pki:gatewayNamespace istio-system) alone: the advisory rule's.
+        assert.deepStrictEqual(await stackRuleFindings(frontEnd), [
+            `gateway-keys-beside-cacerts: ${besideCacerts("istio-system/apic-mtls-ob", "mesh-ca-example-cacerts", "example")}`,
+        ]);
         for (const p of POLICIES.filter((x) => "validateResource" in x && x !== keySecretPolicy)) {
             for (const r of frontEnd)
                 assert.deepStrictEqual(
@@ -4982,9 +5057,13 @@ describe("Policy pack", function () {
                 (r.props.metadata as { name?: string }).name === "apic-client-consumer-dashboard",
         ) as Resource;
         assert.ok(JSON.stringify(uiSecret.props).includes(pemBlocks(isrgRootX1(), "CERTIFICATE")[0].split("\n")[1]));
-        // The whole pack passes it (private-key-secrets aside: ob-ui is outside its default keySecretNamespaces).
+        // The whole pack passes it (private-key-secrets aside: ob-ui is outside its default keySecretNamespaces;
+        // gateway-keys-beside-cacerts advises on the backend gateway's Secret, in istio-system).
+        assert.deepStrictEqual(await stackRuleFindings(resources), [
+            `gateway-keys-beside-cacerts: ${besideCacerts("istio-system/apic-mtls-ob", "mesh-ca-example-cacerts", "example")}`,
+        ]);
         for (const p of POLICIES) {
-            if ("validateStack" in p) assert.deepStrictEqual(await checkStack(p, resources), [], p.name);
+            if ("validateStack" in p) continue;
             else if (p !== keySecretPolicy)
                 for (const r of resources)
                     assert.deepStrictEqual(await checkResource(p, r), [], `${p.name} on ${r.name}`);
@@ -5194,8 +5273,12 @@ describe("Policy pack", function () {
                 .map((r) => r.name),
             ["mesh-ca-east-cacerts", "mesh-ca-west-cacerts"],
         );
-        // Every stack rule (credential-trust among them) passes the multi-cluster example's resources.
-        assert.deepStrictEqual(await stackRuleFindings(clusters), []);
+        // Every stack rule (credential-trust among them) passes the multi-cluster example's resources, but for the
+        // advice on its gateway's Secrets, beside cacerts in the first cluster (east) alone.
+        assert.deepStrictEqual(await stackRuleFindings(clusters), [
+            `gateway-keys-beside-cacerts: ${besideCacerts("istio-system/apic-mtls-dp", "mesh-ca-east-cacerts", "east")}`,
+            `gateway-keys-beside-cacerts: ${besideCacerts("istio-system/apic-mtls-ob", "mesh-ca-east-cacerts", "east")}`,
+        ]);
 
         // Patches of a Secret, beside it: each applies its own fields, a field two set fails the update as a conflict.
         const east = { type: "pulumi:providers:kubernetes", name: "east", props: {} };
@@ -5266,6 +5349,7 @@ describe("Policy pack", function () {
             "ca-path-length",
             "certificate-usages",
             "credential-trust",
+            "gateway-keys-beside-cacerts",
             "issuing-ca-certificate",
             "istiod-cacerts",
             "leaf-max-validity",
