@@ -432,7 +432,10 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         // Whole: a "@scope/package" in the text would be read as a doc tag and cut the description there.
         assert.strictEqual(
             schema.resources[token("RootCa")].inputProperties.maxPathLength.description,
-            'How many CA certificates may follow the root. 1 allows intermediates but no CA below them.\nA whole number >= 1: the TLS provider writes 0 as "no limit".\nDefault: 1.',
+            "How many CA certificates may follow the root, as OpenSSL and Go (istiod) hold it: 1 allows\n" +
+                "intermediates but no CA below them. Envoy's BoringSSL ignores a trust anchor's pathlen, so\n" +
+                "Envoy accepts a sub-CA below an intermediate all the same.\n" +
+                'A whole number >= 1: the TLS provider writes 0 as "no limit".\nDefault: 1.',
         );
     });
 

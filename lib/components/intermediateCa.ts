@@ -239,7 +239,9 @@ const INTERMEDIATE_CA_INPUTS: InputNames<IntermediateCaArgs> = {
 
 /**
  * An issuing CA signed by a RootCa or by an existing CA. It carries no path length of its own
- * (the TLS provider cannot write pathlen 0); the root's pathlen 1 is what forbids CAs below it.
+ * (the TLS provider cannot write pathlen 0). The root's pathlen 1 forbids CAs below it to OpenSSL
+ * and Go (istiod), not to Envoy: BoringSSL ignores a trust anchor's pathlen, so Envoy accepts a
+ * chain through a sub-CA this CA's key signs.
  */
 export class IntermediateCa extends pulumi.ComponentResource implements IssuingCa {
     /** The CA certificate; "" while an offline signature is pending. */

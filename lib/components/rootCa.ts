@@ -43,7 +43,9 @@ export interface RootCaArgs {
      */
     readonly earlyRenewalDays?: number;
     /**
-     * How many CA certificates may follow the root. 1 allows intermediates but no CA below them.
+     * How many CA certificates may follow the root, as OpenSSL and Go (istiod) hold it: 1 allows
+     * intermediates but no CA below them. Envoy's BoringSSL ignores a trust anchor's pathlen, so
+     * Envoy accepts a sub-CA below an intermediate all the same.
      * A whole number >= 1: the TLS provider writes 0 as "no limit".
      * Default: 1.
      * @default 1

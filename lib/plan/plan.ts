@@ -121,7 +121,10 @@ export interface CaPlan {
     readonly epoch: number;
     /** Issuing CA; undefined for the self-signed root. */
     readonly issuer?: CaId;
-    /** Root only: 1 allows intermediates but no CA below them (0 would mean "no limit" in @pulumi/tls). */
+    /**
+     * Root only: 1 allows intermediates but no CA below them to OpenSSL and Go (istiod), not to
+     * Envoy, whose BoringSSL ignores an anchor's pathlen (0 would mean "no limit" in @pulumi/tls).
+     */
     readonly maxPathLength?: number;
     /** Signed by (or, for a root, kept on) the offline ceremony's machine: no root key in the stack. */
     readonly offline: boolean;
