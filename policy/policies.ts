@@ -1663,7 +1663,7 @@ function isMeshCaSecret(r: policy.PolicyResource): boolean {
 export const gatewayKeysBesideCacertsPolicy: policy.StackValidationPolicy = {
     name: "gateway-keys-beside-cacerts",
     description:
-        "No Secret holding a private key (a gateway's: the stack's apic-mtls-* Secrets) sits beside istiod's cacerts (istio-system, the mesh CA key) in one cluster. Istio's gateway chart gives a gateway's account a Role reading every Secret of its namespace (istio-ingressgateway-sds), so a gateway running there can read ca-key.pem and mint any mesh identity in every cluster; Istio recommends gateways in a namespace other than the control plane's.",
+        "No Secret holding a private key (a gateway's: the stack's apic-mtls-* Secrets) sits beside istiod's cacerts (istio-system, the mesh CA key) in one cluster. Istio's gateway chart gives a gateway's account a Role reading every Secret of its namespace (named after its service account), so a gateway running there can read ca-key.pem and mint any mesh identity in every cluster; Istio recommends gateways in a namespace other than the control plane's.",
     // Advisory: istio-system is pki:gatewayNamespace's default, and moving it moves every gateway Secret (README, "The gateway's namespace").
     enforcementLevel: "advisory",
     validateStack: (args, report) => {
@@ -1683,7 +1683,7 @@ export const gatewayKeysBesideCacertsPolicy: policy.StackValidationPolicy = {
             report(
                 `${shown}: a private key (${keyed.sort().join(", ")}) beside istiod's cacerts (${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}, ` +
                     `the mesh CA key, made by ${[...makers].sort().join(" and ")}) in one cluster (provider ${r.provider?.name ?? "(the default)"}): ` +
-                    "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (istio-ingressgateway-sds), " +
+                    "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (named after its service account), " +
                     "so a compromised gateway pod can read ca-key.pem and mint any mesh identity in every cluster. " +
                     "Run the gateway in a namespace of its own and keep its Secrets there (a stack of this package: set pki:gatewayNamespace to it, e.g. istio-ingress, " +
                     `with the gateway deployed there first, and add it to keySecretNamespaces; README, "The gateway's namespace")`,

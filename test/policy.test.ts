@@ -512,7 +512,7 @@ describe("Policy pack", function () {
     const besideCacerts = (secret: string, makers: string, provider: string, entries = "tls.key") =>
         `${secret}: a private key (${entries}) beside istiod's cacerts (istio-system/cacerts, ` +
         `the mesh CA key, made by ${makers}) in one cluster (provider ${provider}): ` +
-        "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (istio-ingressgateway-sds), " +
+        "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (named after its service account), " +
         "so a compromised gateway pod can read ca-key.pem and mint any mesh identity in every cluster. " +
         "Run the gateway in a namespace of its own and keep its Secrets there (a stack of this package: set pki:gatewayNamespace to it, e.g. istio-ingress, " +
         'with the gateway deployed there first, and add it to keySecretNamespaces; README, "The gateway\'s namespace")';
