@@ -659,6 +659,38 @@ describe("diff of a revocation", function () {
         assert.deepStrictEqual(diffPlans(jumped, plan(pinsTwo(3, [revocation]))).refused, []);
     });
 
+    it("revoking the previous key of a client switch makes no new key: APIC must use the current epoch's keystore first", () => {
+        const switched = (clientPhase: string, revocations: (typeof revocation)[]) => ({
+            ...dev,
+            revocations,
+            rotation: { endpoints: { ob: { clientEpoch: 1, clientPhase } } },
+        });
+        const d = diffPlans(plan(switched("switch", [])), plan(switched("switch", [revocation])));
+        assert.deepStrictEqual(
+            places(d),
+            GATEWAY_SECRETS.map(
+                (s) =>
+                    `update ${s}: ca.crl: new: CRL of apic-client-ca (revokes serial F1D1E59E376EF775D55D309E3292F63C of ob), CRL of client-root`,
+            ),
+        );
+        assert.deepStrictEqual(d.revocations, [{ change: "added", ...revocation, host: "ob.dev.api.bank.example" }]);
+        assert.deepStrictEqual(d.pins, [
+            { endpoint: "ob", before: ["key of epoch 1", "the key before epoch 1"], after: ["key of epoch 1"] },
+        ]);
+        assert.deepStrictEqual(d.steps, {
+            before: [
+                "Check that APIC uses the keystore of epoch 1 of ob, or upload it now (apic keystores:update, same name): " +
+                    "the revoked key of epoch 0 is refused from this update on, and no new key is made, so APIC's calls to ob.dev.api.bank.example fail while it holds that key.",
+            ],
+            after: [
+                "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.",
+            ],
+        });
+        // At the finish that follows, the revoked key is no longer pinned: nothing more stops working.
+        const finished = diffPlans(plan(switched("switch", [revocation])), plan(switched("finish", [revocation])));
+        assert.deepStrictEqual([finished.pins, finished.steps], [[], { before: [], after: [] }]);
+    });
+
     it("refuses removing it while that would take the client's epoch back, naming the way to drop it", () => {
         const d = diffPlans(plan(revoked), plan(dev));
         assert.deepStrictEqual(d.refused, [

@@ -656,16 +656,25 @@ function rekeyedInPlace(base: PkiPlan, head: PkiPlan): EndpointPlan[] {
  * nor, after a skipped epoch, that the newest key below is an older one, which its revocation unpins.
  */
 function keyBeforeRepinned(head: PkiPlan, e: EndpointPlan): string[] {
-    const { epoch } = e.client;
-    const revoked = head.config.revocations.some((r) => holderOf(r) === e.id && r.epoch === epoch - 1);
-    return epoch === 0 || revoked ? [] : [`the key before epoch ${epoch}`];
+    return e.client.epoch === 0 ? [] : keyBeforePinned(head, e.id, e.client.epoch);
+}
+
+/**
+ * The key before `epoch` that a switch pins beside it, unless `plan` revokes the previous epoch's
+ * (pulumi up unpins a revoked key at once, and revoking the previous key makes no new one, as the
+ * client's epoch is already past it). As in keyBeforeRepinned, diff takes that key to be the
+ * previous epoch's.
+ */
+function keyBeforePinned(plan: PkiPlan, id: string, epoch: number): string[] {
+    const revoked = plan.config.revocations.some((r) => holderOf(r) === id && r.epoch === epoch - 1);
+    return revoked ? [] : [`the key before epoch ${epoch}`];
 }
 
 /**
  * The pins of each endpoint in base and head. The head's previous key is the base's current one
  * when the head raised the epoch; a switch phase carried over keeps whatever the base pinned, and
- * one entered again at the same epoch pins the key before it again. A client re-keyed under the
- * same epoch pins a new key of that epoch.
+ * one entered again at the same epoch pins the key before it again; either drops that key once the
+ * previous epoch is revoked. A client re-keyed under the same epoch pins a new key of that epoch.
  */
 function pinChanges(
     base: PkiPlan,
@@ -683,7 +692,7 @@ function pinChanges(
         if (old === undefined) continue;
         const basePins = [
             keyOfEpoch(old.client.epoch),
-            ...(clientOverlap(base.config, e.id) ? [`the key before epoch ${old.client.epoch}`] : []),
+            ...(clientOverlap(base.config, e.id) ? keyBeforePinned(base, e.id, old.client.epoch) : []),
         ];
         const raised = e.client.epoch > old.client.epoch;
         const baseKeyRevoked = revokedEpochs(head, e.id).includes(old.client.epoch);
@@ -696,7 +705,9 @@ function pinChanges(
                   : [keyOfEpoch(old.client.epoch)]
               : reentered
                 ? keyBeforeRepinned(head, e)
-                : basePins.slice(1);
+                : basePins.length > 1
+                  ? keyBeforePinned(head, e.id, e.client.epoch)
+                  : [];
         const current = rekeyed.has(e.id)
             ? `new ${describeKey(e.client.key)} ${keyOfEpoch(e.client.epoch)}`
             : keyOfEpoch(e.client.epoch);
@@ -2820,7 +2831,28 @@ function stepsFor(
         ...diff.revocations.filter((r) => r.change === "added").map((r) => r.endpoint),
         ...(diff.newStack ? [] : rekeyedInPlace(base, head).map((e) => e.id)),
     ]);
-    const dropping = unpinned.filter((p) => !revoked.has(p.endpoint)).map((p) => p.endpoint);
+    // A revoked key older than the client's epoch in a switch (the previous one): no new key is made,
+    // so APIC must already use, or upload now, the keystore of the current epoch.
+    const revokedPrevious = diff.revocations.filter((r) => {
+        const e = head.endpoints.find((h) => h.id === r.endpoint);
+        return (
+            r.change === "added" &&
+            r.clientEpoch === undefined &&
+            e !== undefined &&
+            r.epoch < e.client.epoch &&
+            clientOverlap(head.config, e.id)
+        );
+    });
+    for (const r of revokedPrevious) {
+        const epoch = head.endpoints.find((e) => e.id === r.endpoint)?.client.epoch;
+        before.push(
+            `Check that APIC uses the keystore of epoch ${epoch} of ${r.endpoint}, or upload it now (apic keystores:update, same name): ` +
+                `the revoked key of epoch ${r.epoch} is refused from this update on, and no new key is made, so APIC's calls to ${r.host} fail while it holds that key.`,
+        );
+    }
+    const dropping = unpinned
+        .filter((p) => !revoked.has(p.endpoint) && !revokedPrevious.some((r) => r.endpoint === p.endpoint))
+        .map((p) => p.endpoint);
     if (dropping.length > 0) {
         before.push(
             `Check that APIC uses the newest keystore of ${list(dropping)}: the older keys stop working with this update.`,
