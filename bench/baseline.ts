@@ -172,7 +172,10 @@ function apicClients(plan: PkiPlan, clientCa: Ca, serverTrustPem: pulumi.Output<
     for (const e of plan.endpoints) {
         const name = `${e.id}-apic-client`;
         const issued = issue(name, e.client, clientCa);
-        const password = new random.RandomPassword(`${name}-p12-password`, { length: 32, special: false });
+        const password = new random.RandomPassword(`${rotatedName(name, e.client.epoch)}-p12-password`, {
+            length: 32,
+            special: false,
+        });
         const caChainPem = chainCertificatesOf(clientCa.chainPem);
         const pin = issued.publicKeyPem.apply(spkiPin);
         const pkcs12Base64 = pulumi.secret(

@@ -294,6 +294,27 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
         }
     });
 
+    it("protects each epoch's keystore with its own password, keeping epoch 0's resource name", async () => {
+        // One state for both runs: a password of the same name would come back unchanged.
+        const state: EngineState = new Map(sharedState);
+        const bundle = (epoch: number) =>
+            runWithStandIn(
+                () => ({ password: new ApicClientBundle("ob", testOnlyObBundle({ epoch })).pkcs12Password }),
+                {
+                    state,
+                },
+            );
+        const [zero, one] = [await bundle(0), await bundle(1)];
+        const passwords = (run: typeof zero) =>
+            run.engine.resources
+                .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
+                .map((r) => r.name);
+        assert.deepStrictEqual([passwords(zero), passwords(one)], [["ob-p12-password"], ["ob-r1-p12-password"]]);
+        assert.match(one.outputs.password, /^[A-Za-z0-9]{32}$/);
+        assert.notStrictEqual(one.outputs.password, zero.outputs.password);
+        assert.strictEqual((await bundle(0)).outputs.password, zero.outputs.password, "epoch 0 keeps its password");
+    });
+
     /** The inputs of ob's keystore in the modern render, with a fixed password. */
     const obKeystoreInput = (iterations: number) => ({
         keyPem: modern.read("apic/ob/client.key"),

@@ -345,6 +345,11 @@ describe("render --state keeps what the last render registered and nothing else,
         const privateKeys = [...kept.values()].map((resource) => resource.state.privateKeyPem);
         assert.ok(privateKeys.includes(read("second", "apic/ob/client.key")), "the re-issued client's key is kept");
         assert.ok(!privateKeys.includes(read("first", "apic/ob/client.key")), "the revoked key is gone");
+        assert.notStrictEqual(
+            read("second", "apic/ob/client.p12.password"),
+            read("first", "apic/ob/client.p12.password"),
+            "the re-issued client's keystore has a new password",
+        );
         assert.ok(!privateKeys.includes(read("first", "apic/dp/client.key")), "the removed endpoint's key is gone");
         assert.ok(kept.has("pulumi:pulumi:Stack::outputs"), "the deployment record the next render reads stays");
     });

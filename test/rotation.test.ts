@@ -56,6 +56,8 @@ const triple = (name: string): string[] => [
     `LocallySignedCert ${name}-cert`,
     `PrivateKey ${name}-key`,
 ];
+/** An APIC client's: its key, CSR and certificate, and its PKCS#12 password (a new key, a new password). */
+const apicClient = (name: string): string[] => [...triple(name), `RandomPassword ${name}-p12-password`];
 
 describe("Rotation epochs replace exactly what they name", function () {
     this.timeout(120_000);
@@ -79,18 +81,22 @@ describe("Rotation epochs replace exactly what they name", function () {
     it("apicClientEpoch: every APIC client key and certificate, and on the gateway only the key pins", async () => {
         const after = await registered({ ...option1, rotation: { apicClientEpoch: 1 } });
         assert.deepStrictEqual(compare(base, after), {
-            added: [...triple("dp-apic-client-r1"), ...triple("ob-apic-client-r1")].sort(),
-            removed: [...triple("dp-apic-client"), ...triple("ob-apic-client")].sort(),
+            added: [...apicClient("dp-apic-client-r1"), ...apicClient("ob-apic-client-r1")].sort(),
+            removed: [...apicClient("dp-apic-client"), ...apicClient("ob-apic-client")].sort(),
             changed: ["Gateway dp-gateway-gateway", "Gateway ob-gateway-gateway"],
         });
     });
 
     it("leafEpoch: every leaf and every gateway secret; the CAs stay", async () => {
         const after = await registered({ ...option1, rotation: { leafEpoch: 2 } });
-        const leaves = ["dp-apic-client", "ob-apic-client", "dp-gateway-dp-server", "ob-gateway-ob-server"];
+        const clients = ["dp-apic-client", "ob-apic-client"];
+        const servers = ["dp-gateway-dp-server", "ob-gateway-ob-server"];
         assert.deepStrictEqual(compare(base, after), {
-            added: leaves.flatMap((l) => triple(`${l}-r2`)).sort(),
-            removed: leaves.flatMap(triple).sort(),
+            added: [
+                ...clients.flatMap((l) => apicClient(`${l}-r2`)),
+                ...servers.flatMap((l) => triple(`${l}-r2`)),
+            ].sort(),
+            removed: [...clients.flatMap(apicClient), ...servers.flatMap(triple)].sort(),
             changed: [
                 "Gateway dp-gateway-gateway",
                 "Gateway ob-gateway-gateway",
