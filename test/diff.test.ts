@@ -698,7 +698,8 @@ describe("diff of a revocation", function () {
                 key: "pki:revocations",
                 problem:
                     'removing the revocation of serial F1D1E59E376EF775D55D309E3292F63C (endpoint "ob") takes its APIC client back from epoch 1 to 0: ' +
-                    "a new key would replace the one APIC holds, with no overlap. Keep the entry until the certificate would have expired; to drop it, set pki:rotation.endpoints.ob.clientEpoch to 1 in the same change",
+                    "a new key would replace the one APIC holds, with no overlap. Keep the entry until the certificate would have expired (pulumi up refuses dropping it while the certificate is valid, whatever the epochs); " +
+                    "only then drop it, setting pki:rotation.endpoints.ob.clientEpoch to 1 in the same change",
             },
         ]);
         // With the epoch kept: refused while the certificate may be valid (revoked 2026-01-20, leaves live
@@ -2563,7 +2564,8 @@ describe("diff of the front end (examples/front-end)", function () {
                 problem:
                     'removing the revocation of serial 5E2A1F0C9B (UI service "consumer-dashboard") takes its client certificate back from epoch 1 to 0: ' +
                     "the revoked certificate would leave the CRL and pass again, and a new key would replace the one in its Secret under a name an earlier key had. " +
-                    "Keep the entry until the certificate would have expired; to drop it, set pki:rotation.uiClientEpoch to 1 in the same change (which renews the other UI services' keys too)",
+                    "Keep the entry until the certificate would have expired (pulumi up refuses dropping it while the certificate is valid, whatever the epochs); " +
+                    "only then drop it, setting pki:rotation.uiClientEpoch to 1 in the same change (which renews the other UI services' keys too)",
             },
         ]);
         const keptEpoch = { ...frontEndStack, rotation: { uiClientEpoch: 1 } };

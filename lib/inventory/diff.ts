@@ -997,7 +997,7 @@ function loweredEpochs(base: PkiPlan, head: PkiPlan): RefusedChange[] {
             key: "pki:revocations",
             problem:
                 `removing the revocation of serial ${list(dropped.map((r) => r.serial))} (${client.whose}) takes its ${client.what} back from epoch ${old.epoch} to ${client.epoch}: ` +
-                `${client.goingBack}. Keep the entry until the certificate would have expired; to drop it, set ${client.epochKey} to ${keep} in the same change${client.sharedEpoch}`,
+                `${client.goingBack}. Keep the entry until the certificate would have expired (pulumi up refuses dropping it while the certificate is valid, whatever the epochs); only then drop it, setting ${client.epochKey} to ${keep} in the same change${client.sharedEpoch}`,
         });
     }
     return refused;
