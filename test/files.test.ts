@@ -976,7 +976,7 @@ describe("render --state: the state holds every private key", function () {
                 ciphertext,
             }) + "\n";
         const entryRefused = (n: number) =>
-            `error: --state ${state} is not a render state: its entry ${n} is not a resource as a render writes it (["<type>::<name>", { inputsJson, id, state }]); give the file an earlier render wrote\n`;
+            `error: --state ${state} is not a render state: its entry ${n} is not a resource as a render writes it (["<type>::<name>", { inputsJson, id, state }], and a key's keyGeneration, when there, a whole number from 2); give the file an earlier render wrote\n`;
         const cases: [string | undefined, string, string][] = [
             [undefined, '["SECRETPASSWORD123"]', entryRefused(1)],
             [undefined, '[["SECRETPASSWORD123"]]', entryRefused(1)],

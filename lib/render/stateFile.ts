@@ -277,7 +277,7 @@ function parseState(
     const bad = resources.findIndex((entry) => !isResourceEntry(entry));
     if (bad !== -1) {
         throw new Error(
-            `${OPTION} ${file} is not a render state: its entry ${bad + 1} is not a resource as a render writes it (["<type>::<name>", { inputsJson, id, state }]); give the file an earlier render wrote`,
+            `${OPTION} ${file} is not a render state: its entry ${bad + 1} is not a resource as a render writes it (["<type>::<name>", { inputsJson, id, state }], and a key's keyGeneration, when there, a whole number from 2); give the file an earlier render wrote`,
         );
     }
     return { state: new Map(resources as [string, never][]), environment: content?.environment, key };
