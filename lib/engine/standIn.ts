@@ -136,7 +136,9 @@ export interface StandInOptions extends tlsProvider.ProviderOptions {
      * the RSA keys a run generates are added to it (0600) when the run settles. One that comes
      * back to a state (deleteUnregistered removed it, or other inputs replaced it) is a new key,
      * held as generation 2 of its name and inputs (3 the next time); a key the state held when a
-     * run first took it counts as the generation the state records with it (1 when none).
+     * run first took it counts as the generation the state records with it (1 when none). A key
+     * deleted before the state was written out and read back is not remembered there: registered
+     * again after that, it starts at generation 1, the file's first key of its name.
      */
     keyFile?: string;
 }
