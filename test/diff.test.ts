@@ -691,6 +691,32 @@ describe("diff of a revocation", function () {
         assert.deepStrictEqual([finished.pins, finished.steps], [[], { before: [], after: [] }]);
     });
 
+    it("revoking an older key than the previous one in a switch: the step is conditional, as the pins stay", () => {
+        // ob at epoch 2 in switch pins epoch 2 and the key before it, taken to be epoch 1's: revoking
+        // epoch 0 unpins nothing unless the epochs went from 0 straight to 2.
+        const switched = (revocations: (typeof revocation)[]) => ({
+            ...dev,
+            revocations,
+            rotation: { endpoints: { ob: { clientEpoch: 2, clientPhase: "switch" } } },
+        });
+        const d = diffPlans(plan(switched([])), plan(switched([revocation])));
+        assert.deepStrictEqual(d.pins, []);
+        assert.deepStrictEqual(d.steps.before, [
+            "Only if the client of ob came to epoch 2 straight from 0: check that APIC uses the keystore of epoch 2, or upload it now (apic keystores:update, same name), " +
+                "as the key pinned beside it is then the revoked one of epoch 0, refused from this update on. Otherwise that pinned key is a later epoch's, and it stays.",
+        ]);
+        // Revoking epoch 1, the key the pins drop, is definite.
+        const previous = { ...revocation, serial: "01", epoch: 1 };
+        const p = diffPlans(plan(switched([])), plan(switched([previous])));
+        assert.deepStrictEqual(p.pins, [
+            { endpoint: "ob", before: ["key of epoch 2", "the key before epoch 2"], after: ["key of epoch 2"] },
+        ]);
+        assert.deepStrictEqual(p.steps.before, [
+            "Check that APIC uses the keystore of epoch 2 of ob, or upload it now (apic keystores:update, same name): " +
+                "the revoked key of epoch 1 is refused from this update on, and no new key is made, so APIC's calls to ob.dev.api.bank.example fail while it holds that key.",
+        ]);
+    });
+
     it("refuses removing it while that would take the client's epoch back, naming the way to drop it", () => {
         const d = diffPlans(plan(revoked), plan(dev));
         assert.deepStrictEqual(d.refused, [
@@ -2122,6 +2148,31 @@ describe("diff of the APIC keystores' PKCS#12 (pki:pkcs12Profile, pki:pkcs12Iter
         assert.deepStrictEqual(d.steps.after, [
             "Upload the APIC keystore of dp and ob (apic keystores:update, same name); at once for dp and ob: APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example fail until then.",
             "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, same password): it is now written legacy, 10000 iterations, under the alias <endpoint>-legacy-3des-sha1.",
+        ]);
+    });
+});
+
+describe("diff of a client.p12 rewritten while the client's epoch rises", function () {
+    this.timeout(30_000);
+    const LOAD =
+        "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, ";
+    const WRITTEN = "): it is now written legacy, 10000 iterations, under the alias <endpoint>-legacy-3des-sha1.";
+    const NEW_PASSWORD =
+        "render's apic/<endpoint>/client.p12.password, stack output apicBundles.<endpoint>.pkcs12Password";
+
+    it("says same password only for the endpoint whose epoch stays: each client epoch has its own password", () => {
+        const head = {
+            ...dev,
+            pkcs12Profile: "legacy",
+            rotation: { endpoints: { ob: { clientEpoch: 1, clientPhase: "switch" } } },
+        };
+        const d = diffPlans(plan(dev), plan(head));
+        assert.deepStrictEqual(d.steps.after.slice(-1), [
+            `${LOAD}same password for dp; ob with a new password: ${NEW_PASSWORD}${WRITTEN}`,
+        ]);
+        const both = { ...head, rotation: { apicClientEpoch: 1, apicClientPhase: "switch" } };
+        assert.deepStrictEqual(diffPlans(plan(dev), plan(both)).steps.after.slice(-1), [
+            `${LOAD}with its new password: ${NEW_PASSWORD}${WRITTEN}`,
         ]);
     });
 });

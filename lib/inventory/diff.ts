@@ -2831,9 +2831,10 @@ function stepsFor(
         ...diff.revocations.filter((r) => r.change === "added").map((r) => r.endpoint),
         ...(diff.newStack ? [] : rekeyedInPlace(base, head).map((e) => e.id)),
     ]);
-    // A revoked key older than the client's epoch in a switch (the previous one): no new key is made,
+    // A revoked key older than the client's epoch in a switch: no new key is made. The previous
+    // epoch's is the key the switch pins beside the current one (keyBeforePinned, as the pins show),
     // so APIC must already use, or upload now, the keystore of the current epoch.
-    const revokedPrevious = diff.revocations.filter((r) => {
+    const revokedOlder = diff.revocations.filter((r) => {
         const e = head.endpoints.find((h) => h.id === r.endpoint);
         return (
             r.change === "added" &&
@@ -2843,11 +2844,21 @@ function stepsFor(
             clientOverlap(head.config, e.id)
         );
     });
+    const epochOfClient = (id?: string) => head.endpoints.find((e) => e.id === id)?.client.epoch ?? 0;
+    const revokedPrevious = revokedOlder.filter((r) => r.epoch === epochOfClient(r.endpoint) - 1);
     for (const r of revokedPrevious) {
-        const epoch = head.endpoints.find((e) => e.id === r.endpoint)?.client.epoch;
         before.push(
-            `Check that APIC uses the keystore of epoch ${epoch} of ${r.endpoint}, or upload it now (apic keystores:update, same name): ` +
+            `Check that APIC uses the keystore of epoch ${epochOfClient(r.endpoint)} of ${r.endpoint}, or upload it now (apic keystores:update, same name): ` +
                 `the revoked key of epoch ${r.epoch} is refused from this update on, and no new key is made, so APIC's calls to ${r.host} fail while it holds that key.`,
+        );
+    }
+    // An older epoch's: the key pinned beside the current one stays, as diff takes it to be the
+    // previous epoch's; only if the epochs jumped past it is that key the revoked one.
+    for (const r of revokedOlder.filter((o) => !revokedPrevious.includes(o))) {
+        const epoch = epochOfClient(r.endpoint);
+        before.push(
+            `Only if the client of ${r.endpoint} came to epoch ${epoch} straight from ${r.epoch}: check that APIC uses the keystore of epoch ${epoch}, or upload it now (apic keystores:update, same name), ` +
+                `as the key pinned beside it is then the revoked one of epoch ${r.epoch}, refused from this update on. Otherwise that pinned key is a later epoch's, and it stays.`,
         );
     }
     const dropping = unpinned
@@ -2883,9 +2894,22 @@ function stepsFor(
     }
     if (rewritten.length > 0) {
         const { pkcs12Profile, pkcs12Iterations } = head.config;
+        // Each client epoch has its own PKCS#12 password (apicClientBundle): the password stays only
+        // where the endpoint's client epoch does.
+        const epochOf = (plan: PkiPlan, id: string) => plan.endpoints.find((e) => e.id === id)?.client.epoch;
+        const newPassword = rewritten.filter((id) => epochOf(base, id) !== epochOf(head, id));
+        const samePassword = rewritten.filter((id) => !newPassword.includes(id));
+        const NEW_PASSWORD =
+            "render's apic/<endpoint>/client.p12.password, stack output apicBundles.<endpoint>.pkcs12Password";
+        const password =
+            newPassword.length === 0
+                ? "same password"
+                : samePassword.length === 0
+                  ? `with its new password: ${NEW_PASSWORD}`
+                  : `same password for ${names(samePassword)}; ${names(newPassword)} with a new password: ${NEW_PASSWORD}`;
         after.push(
             `Load the new client.p12 of ${names(rewritten)} wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, ` +
-                `stack output apicBundles.<endpoint>.pkcs12Base64, same password): it is now written ${pkcs12Profile}, ${pkcs12Iterations} iterations, under the alias ${pkcs12FriendlyName("<endpoint>", pkcs12Profile)}` +
+                `stack output apicBundles.<endpoint>.pkcs12Base64, ${password}): it is now written ${pkcs12Profile}, ${pkcs12Iterations} iterations, under the alias ${pkcs12FriendlyName("<endpoint>", pkcs12Profile)}` +
                 (rewritten.every((id) => !keystores.includes(id))
                     ? "; keystore.json (apic keystores:update) does not change."
                     : "."),
