@@ -1950,7 +1950,10 @@ describe("diff risks", function () {
                 change: "moves every gateway Secret and Gateway from namespace istio-system to istio-ingress: Pulumi creates them in istio-ingress and deletes them from istio-system",
                 breaks: "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-ingress, dp.dev.api.bank.example and ob.dev.api.bank.example get no TLS from this update on; VirtualServices that bind istio-system/apic-mtls-dp and istio-system/apic-mtls-ob stop routing when Pulumi deletes them, and DNS or the load balancer for dp.dev.api.bank.example and ob.dev.api.bank.example must point at the new gateway's Service; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds istio-ingress",
                 instead:
-                    "keep pki:gatewayNamespace istio-system; to move the gateway, run the ingress gateway's pods in istio-ingress first (the Gateways select istio: ingressgateway), add istio-ingress to keySecretNamespaces, then change it",
+                    "move the gateway out of istio-system, but in this order: run the ingress gateway's pods in istio-ingress first (the Gateways select istio: ingressgateway), add istio-ingress to keySecretNamespaces, then change it; " +
+                    "until then keep pki:gatewayNamespace istio-system. The move is worth it: in istio-system the gateway's account can read istiod's cacerts (istio-system/cacerts, the mesh CA key; " +
+                    "the policy pack's advisory gateway-keys-beside-cacerts, README \"The gateway's namespace\")",
+
                 hosts: ["dp.dev.api.bank.example", "ob.dev.api.bank.example"],
             },
         ]);
@@ -2005,7 +2008,8 @@ describe("diff risks", function () {
             [
                 [
                     "the ingress gateway reads its Secrets in its own namespace: unless its pods already run in istio-system, dp.dev.api.bank.example and ob.dev.api.bank.example get no TLS from this update on; VirtualServices that bind istio-ingress/apic-mtls-dp and istio-ingress/apic-mtls-ob stop routing when Pulumi deletes them, and DNS or the load balancer for dp.dev.api.bank.example and ob.dev.api.bank.example must point at the new gateway's Service",
-                    "keep pki:gatewayNamespace istio-ingress; to move the gateway, run the ingress gateway's pods in istio-system first (the Gateways select istio: ingressgateway), then change it",
+                    "keep pki:gatewayNamespace istio-ingress: in istio-system the gateway's account could read istiod's cacerts (istio-system/cacerts, the mesh CA key); " +
+                        "to move the gateway anyway, run the ingress gateway's pods in istio-system first (the Gateways select istio: ingressgateway), then change it",
                 ],
             ],
         );

@@ -20,6 +20,7 @@ import {
     show,
     shownName,
     SHOWN_CHARACTERS,
+    MESH_CA_SECRET,
 } from "../config/values";
 import { CaSlot, describeTransitions, normalSerial, PHASES } from "../plan/caRotation";
 import { caSlots, isRootSlot, RootSlot, rootOf, rootSlotOf } from "../plan/hierarchy";
@@ -2092,10 +2093,34 @@ function gatewayNamespaceRisks(base: PkiPlan, head: PkiPlan): Risk[] {
                 (unlisted
                     ? `; the policy pack's private-key-secrets refuses the new Secrets unless keySecretNamespaces holds ${to}`
                     : ""),
-            instead: `keep ${key} ${from}; to move the gateway, run the ingress gateway's pods in ${to} first (the ${customer ? "Gateway selects" : "Gateways select"} ${selectorText(selector)}), ${unlisted ? `add ${to} to keySecretNamespaces, ` : ""}then change it`,
+            instead: gatewayMoveInstead(
+                key,
+                from,
+                to,
+                `${customer ? "Gateway selects" : "Gateways select"} ${selectorText(selector)}`,
+                unlisted,
+            ),
             hosts,
         };
     });
+}
+
+/**
+ * What to do instead of a gateway's move in one step. Out of istiod's namespace the move is what
+ * README ("The gateway's namespace") and the policy pack's advisory gateway-keys-beside-cacerts
+ * recommend, in order; into it, the gateway's account could read the mesh CA key.
+ */
+function gatewayMoveInstead(key: string, from: string, to: string, selects: string, unlisted: boolean): string {
+    const order = `run the ingress gateway's pods in ${to} first (the ${selects}), ${unlisted ? `add ${to} to keySecretNamespaces, ` : ""}then change it`;
+    const cacerts = `${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}, the mesh CA key`;
+    if (from === MESH_CA_SECRET.namespace)
+        return (
+            `move the gateway out of ${from}, but in this order: ${order}; until then keep ${key} ${from}. ` +
+            `The move is worth it: in ${from} the gateway's account can read istiod's cacerts (${cacerts}; the policy pack's advisory gateway-keys-beside-cacerts, README "The gateway's namespace")`
+        );
+    if (to === MESH_CA_SECRET.namespace)
+        return `keep ${key} ${from}: in ${to} the gateway's account could read istiod's cacerts (${cacerts}); to move the gateway anyway, ${order}`;
+    return `keep ${key} ${from}; to move the gateway, ${order}`;
 }
 
 /** The steps before `pulumi up` of a gateway's move (gatewayMoves): its pods, its traffic, the VirtualServices that bind it. */
