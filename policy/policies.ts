@@ -577,6 +577,23 @@ const NAMESPACE_NOT_KNOWN = "(a namespace not known until the update)";
  * else its provider's (providerNamespace); undefined when neither is known, `unknownNamespace` telling
  * a namespace set but not known yet in a preview from one not given. `shown`: namespace/name, as a finding shows it.
  */
+/**
+ * Whether a Secret's metadata.name and namespace are istiod's cacerts (MESH_CA_SECRET): istiod reads
+ * its plug-in CA there alone. By metadata.name, not the resource's name: without it Kubernetes names
+ * the Secret cacerts-<random>, which istiod never reads. A part a preview does not know yet
+ * (`notKnown`) may be cacerts's.
+ */
+function isMeshCaName(
+    metadataName: unknown,
+    namespace: string | undefined,
+    notKnown: { name: boolean; namespace: boolean } = { name: false, namespace: false },
+): boolean {
+    return (
+        (notKnown.name || metadataName === MESH_CA_SECRET.name) &&
+        (notKnown.namespace || namespace === MESH_CA_SECRET.namespace)
+    );
+}
+
 function objectNameOf(r: { name: string; props: Props; provider?: policy.PolicyProviderResource }): {
     name: string;
     namespace: string | undefined;
@@ -742,8 +759,7 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
                     `set metadata.namespace: ${belong}`,
             );
         } else if (
-            name === MESH_CA_SECRET.name &&
-            namespace === MESH_CA_SECRET.namespace &&
+            isMeshCaName(props.metadata?.name, namespace) &&
             (!namespaces.includes(namespace) || (admitted !== undefined && !admitted.some((p) => matchesName(name, p))))
         ) {
             // istiod reads its plug-in CA in istio-system alone: there is nowhere to move it.
@@ -778,9 +794,10 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         // istiod's plug-in CA (MeshPluginCa writes it) is an Opaque Secret, whose keys are no kubernetes.io/tls Secret's.
         // Named so, not by its resource name: without metadata.name Kubernetes gets cacerts-<random>, which istiod never reads.
         // Checked by the update too when the preview cannot tell whether it is, or what type it has.
-        const mayBeIstiodCa =
-            (nameNotKnown || props.metadata?.name === MESH_CA_SECRET.name) &&
-            (namespaceNotKnown || namespace === MESH_CA_SECRET.namespace);
+        const mayBeIstiodCa = isMeshCaName(props.metadata?.name, namespace, {
+            name: nameNotKnown,
+            namespace: namespaceNotKnown,
+        });
         if (props.type !== "kubernetes.io/tls" && !mayBeIstiodCa && !patchKeepsType && !typeNotKnown) {
             report(
                 `${name}: ${key} in a secret of type ${props.type ?? "Opaque"}; use kubernetes.io/tls ` +
@@ -1400,7 +1417,7 @@ export const istiodCaPolicy: policy.ResourceValidationPolicy = {
         const metadata = knownPart(known(() => args.props.metadata)) as { name?: unknown } | undefined;
         // Its namespace as objectNameOf reads it: one a preview does not know yet is checked by the update.
         const { namespace } = objectNameOf(args);
-        if (metadata?.name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) return;
+        if (!isMeshCaName(metadata?.name, namespace)) return;
         const props = knownPart(args.props) as { data?: unknown; stringData?: unknown };
         const maps = [props.data, props.stringData].filter((map) => typeof map === "object" && map !== null);
         const tls = maps.some((map) => TLS_LAYOUT["ca-cert.pem"] in (map as object));
@@ -1655,9 +1672,7 @@ export const uniqueKubernetesObjectsPolicy: policy.StackValidationPolicy = {
 /** Whether `r` is istiod's cacerts (or a patch of it), as istiod-cacerts finds it: istiod reads it in istio-system alone. */
 function isMeshCaSecret(r: policy.PolicyResource): boolean {
     if (!SECRETS.includes(r.type)) return false;
-    // By metadata.name: without it Kubernetes names the Secret cacerts-<random>, which istiod never reads.
-    const metadata = fieldsOf(knownPart(known(() => r.props.metadata)));
-    return metadata.name === MESH_CA_SECRET.name && objectNameOf(r).namespace === MESH_CA_SECRET.namespace;
+    return isMeshCaName(fieldsOf(knownPart(known(() => r.props.metadata))).name, objectNameOf(r).namespace);
 }
 
 export const gatewayKeysBesideCacertsPolicy: policy.StackValidationPolicy = {

@@ -2680,6 +2680,23 @@ describe("Policy pack", function () {
             "cacerts: a private key (ca-key.pem) in istiod's plug-in CA Secret in istio-system; keys belong only in istio-ingress (the pack's keySecretNamespaces). " +
                 "istiod reads cacerts in istio-system alone, so it cannot move: add istio-system to keySecretNamespaces",
         ]);
+        // A resource named cacerts without metadata.name is cacerts-<random>, which istiod never reads:
+        // an ordinary key Secret, as istiod-cacerts and private-key-secrets' type check take it.
+        const cacerts = secrets.find((r) => (r.props.metadata as Record<string, unknown>).name === "cacerts");
+        assert.ok(cacerts !== undefined);
+        const metadata = cacerts.props.metadata as Record<string, unknown>;
+        const unnamed = {
+            ...cacerts,
+            name: "cacerts",
+            props: { ...cacerts.props, metadata: { namespace: metadata.namespace } },
+        };
+        assert.deepStrictEqual(
+            await checkResource(keySecretPolicy, unnamed, { keySecretNamespaces: ["istio-ingress"] }),
+            [
+                outsideNamespaces("cacerts", "ca-key.pem", "istio-system", "istio-ingress"),
+                "cacerts: a private key (ca-key.pem) in a secret of type Opaque; use kubernetes.io/tls (or Istio's cacerts: metadata.name cacerts in istio-system)",
+            ],
+        );
     });
 
     it("private-key-secrets: keySecretNamespaces as a map admits only the Secrets it names in a namespace: the backend gateway's key moved to the customer-facing gateway's is refused", async () => {
