@@ -32,6 +32,7 @@ import {
     MESH_CA_SECRET,
     meshCaId,
     PkiPlan,
+    pkcs12PasswordName,
     rotatedName,
 } from "../lib/plan/plan";
 import { pemBlocks } from "../lib/pki/pem";
@@ -172,7 +173,7 @@ function apicClients(plan: PkiPlan, clientCa: Ca, serverTrustPem: pulumi.Output<
     for (const e of plan.endpoints) {
         const name = `${e.id}-apic-client`;
         const issued = issue(name, e.client, clientCa);
-        const password = new random.RandomPassword(`${rotatedName(name, e.client.epoch)}-p12-password`, {
+        const password = new random.RandomPassword(pkcs12PasswordName(name, e.client.epoch), {
             length: 32,
             special: false,
         });

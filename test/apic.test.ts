@@ -11,6 +11,7 @@ import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { UiApicClient } from "../lib/components/uiApicClient";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import * as tlsProvider from "../lib/engine/tlsProvider";
+import { pkcs12PasswordName } from "../lib/plan/plan";
 import { apicPayloads, apicUiPayloads, APIC_MAX_INTERMEDIATES } from "../lib/pki/apic";
 import {
     buildPkcs12,
@@ -310,6 +311,11 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
                 .filter((r) => r.type === "random:index/randomPassword:RandomPassword")
                 .map((r) => r.name);
         assert.deepStrictEqual([passwords(zero), passwords(one)], [["ob-p12-password"], ["ob-r1-p12-password"]]);
+        // The one name bench/baseline.ts gives its passwords too.
+        assert.deepStrictEqual(
+            [0, 1].map((epoch) => pkcs12PasswordName("ob", epoch)),
+            ["ob-p12-password", "ob-r1-p12-password"],
+        );
         assert.match(one.outputs.password, /^[A-Za-z0-9]{32}$/);
         assert.notStrictEqual(one.outputs.password, zero.outputs.password);
         assert.strictEqual((await bundle(0)).outputs.password, zero.outputs.password, "epoch 0 keeps its password");

@@ -6,7 +6,7 @@ import { cachedPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_I
 import { apicChainProblem, APIC_MAX_INTERMEDIATES } from "../pki/apic";
 import { spkiPin } from "../pki/pins";
 import { KeyAlgorithm } from "../config/types";
-import { apicClientCert, rotatedName } from "../plan/plan";
+import { apicClientCert, pkcs12PasswordName } from "../plan/plan";
 import {
     afterCheck,
     argumentError,
@@ -239,7 +239,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
         // Named per epoch as the key and certificate are: a new key (a rotation, a keyCompromise
         // revocation) gets a new password, not the one that sat beside the leaked keystore.
         const password = new random.RandomPassword(
-            `${rotatedName(name, epoch)}-p12-password`,
+            pkcs12PasswordName(name, epoch),
             { length: 32, special: false },
             // Not before clientCa (its chain too) and serverTrustBundlePem pass their checks: a refused one leaves nothing made.
             { parent: this, dependsOn: afterCheck(clientCa.certPem, truststorePem, caChainPem) },

@@ -467,6 +467,12 @@ export function rotatedName(name: string, epoch: number): string {
     return epoch === 0 ? name : `${name}-r${epoch}`;
 }
 
+/**
+ * The RandomPassword of an APIC client's PKCS#12 (ApicClientBundle `name`), per client epoch as its
+ * key and certificate are: a new key gets a new password. Epoch 0 keeps `<name>-p12-password`.
+ */
+export const pkcs12PasswordName = (name: string, epoch: number): string => `${rotatedName(name, epoch)}-p12-password`;
+
 /** The IstioGatewayTls of a domain (lib/stack.ts); its name begins every child's. */
 export const gatewayComponentName = (domain: string): string => `${domain}-gateway`;
 
