@@ -390,7 +390,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                 "invalid stack configuration:\n" +
                 `  - pki:revocations[0].serial 0A1B is not a certificate this stack issued to endpoint "ob" (a typo, or another environment's certificate?); ` +
                 `its certificates on record are serial ${issued.serialHex} (epoch 0, until ${issued.notAfter.slice(0, 10)}). ` +
-                "Copy the serial of the leaked certificate from npm run expiry -- --dir <render folder> or openssl x509 -noout -serial",
+                "Copy the serial of the leaked certificate from npx apic-istio-pki expiry --dir <render folder> or openssl x509 -noout -serial",
         });
         // With the right serial, the same change is the revocation the stack made.
         assert.doesNotThrow(() => planFromRawConfig(revokedConfig(), { deployed: beforeRevoking, now }));
@@ -484,7 +484,7 @@ describe("Revocation: a CRL of the APIC-client CA in every gateway secret", func
                         "invalid stack configuration:\n" +
                         `  - pki:revocations[1].serial ${serial} is not a certificate this stack issued to endpoint "ob" (a typo, or another environment's certificate?); ` +
                         `its certificates on record are ${issued.map((c) => `serial ${c.serialHex} (epoch ${c.epoch}, until ${c.notAfter.slice(0, 10)})`).join(", ")}. ` +
-                        "Copy the serial of the leaked certificate from npm run expiry -- --dir <render folder> or openssl x509 -noout -serial",
+                        "Copy the serial of the leaked certificate from npx apic-istio-pki expiry --dir <render folder> or openssl x509 -noout -serial",
                 },
                 why,
             );

@@ -1436,7 +1436,7 @@ export function planPki(config: PkiConfig, options: PlanOptions = {}): PkiPlan {
             problems.push(
                 `pki:revocations[${i}].serial ${r.serial} is not a certificate this stack issued to ${whose} ` +
                     `(a typo, or another environment's certificate?); ${describeIssued(issued)}. ` +
-                    `Copy the serial of the leaked certificate from npm run expiry -- --dir <render folder> or openssl x509 -noout -serial`,
+                    `Copy the serial of the leaked certificate from npx apic-istio-pki expiry --dir <render folder> or openssl x509 -noout -serial`,
             );
             return base;
         }
