@@ -805,27 +805,35 @@ function homeOf(base: PkiPlan, head: PkiPlan, service: string, domain: string): 
 }
 
 /**
- * Each Gateway's servers as the render writes them, by its file (gatewayPath: the cluster too, so a
- * Gateway moved to another cluster is one deleted and one created): apic-mtls-<domain> serves one per
- * endpoint of its domain; the customer-facing one each customer-facing host with a certificate (none:
- * no Gateway). All are in the gateway's cluster, the first (lib/stack.ts).
+ * Each Gateway the render writes, with its servers: apic-mtls-<domain> serves one per endpoint of its
+ * domain; the customer-facing one each customer-facing host with a certificate (none: no Gateway).
  */
-function gatewayServers(plan: PkiPlan): Map<string, GatewayServer[]> {
-    const cluster = plan.config.clusters[0].name;
+function gatewaysOf(plan: PkiPlan): { namespace: string; name: string; servers: GatewayServer[] }[] {
     const customer = plan.frontEnd.customerFacing
         .filter((c) => c.certificate !== undefined)
         .map((c) => ({ host: c.host, credentialName: c.secret.name }));
-    return new Map([
-        ...plan.gateways.map((g): [string, GatewayServer[]] => [
-            gatewayPath(cluster, g.namespace, g.name),
-            plan.endpoints
+    return [
+        ...plan.gateways.map((g) => ({
+            namespace: g.namespace,
+            name: g.name,
+            servers: plan.endpoints
                 .filter((e) => e.gatewayName === g.name)
                 .map((e) => ({ host: e.host, credentialName: e.gatewaySecret.name })),
-        ]),
+        })),
         ...(customer.length > 0
-            ? [[gatewayPath(cluster, plan.frontEnd.gatewayNamespace, plan.frontEnd.gatewayName), customer] as const]
+            ? [{ namespace: plan.frontEnd.gatewayNamespace, name: plan.frontEnd.gatewayName, servers: customer }]
             : []),
-    ]);
+    ];
+}
+
+/**
+ * Each Gateway's servers (gatewaysOf) by its file (gatewayPath: the cluster too, so a Gateway moved
+ * to another cluster is one deleted and one created). All are in the gateway's cluster, the first
+ * (lib/stack.ts).
+ */
+function gatewayServers(plan: PkiPlan): Map<string, GatewayServer[]> {
+    const cluster = plan.config.clusters[0].name;
+    return new Map(gatewaysOf(plan).map((g) => [gatewayPath(cluster, g.namespace, g.name), g.servers]));
 }
 
 /** The Gateways whose servers a change adds or removes (its pins are in CertDiff.pins). */
@@ -1630,13 +1638,10 @@ const MAINTENANCE_WINDOW =
  * that Gateway, and the VirtualServices are the bank's. One clause per Gateway, naming its hosts.
  */
 function viaVirtualService(head: PkiPlan, hosts: readonly string[]): string {
-    // As gatewayServers relates them: an endpoint's host to the Gateway it names (gatewayName).
+    // The Gateway whose servers hold the host (gatewaysOf), as the render writes them.
+    const gateways = gatewaysOf(head);
     const gatewayOf = (host: string): string => {
-        if (head.frontEnd.customerFacing.some((c) => c.host === host)) {
-            return `${head.frontEnd.gatewayNamespace}/${head.frontEnd.gatewayName}`;
-        }
-        const gatewayName = head.endpoints.find((e) => e.host === host)?.gatewayName;
-        const gateway = head.gateways.find((g) => g.name === gatewayName);
+        const gateway = gateways.find((g) => g.servers.some((s) => s.host === host));
         return gateway !== undefined
             ? `${gateway.namespace}/${gateway.name}`
             : `${head.config.gatewayNamespace}/${apicGatewayName("<domain>")}`;
