@@ -215,22 +215,25 @@ export interface PublicCertificateCheck {
  */
 export type OwnCa = { readonly name: string } & ({ readonly certPem: string } | { readonly spki: string });
 
-/** The own CA whose key `cert` holds, with that CA's certificate when known (undefined for a retired root's pin). */
-function ownCaOfKey(
-    cert: crypto.X509Certificate,
-    own: readonly OwnCa[],
-): { ca: OwnCa; caCert: crypto.X509Certificate | undefined } | undefined {
-    const pin = spkiPin(cert.publicKey);
-    for (const ca of own) {
-        if ("spki" in ca) {
-            if (ca.spki === pin) return { ca, caCert: undefined };
-            continue;
-        }
-        const caCert = new crypto.X509Certificate(ca.certPem);
-        if (spkiPin(caCert.publicKey) === pin) return { ca, caCert };
-    }
-    return undefined;
+/** An own CA read once: its certificate when known (undefined for a retired root's pin), and its key's pin. */
+interface ReadOwnCa {
+    readonly ca: OwnCa;
+    readonly caCert: crypto.X509Certificate | undefined;
+    readonly pin: string;
 }
+
+const readOwnCas = (own: readonly OwnCa[]): ReadOwnCa[] =>
+    own.map((ca) => {
+        if ("spki" in ca) return { ca, caCert: undefined, pin: ca.spki };
+        const caCert = new crypto.X509Certificate(ca.certPem);
+        return { ca, caCert, pin: spkiPin(caCert.publicKey) };
+    });
+
+/** The own CA whose key `cert` holds. */
+const ownCaOfKey = (cert: crypto.X509Certificate, own: readonly ReadOwnCa[]): ReadOwnCa | undefined => {
+    const pin = spkiPin(cert.publicKey);
+    return own.find((ca) => ca.pin === pin);
+};
 
 /** Whether `caCert`'s key signed `cert`; false for a key of another algorithm, which Node may throw at. */
 function verifiesWith(cert: crypto.X509Certificate, caCert: crypto.X509Certificate): boolean {
@@ -257,6 +260,7 @@ const ownCaShown = (ca: OwnCa, caCert: crypto.X509Certificate | undefined, given
  */
 export function ownCaChainProblem(key: string, host: string, pem: string, own: readonly OwnCa[]): string | undefined {
     if (own.length === 0) return undefined;
+    const cas = readOwnCas(own);
     const chain = pemBlocks(pem, "CERTIFICATE").flatMap((block) => {
         try {
             return [new crypto.X509Certificate(block)];
@@ -267,16 +271,14 @@ export function ownCaChainProblem(key: string, host: string, pem: string, own: r
     const fix = `a customer-facing host needs a certificate from a public CA, whose chain ends at a publicly trusted root, not at this PKI: have a public CA sign the CSR for ${host}`;
     for (const [i, cert] of chain.entries()) {
         const which = i === 0 ? "the certificate" : `${subjectOf(cert)} in its chain`;
-        const holder = ownCaOfKey(cert, own);
+        const holder = ownCaOfKey(cert, cas);
         if (holder !== undefined) {
             return `${key}: ${which} is this stack's ${ownCaShown(holder.ca, holder.caCert, cert)}; ${fix}`;
         }
         // A retired root's key is known by its pin alone: a certificate of it is refused above, one it signed is
         // not (its chain ends at a root the anchor check finds in no public list, or at that retired root, refused).
-        for (const ca of own) {
-            if (!("certPem" in ca)) continue;
-            const caCert = new crypto.X509Certificate(ca.certPem);
-            if (verifiesWith(cert, caCert)) {
+        for (const { ca, caCert } of cas) {
+            if (caCert !== undefined && verifiesWith(cert, caCert)) {
                 return `${key}: ${which} is signed by this stack's ${ca.name} (${subjectOf(caCert)}); ${fix}`;
             }
         }
@@ -290,9 +292,10 @@ export function ownCaChainProblem(key: string, host: string, pem: string, own: r
  * for a public CA's. One refusal per such root.
  */
 export function ownCaPublicRootsProblems(key: string, rootsPem: string, own: readonly OwnCa[]): string[] {
+    const cas = readOwnCas(own);
     return pemBlocks(rootsPem, "CERTIFICATE").flatMap((block) => {
         const cert = new crypto.X509Certificate(block);
-        const holder = ownCaOfKey(cert, own);
+        const holder = ownCaOfKey(cert, cas);
         return holder === undefined
             ? []
             : [
