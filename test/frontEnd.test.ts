@@ -817,6 +817,14 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         ).state.certPem as string;
     };
 
+    /** A CA certificate of `keyPem` named `commonName` (Example Bank), signed by the public root: a cross-certificate. */
+    const crossSignedByPublicRoot = (keyPem: string, commonName: string): Promise<string> =>
+        sign(
+            tlsProvider.certRequest({ privateKeyPem: keyPem, subject: { commonName, organization: "Example Bank" } })
+                .state.certRequestPem as string,
+            { ca: publicRoot, isCaCertificate: true, allowedUses: ["cert_signing", "crl_signing"] },
+        );
+
     /** What a public CA would sign from the CSR with openssl: with SHA-1, which browsers refuse, or with more extensions. */
     const signWithOpenssl = (csr: string, digest: "sha1" | "sha256", extensions: readonly string[] = []): string => {
         const dir = tempDir("public-openssl");
@@ -981,15 +989,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
             allowedUses: ["cert_signing", "crl_signing"],
             validityPeriodHours: 48,
         }).state.certPem as string;
-        const crossCsr = tlsProvider.certRequest({
-            privateKeyPem: serverCa.keyPem,
-            subject: { commonName: "example gateway server CA", organization: "Example Bank" },
-        }).state.certRequestPem as string;
-        const crossSigned = await sign(crossCsr, {
-            ca: publicRoot,
-            isCaCertificate: true,
-            allowedUses: ["cert_signing", "crl_signing"],
-        });
+        const crossSigned = await crossSignedByPublicRoot(serverCa.keyPem, "example gateway server CA");
         const valid = (await sign(csr)) + publicCa.certPem;
         const key = `pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate`;
         const fix = `a customer-facing host needs a certificate from a public CA, whose chain ends at a publicly trusted root, not at this PKI: have a public CA sign the CSR for ${CUSTOMER_HOST}`;
@@ -1049,15 +1049,7 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         for (const phase of ["prepare", "switch", "finish"])
             await renderNext(at(phase), `customer-mesh-root-${phase}`, rotated);
         // The retired root's key certified by the public root: a chain under it ends at a public root.
-        const crossCsr = tlsProvider.certRequest({
-            privateKeyPem: oldRoot.keyPem,
-            subject: { commonName: "example mesh root CA", organization: "Example Bank" },
-        }).state.certRequestPem as string;
-        const crossSigned = await sign(crossCsr, {
-            ca: publicRoot,
-            isCaCertificate: true,
-            allowedUses: ["cert_signing", "crl_signing"],
-        });
+        const crossSigned = await crossSignedByPublicRoot(oldRoot.keyPem, "example mesh root CA");
         const leaf = await sign(csr, { ca: { certPem: crossSigned, keyPem: oldRoot.keyPem } });
         const valid = (await sign(csr)) + publicCa.certPem;
         const oldSubject = subjectOf(new crypto.X509Certificate(oldRoot.certPem));
