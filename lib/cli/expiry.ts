@@ -15,7 +15,7 @@ import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
 import { CERTIFICATE_LABELS, certificateDerOf, derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
 import { pfxOf, pkcs12Certificates, Pkcs12PasswordError } from "../pki/pkcs12";
-import { expiredAt, notYetValidAt } from "../pki/x509";
+import { expiredAt, isSelfSigned, notYetValidAt, signedBy } from "../pki/x509";
 import { PUBLIC_ROOTS_FILE } from "../inventory/planned";
 import { inventoryTimeProblem } from "../inventory/issued";
 import type { RecordedCrlSeries } from "../render/render";
@@ -1022,9 +1022,7 @@ class ChainEnds {
      * certificate, or re-issued with its key (@pulumi/tls's early renewal).
      */
     private issuers(cert: crypto.X509Certificate): crypto.X509Certificate[] {
-        return (this.bySubject.get(cert.issuer ?? "") ?? []).filter(
-            (c) => c !== cert && cert.checkIssued(c) && cert.verify(c.publicKey),
-        );
+        return (this.bySubject.get(cert.issuer ?? "") ?? []).filter((c) => c !== cert && signedBy(cert, c));
     }
 
     /**
@@ -1040,7 +1038,7 @@ class ChainEnds {
         const own = new Date(cert.validTo).getTime();
         let result: ChainEnd = { end: own };
         let cut = false;
-        if (!(cert.checkIssued(cert) && cert.verify(cert.publicKey))) {
+        if (!isSelfSigned(cert)) {
             const above = new Set(onPath).add(cert.fingerprint256);
             let best: { ca: crypto.X509Certificate; end: ChainEnd } | undefined;
             for (const ca of this.issuers(cert)) {
