@@ -119,8 +119,8 @@ describe("diff of a staged CA rotation", function () {
     it("APIC-client CA, switch: every APIC keystore gets a new key and the new chain, the gateway pins old and new keys", () => {
         const d = diffPlans(plan(at("apicClientCa", 1, "prepare")), plan(at("apicClientCa", 1, "switch")));
         assert.deepStrictEqual(places(d), [
-            "update APIC keystore of dp: client.crt: re-issued with a new key; client.key: new key; ca-chain.pem: apic-client-ca -> apic-client-ca-g1",
-            "update APIC keystore of ob: client.crt: re-issued with a new key; client.key: new key; ca-chain.pem: apic-client-ca -> apic-client-ca-g1",
+            "update APIC keystore of dp: client.crt: re-issued with a new key; client.key: new key; ca-chain.pem: apic-client-ca -> apic-client-ca-g1; client.p12: written again with the new client.crt, client.key and ca-chain.pem",
+            "update APIC keystore of ob: client.crt: re-issued with a new key; client.key: new key; ca-chain.pem: apic-client-ca -> apic-client-ca-g1; client.p12: written again with the new client.crt, client.key and ca-chain.pem",
         ]);
         assert.deepStrictEqual(d.pins, [
             { endpoint: "dp", before: ["key of epoch 0"], after: ["key of epoch 1", "key of epoch 0"] },
@@ -128,6 +128,7 @@ describe("diff of a staged CA rotation", function () {
         ]);
         assert.deepStrictEqual(d.steps.after, [
             `Upload the APIC keystore of dp and ob (apic keystores:update, same name), ${PINS_REACH_GATEWAY}`,
+            "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, with its new password: render's apic/<endpoint>/client.p12.password, stack output apicBundles.<endpoint>.pkcs12Password), when the keystore upload above is due.",
             "Then, in a later change, the next phase: pki:caRotation.apicClientCa: { generation: 1, phase: finish }.",
         ]);
         assert.deepStrictEqual([d.risks, d.refused], [[], []]);
@@ -589,7 +590,7 @@ describe("diff of a revocation", function () {
                 (s) =>
                     `update ${s}: ca.crl: new: CRL of apic-client-ca (revokes serial F1D1E59E376EF775D55D309E3292F63C of ob), CRL of client-root`,
             ),
-            "update APIC keystore of ob: client.crt: re-issued with a new key; client.key: new key",
+            "update APIC keystore of ob: client.crt: re-issued with a new key; client.key: new key; client.p12: written again with the new client.crt and client.key",
         ]);
         assert.deepStrictEqual(d.revocations, [
             { change: "added", ...revocation, host: "ob.dev.api.bank.example", clientEpoch: { before: 0, after: 1 } },
@@ -597,6 +598,7 @@ describe("diff of a revocation", function () {
         assert.deepStrictEqual(d.pins, [{ endpoint: "ob", before: ["key of epoch 0"], after: ["key of epoch 1"] }]);
         assert.deepStrictEqual(d.steps.after, [
             "Upload the APIC keystore of ob (apic keystores:update, same name); at once for ob: APIC's calls to ob.dev.api.bank.example fail until then.",
+            "Load the new client.p12 of ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, with its new password: render's apic/<endpoint>/client.p12.password, stack output apicBundles.<endpoint>.pkcs12Password), when the keystore upload above is due.",
             "From now on CRLs must be re-published at least every 7 days (pki:crlPeriodDays; each is valid for four periods, at least 28 days): run pulumi up, or let the scheduled lifecycle workflow do it.",
         ]);
         assert.deepStrictEqual([d.risks, d.refused], [[], []]);
@@ -2090,6 +2092,7 @@ describe("diff of a new leaf key algorithm", function () {
             before: [],
             after: [
                 "Upload the APIC keystore of dp and ob (apic keystores:update, same name); at once for dp and ob: APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example fail until then.",
+                "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, same password), when the keystore upload above is due.",
             ],
         });
     });
@@ -2151,7 +2154,7 @@ describe("diff of the APIC keystores' PKCS#12 (pki:pkcs12Profile, pki:pkcs12Iter
         const d = diffPlans(plan(dev), plan({ ...legacy, keyAlgorithm: "ECDSA" }));
         assert.deepStrictEqual(d.steps.after, [
             "Upload the APIC keystore of dp and ob (apic keystores:update, same name); at once for dp and ob: APIC's calls to dp.dev.api.bank.example and ob.dev.api.bank.example fail until then.",
-            "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, same password): it is now written legacy, 10000 iterations, under the alias <endpoint>-legacy-3des-sha1.",
+            "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, same password): it is now written legacy, 10000 iterations, under the alias <endpoint>-legacy-3des-sha1; load it when the keystore upload above is due.",
         ]);
     });
 });
@@ -2160,7 +2163,7 @@ describe("diff of a client.p12 rewritten while the client's epoch rises", functi
     this.timeout(30_000);
     const LOAD =
         "Load the new client.p12 of dp and ob wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, stack output apicBundles.<endpoint>.pkcs12Base64, ";
-    const WRITTEN = "): it is now written legacy, 10000 iterations, under the alias <endpoint>-legacy-3des-sha1.";
+    const WRITTEN = "): it is now written legacy, 10000 iterations, under the alias <endpoint>-legacy-3des-sha1";
     const NEW_PASSWORD =
         "render's apic/<endpoint>/client.p12.password, stack output apicBundles.<endpoint>.pkcs12Password";
 
@@ -2172,11 +2175,25 @@ describe("diff of a client.p12 rewritten while the client's epoch rises", functi
         };
         const d = diffPlans(plan(dev), plan(head));
         assert.deepStrictEqual(d.steps.after.slice(-1), [
-            `${LOAD}same password for dp; ob with a new password: ${NEW_PASSWORD}${WRITTEN}`,
+            `${LOAD}same password for dp; ob with a new password: ${NEW_PASSWORD}${WRITTEN}; for ob, when the keystore upload above is due.`,
         ]);
         const both = { ...head, rotation: { apicClientEpoch: 1, apicClientPhase: "switch" } };
         assert.deepStrictEqual(diffPlans(plan(dev), plan(both)).steps.after.slice(-1), [
-            `${LOAD}with its new password: ${NEW_PASSWORD}${WRITTEN}`,
+            `${LOAD}with its new password: ${NEW_PASSWORD}${WRITTEN}; load it when the keystore upload above is due.`,
+        ]);
+    });
+
+    it("an epoch raised alone: the client.p12 holds the new key under a new password, loaded with the keystore", () => {
+        const d = diffPlans(plan(dev), plan({ ...dev, rotation: { apicClientEpoch: 1, apicClientPhase: "switch" } }));
+        assert.deepStrictEqual(
+            places(d),
+            ["dp", "ob"].map(
+                (id) =>
+                    `update APIC keystore of ${id}: client.crt: re-issued with a new key; client.key: new key; client.p12: written again with the new client.crt and client.key`,
+            ),
+        );
+        assert.deepStrictEqual(d.steps.after.slice(-1), [
+            `${LOAD}with its new password: ${NEW_PASSWORD}), when the keystore upload above is due.`,
         ]);
     });
 });

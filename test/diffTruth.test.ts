@@ -139,7 +139,8 @@ async function deploy(raw: Raw, from: EngineState, keyFile?: string): Promise<De
             "client.crt": b.certPem,
             "client.key": b.privateKeyPem,
             "ca-chain.pem": b.caChainPem,
-            "client.p12": pkcs12Written(b.pkcs12Base64),
+            // Its bytes: they change with what it holds (its salts and IVs are derived, not random) and how it is written.
+            "client.p12": `${pkcs12Written(b.pkcs12Base64)}, SHA-256 ${crypto.createHash("sha256").update(b.pkcs12Base64).digest("hex")}`,
         });
         places.set(
             `APIC truststore of ${id}`,

@@ -1201,10 +1201,14 @@ function placeChanges(basePlaces: readonly Place[], headPlaces: readonly Place[]
             const change = describeItem(old.items[item], p.items[item], p.leaf, changes);
             return change !== undefined ? [{ item, change }] : [];
         });
-        // A file written another way is new bytes to load, though it holds the same key and certificates.
+        // A file written another way is new bytes to load, though it holds the same key and certificates;
+        // one written the same way holds whatever its place's items now hold (a client.p12 the new key).
+        const changedItems = items.map((i) => i.item);
         for (const [item, how] of Object.entries(p.written ?? {})) {
             const was = old.written?.[item];
             if (was !== undefined && was !== how) items.push({ item, change: `rewritten: ${was} -> ${how}` });
+            else if (changedItems.length > 0)
+                items.push({ item, change: `written again with the new ${list(changedItems)}` });
         }
         if (items.length > 0) out.push({ place: p.id, kind: p.kind, owner: p.owner, change: "update", items });
     }
@@ -2937,12 +2941,23 @@ function stepsFor(
                 : samePassword.length === 0
                   ? `with its new password: ${NEW_PASSWORD}`
                   : `same password for ${names(samePassword)}; ${names(newPassword)} with a new password: ${NEW_PASSWORD}`;
+        // How it is written changes for every endpoint at once (the profile and iterations are the stack's).
+        const reformatted =
+            base.config.pkcs12Profile !== pkcs12Profile || base.config.pkcs12Iterations !== pkcs12Iterations;
+        const uploaded = rewritten.filter((id) => keystores.includes(id));
+        const when =
+            uploaded.length === 0
+                ? "; keystore.json (apic keystores:update) does not change."
+                : uploaded.length === rewritten.length
+                  ? `${reformatted ? "; load it" : ","} when the keystore upload above is due.`
+                  : `; for ${names(uploaded)}, when the keystore upload above is due.`;
         after.push(
             `Load the new client.p12 of ${names(rewritten)} wherever it was loaded (APIC's keystore upload by file, a Java or DataPower keystore; render's apic/<endpoint>/client.p12, ` +
-                `stack output apicBundles.<endpoint>.pkcs12Base64, ${password}): it is now written ${pkcs12Profile}, ${pkcs12Iterations} iterations, under the alias ${pkcs12FriendlyName("<endpoint>", pkcs12Profile)}` +
-                (rewritten.every((id) => !keystores.includes(id))
-                    ? "; keystore.json (apic keystores:update) does not change."
-                    : "."),
+                `stack output apicBundles.<endpoint>.pkcs12Base64, ${password})` +
+                (reformatted
+                    ? `: it is now written ${pkcs12Profile}, ${pkcs12Iterations} iterations, under the alias ${pkcs12FriendlyName("<endpoint>", pkcs12Profile)}`
+                    : "") +
+                when,
         );
     }
     const updated = (item: string) => ownersOf(diff.places, "APIC truststore", "update", item);
