@@ -27,6 +27,7 @@ import { ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, STAGING_INSIDE } from "../lib/cli/ro
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { MAX_ENVIRONMENT_LENGTH, organizationProblem, validateConfig } from "../lib/config/validate";
 import { planCas } from "../lib/plan/plan";
+import { createRoot, signIntermediate } from "../lib/pki/ceremony";
 import { parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl } from "../lib/pki/crlSeries";
 import { pemBlocks } from "../lib/pki/pem";
@@ -2630,6 +2631,125 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             assert.strictEqual(logOf(mixed), splicedLog, "nothing was signed");
             assert.ok(!fs.existsSync(series), "nothing was written");
         }
+    });
+
+    it("refuses a root.crt changed since init-root (a byte of its key identifier; a notAfter its log does not record) before signing anything, and names the root's key by its own hash in what it signs", async () => {
+        /** A copy of the root folder whose root.crt is `certPem`. */
+        const copyWith = (name: string, certPem: string): string => {
+            const copy = path.join(dir, name);
+            fs.mkdirSync(copy, { mode: 0o700 });
+            for (const file of [ROOT_KEY, ISSUANCE_LOG]) {
+                fs.copyFileSync(path.join(root, file), path.join(copy, file));
+                fs.chmodSync(path.join(copy, file), 0o600);
+            }
+            fs.writeFileSync(path.join(copy, ROOT_CERT), certPem, { mode: 0o644 });
+            return copy;
+        };
+        const realPem = fs.readFileSync(path.join(root, ROOT_CERT), "utf8");
+        const real = new crypto.X509Certificate(realPem);
+        /** SHA-1 of the root key's subjectPublicKey bits (RFC 5280 4.2.1.2 method 1), in hex. */
+        const keyId = crypto
+            .createHash("sha1")
+            .update(
+                Buffer.from(
+                    AsnConvert.parse(real.publicKey.export({ type: "spki", format: "der" }), SubjectPublicKeyInfo)
+                        .subjectPublicKey,
+                ),
+            )
+            .digest("hex");
+        /** The keyid of a certificate's extension `ext` (subjectKeyIdentifier, authorityKeyIdentifier), as openssl prints it. */
+        const keyIdIn = (pem: string, ext: string): string =>
+            execFileSync("openssl", ["x509", "-noout", "-ext", ext], { input: pem, encoding: "utf8" })
+                .split("\n")[1]
+                .trim()
+                .replace(/^keyid:/, "")
+                .replace(/:/g, "")
+                .toLowerCase();
+        assert.strictEqual(keyIdIn(realPem, "subjectKeyIdentifier"), keyId);
+
+        // A byte of the SKI flipped: its self-signature breaks. Signed, the CA would name a key no root has.
+        const der = Buffer.from(real.raw);
+        const at = der.indexOf(Buffer.from("0603551d0e04160414", "hex")) + 9;
+        der[at] ^= 0x01;
+        const flippedPem = `-----BEGIN CERTIFICATE-----\n${der
+            .toString("base64")
+            .match(/.{1,64}/g)
+            ?.join("\n")}\n-----END CERTIFICATE-----\n`;
+        const flipped = copyWith("flipped-ski-root", flippedPem);
+        const logBefore = logOf(flipped);
+        const flippedCsr = opensslCsr(dir, "flipped-ski", P256, STACK_SUBJECT);
+        const series = path.join(dir, "flipped-ski.pem");
+        const sign = await ceremony(PASSPHRASE, "sign", "--root", flipped, "--csr", flippedCsr, "--yes");
+        const crl = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", flipped, "--period-days", "7", "--periods", "2", "--out", series, "--yes"],
+        );
+        const notSelfSigned =
+            `error: ${path.join(flipped, ROOT_CERT)} is not signed by its own key, as init-root made it (its signature, issuer or key identifiers do not match its own key and subject): ` +
+            "it was changed since, and what the root signs takes its dates and key identifier from it; nothing was signed or written: " +
+            "put root.crt back from the ceremony's write-once archive\n";
+        assert.deepStrictEqual([sign.status, sign.err, crl.status, crl.err], [1, notSelfSigned, 1, notSelfSigned]);
+        assert.strictEqual(logOf(flipped), logBefore, "nothing was signed");
+        assert.ok(
+            !fs.existsSync(flippedCsr.replace(/\.csr$/, ".crt")) && !fs.existsSync(series),
+            "nothing was written",
+        );
+        // Nor does the library copy such an SKI into the AKI: it names the key by its hash.
+        const rootKeyPem = execFileSync(
+            "openssl",
+            ["pkey", "-in", path.join(root, ROOT_KEY), "-passin", `pass:${PASSPHRASE}`],
+            { encoding: "utf8" },
+        );
+        const csrPem = fs.readFileSync(flippedCsr, "utf8");
+        const flippedId = Buffer.from(keyId, "hex");
+        flippedId[0] ^= 0x01; // the SKI's first byte, as flipped in root.crt
+        assert.throws(() => signIntermediate({ rootKeyPem, rootCertPem: flippedPem, csrPem, validityDays: 365 }), {
+            message:
+                `the root certificate's subject key identifier (${flippedId.toString("hex")}) is not the SHA-1 of its key (${keyId}) as init-root writes it, ` +
+                "so a certificate it signs would name a key identifier its verifiers find in no root: sign with the root init-root made",
+        });
+
+        // The root key's own root.crt again (its serial, subject, notBefore), valid 3 years longer
+        // than the one init-root made and its log records: CAs signed under it would outlive the root.
+        const longer = createRoot(
+            {
+                commonName: "Example Bank APIC Client Root",
+                organization: "Example Bank",
+                binding: { environment: "example", trustDomain: "apic-client" },
+                validityDays: 7300 + 3 * 365,
+                keyAlgorithm: "ECDSA",
+            },
+            new Date(real.validFrom),
+            crypto.createPrivateKey(rootKeyPem),
+            Buffer.from(real.serialNumber, "hex"),
+        ).certPem;
+        assert.strictEqual(new crypto.X509Certificate(longer).subject, real.subject);
+        const relabelled = copyWith("longer-root", longer);
+        const longerCsr = opensslCsr(dir, "longer-root", P256, STACK_SUBJECT);
+        const outliving = await ceremony(
+            PASSPHRASE,
+            ...["sign", "--root", relabelled, "--csr", longerCsr, "--days", "8000", "--yes"],
+        );
+        const isoOf = (time: string): string => new Date(time).toISOString();
+        assert.deepStrictEqual(
+            [outliving.status, outliving.err],
+            [
+                1,
+                `error: ${path.join(relabelled, ROOT_CERT)} is not the certificate init-root made for this root: the root record of ${path.join(relabelled, ISSUANCE_LOG)} has ` +
+                    `notAfter ${isoOf(real.validTo)} where root.crt has ${isoOf(new crypto.X509Certificate(longer).validTo)}; ` +
+                    "the root's certificates and CRLs take their dates from it, and its verifiers hold the one init-root made; nothing was signed or written: " +
+                    "put root.crt back from the ceremony's write-once archive\n",
+            ],
+        );
+        assert.ok(!fs.existsSync(longerCsr.replace(/\.csr$/, ".crt")), "nothing was written");
+
+        // The root.crt init-root made: the CA's AKI is the hash of the root's key, and openssl chains it.
+        const target = path.join(dir, "chained.crt");
+        await signedBy(root, longerCsr, target);
+        const signedPem = fs.readFileSync(target, "utf8");
+        assert.strictEqual(keyIdIn(signedPem, "authorityKeyIdentifier"), keyId);
+        const verified = openssl(["verify", "-x509_strict", "-CAfile", path.join(root, ROOT_CERT), target]);
+        assert.strictEqual(verified.output, `${target}: OK\n`);
     });
 
     it("never certifies a key the root certified under another name, nor again while its certificate is in force unless --reissue names it", async () => {

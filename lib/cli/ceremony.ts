@@ -30,7 +30,7 @@ import { bindingProblem, rootBinding } from "../pki/rootBinding";
 import { normalSerial } from "../plan/caRotation";
 import { ROOT_TRUST_DOMAIN_NAMES, RootTrustDomain } from "../plan/hierarchy";
 import { undoUnlessDone } from "../interrupt";
-import { nameOnOneLine } from "../pki/x509";
+import { isSelfSigned, nameOnOneLine } from "../pki/x509";
 import {
     Prompter,
     refuseRehearsalConfirmationOnTerminal,
@@ -106,7 +106,8 @@ refused on a terminal. Everything
 signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL number, subject, SPKI SHA-256,
 notBefore and notAfter or thisUpdate and nextUpdate, time, environment, trust domain, the
 serial of the root that signed it); sign and crl refuse a folder whose log begins with, or later
-holds, another root's record, naming the line. Each command shows the log's record count and
+holds, another root's record, naming the line, and a root.crt its own key does not verify or
+dated otherwise than the log's root record. Each command shows the log's record count and
 SHA-256 before its questions and once it has appended to it (record that in the change request);
 sign and crl --log-sha256 HEX (the SHA-256 the change request recorded) refuse a log changed since.
 Files are created exclusively, never through a link,
@@ -259,6 +260,15 @@ function rootOf(
     const problem = bindingProblem(binding, folder.path(ROOT_CERT));
     if (problem !== undefined || binding?.kind !== "bound") throw new Error(problem);
     const certificate = new crypto.X509Certificate(certPem);
+    // Its dates and key identifier go into what the root signs: a root.crt changed since init-root
+    // (a byte of its SKI, its notAfter) no longer verifies with its own key.
+    if (!isSelfSigned(certificate)) {
+        throw new Error(
+            `${folder.path(ROOT_CERT)} is not signed by its own key, as init-root made it (its signature, issuer or key identifiers do not match its own key and subject): ` +
+                `it was changed since, and what the root signs takes its dates and key identifier from it; nothing was signed or written: ` +
+                `put ${ROOT_CERT} back from the ceremony's write-once archive`,
+        );
+    }
     const root = {
         certPem,
         serial: certificate.serialNumber,
@@ -315,6 +325,24 @@ function checkLogOfRoot(
         throw new Error(
             `${log} is the log of another root than ${folder.path(ROOT_CERT)}: its root record has ${shown(differing)}; ` +
                 `signing with it would reuse the real root's CRL numbers and miss what its log records: ${restore}`,
+        );
+    }
+    // The root's dates too, so that --log-sha256 vouches for them: the root key can sign another
+    // root.crt of its serial and subject with a later notAfter, and CAs signed under it would
+    // outlive the root every verifier holds. An older log's root record has no notBefore.
+    const date = (what: string, logged: string | undefined, actual: string): Field => {
+        const time = new Date(actual);
+        return [what, logged, time.toISOString(), logged === undefined || Date.parse(logged) === time.getTime()];
+    };
+    const dates = [
+        date("notBefore", first.notBefore as string | undefined, cert.validFrom),
+        date("notAfter", first.notAfter, cert.validTo),
+    ].filter(([, , , same]) => !same);
+    if (dates.length > 0) {
+        throw new Error(
+            `${folder.path(ROOT_CERT)} is not the certificate init-root made for this root: the root record of ${log} has ${shown(dates)}; ` +
+                `the root's certificates and CRLs take their dates from it, and its verifiers hold the one init-root made; nothing was signed or written: ` +
+                `put ${ROOT_CERT} back from the ceremony's write-once archive`,
         );
     }
     for (const [i, record] of rest.entries()) {

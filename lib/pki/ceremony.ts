@@ -600,6 +600,16 @@ export function signIntermediate(
     const rootSpki = toDer(root.tbsCertificate.subjectPublicKeyInfo);
     if (!rootSpki.equals(crypto.createPublicKey(rootKey).export({ type: "spki", format: "der" })))
         throw new Error("the root key does not belong to the root certificate");
+    // The AKI names the root's key as createRoot made its SKI, from the key itself: an SKI copied
+    // from root.crt would pass on whatever bytes root.crt holds, and no verifier would chain the CA.
+    const rootKeyId = subjectKeyId(root.tbsCertificate.subjectPublicKeyInfo);
+    const written = subjectKeyIdOf(root);
+    if (written !== undefined && !Buffer.from(written).equals(Buffer.from(rootKeyId))) {
+        throw new Error(
+            `the root certificate's subject key identifier (${Buffer.from(written).toString("hex")}) is not the SHA-1 of its key (${Buffer.from(rootKeyId).toString("hex")}) as init-root writes it, ` +
+                `so a certificate it signs would name a key identifier its verifiers find in no root: sign with the root init-root made`,
+        );
+    }
     const { request } = reviewCsr(args.csrPem, args.rootCertPem);
     const notAfter = intermediateNotAfter(args.rootCertPem, args.validityDays, now);
     return caCertificate({
@@ -610,7 +620,7 @@ export function signIntermediate(
         notBefore: now,
         notAfter,
         pathLength: 0,
-        authorityKeyId: subjectKeyIdOf(root),
+        authorityKeyId: rootKeyId,
         signer: rootKey,
     });
 }
