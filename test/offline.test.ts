@@ -470,6 +470,40 @@ describe("Offline roots: no root key enters the stack", function () {
         }
     });
 
+    it("refuses a CA the root signed to outlive it (under a root.crt the root key re-made with a later notAfter), naming the key, both dates and the reissue", () => {
+        const made = new crypto.X509Certificate(root.certPem);
+        // The root key's own certificate again: its serial, subject and notBefore, 3 years longer.
+        const longer = createRoot(
+            {
+                commonName: "Example Bank APIC Client Offline Root",
+                organization: "Example Bank",
+                binding: { environment: "example", trustDomain: "apic-client" },
+                validityDays: 7300 + 3 * 365,
+                keyAlgorithm: "ECDSA",
+            },
+            new Date(made.validFrom),
+            crypto.createPrivateKey(root.keyPem),
+            Buffer.from(made.serialNumber, "hex"),
+        );
+        const outliving = signIntermediate({
+            rootKeyPem: root.keyPem,
+            rootCertPem: longer.certPem,
+            csrPem: csrs["apic-client-ca"],
+            validityDays: 7300 + 365,
+        });
+        const cert = new crypto.X509Certificate(outliving);
+        assert.ok(cert.verify(made.publicKey) && cert.checkIssued(made), "the CA chains to the root the stack holds");
+        const clientRoot = { certificate: root.certPem, intermediates: { "apic-client-ca": outliving } };
+        const iso = (time: string): string => new Date(time).toISOString();
+        assert.throws(() => planFromRawConfig({ ...base, offlineRoots: { ...base.offlineRoots, clientRoot } }), {
+            name: "ConfigError",
+            message:
+                "invalid stack configuration:\n" +
+                `  - pki:offlineRoots.clientRoot.intermediates.apic-client-ca is valid until ${iso(cert.validTo)}, after pki:offlineRoots.clientRoot.certificate (valid until ${iso(made.validTo)}); ` +
+                `a CA never outlives its root: sign this stack's CSR again with ceremony sign --reissue ${cert.serialNumber} and --days small enough to end by the root's notAfter`,
+        });
+    });
+
     it("refuses a certificate the ceremony signed for another key, and one signed by another root", async () => {
         const other = createRoot({ commonName: "Other Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
         assert.throws(

@@ -172,6 +172,14 @@ function validateOfflineRoot(
                 fail(
                     `${idKey} is not a CA certificate signed by ${key}.certificate; sign this stack's CSR with that root`,
                 );
+            } else if (new Date(cert.validTo) > new Date(root.validTo)) {
+                // Verifiers stop trusting the CA with its root: its notAfter would tell the stack the
+                // CA is good while nothing chains to it any more.
+                fail(
+                    `${idKey} is valid until ${new Date(cert.validTo).toISOString()}, after ${key}.certificate (valid until ${new Date(root.validTo).toISOString()}); ` +
+                        `a CA never outlives its root: sign this stack's CSR again with ceremony sign --reissue ${cert.serialNumber} ` +
+                        `and --days small enough to end by the root's notAfter`,
+                );
             } else {
                 accepted.push([id, pem as string]);
             }
