@@ -504,6 +504,69 @@ describe("Offline roots: no root key enters the stack", function () {
         });
     });
 
+    it("refuses a CA the root's key signed under another key identifier (a root.crt made again with another SKI), which no verifier chains", () => {
+        const dir = tempDir("offline-other-aki");
+        const keyFile = path.join(dir, "root.key");
+        fs.writeFileSync(keyFile, root.keyPem, { mode: 0o600 });
+        const made = new crypto.X509Certificate(root.certPem);
+        const subject = `/${made.subject.split("\n").join("/")}`;
+        // The root key's certificate again, its subject the same, its SKI not the SHA-1 of the key.
+        const otherSki = path.join(dir, "other-ski.crt");
+        const signed = (args: string[]) => assert.strictEqual(openssl(args).status, 0, args.join(" "));
+        signed([
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            keyFile,
+            "-subj",
+            subject,
+            "-days",
+            "3650",
+            "-addext",
+            "subjectKeyIdentifier=0102030405060708090a0b0c0d0e0f1011121314",
+            "-out",
+            otherSki,
+        ]);
+        const csrFile = path.join(dir, "ca.csr");
+        fs.writeFileSync(csrFile, csrs["apic-client-ca"]);
+        const caFile = path.join(dir, "ca.crt");
+        const extensions = path.join(dir, "ca.ext");
+        fs.writeFileSync(
+            extensions,
+            "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nauthorityKeyIdentifier=keyid:always\n",
+        );
+        signed([
+            "x509",
+            "-req",
+            "-in",
+            csrFile,
+            "-CA",
+            otherSki,
+            "-CAkey",
+            keyFile,
+            "-CAcreateserial",
+            "-days",
+            "365",
+            "-extfile",
+            extensions,
+            "-out",
+            caFile,
+        ]);
+        const pem = fs.readFileSync(caFile, "utf8");
+        const cert = new crypto.X509Certificate(pem);
+        assert.ok(cert.verify(made.publicKey), "the root's key signed it");
+        assert.strictEqual(cert.checkIssued(made), false, "its AKI names no key identifier of the root");
+        const clientRoot = { certificate: root.certPem, intermediates: { "apic-client-ca": pem } };
+        assert.throws(() => planFromRawConfig({ ...base, offlineRoots: { ...base.offlineRoots, clientRoot } }), {
+            name: "ConfigError",
+            message:
+                "invalid stack configuration:\n" +
+                "  - pki:offlineRoots.clientRoot.intermediates.apic-client-ca is signed by the key of pki:offlineRoots.clientRoot.certificate, but its issuer or authority key identifier does not name that certificate, so no verifier chains it to the root: " +
+                `sign this stack's CSR again with ceremony sign --reissue ${cert.serialNumber}, from the root folder init-root made`,
+        });
+    });
+
     it("refuses a certificate the ceremony signed for another key, and one signed by another root", async () => {
         const other = createRoot({ commonName: "Other Root", validityDays: 3650, keyAlgorithm: "ECDSA" });
         assert.throws(

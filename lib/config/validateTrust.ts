@@ -5,7 +5,7 @@ import { ROOT_SLOTS, ROOT_TITLES, ROOT_TRUST_DOMAINS, rootSlots, TRUST_DOMAINS, 
 import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemEncode } from "../pki/pem";
 import { spkiPin } from "../pki/pins";
 import { rootBinding } from "../pki/rootBinding";
-import { isSelfSigned, isVersion1, subjectOf, VERSION_1_CA } from "../pki/x509";
+import { isSelfSigned, isVersion1, signedBy, subjectOf, VERSION_1_CA } from "../pki/x509";
 import { json, Json, memberPath } from "./values";
 
 type Fail = (message: string) => void;
@@ -171,6 +171,13 @@ function validateOfflineRoot(
             } else if (!cert.ca || !cert.verify(root.publicKey)) {
                 fail(
                     `${idKey} is not a CA certificate signed by ${key}.certificate; sign this stack's CSR with that root`,
+                );
+            } else if (!signedBy(cert, root)) {
+                // Signed by the root's key, but its issuer or authority key identifier names another
+                // certificate: verifiers look the issuer up by those, and would find no root.
+                fail(
+                    `${idKey} is signed by the key of ${key}.certificate, but its issuer or authority key identifier does not name that certificate, so no verifier chains it to the root: ` +
+                        `sign this stack's CSR again with ceremony sign --reissue ${cert.serialNumber}, from the root folder init-root made`,
                 );
             } else if (new Date(cert.validTo) > new Date(root.validTo)) {
                 // Verifiers stop trusting the CA with its root: its notAfter would tell the stack the
