@@ -2631,6 +2631,23 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             assert.strictEqual(logOf(mixed), splicedLog, "nothing was signed");
             assert.ok(!fs.existsSync(series), "nothing was written");
         }
+        // After a blank line, the spliced record is named by its line in the file.
+        fs.writeFileSync(
+            path.join(mixed, ISSUANCE_LOG),
+            `${lines(path.join(root, ISSUANCE_LOG))[0]}\n\n${lines(path.join(other, ISSUANCE_LOG))[0]}\n`,
+        );
+        const blank = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", mixed, "--period-days", "7", "--periods", "2", "--out", series, "--yes"],
+        );
+        assert.deepStrictEqual(
+            [blank.status, blank.err],
+            [
+                1,
+                `error: ${path.join(mixed, ISSUANCE_LOG)} line 3 is the record of a root again; a log holds one root's records: ` +
+                    "put the folder's own issuance.log back (from the ceremony's archive), never another root's\n",
+            ],
+        );
     });
 
     it("refuses a root.crt changed since init-root (a byte of its key identifier; a notAfter its log does not record) before signing anything, and names the root's key by its own hash in what it signs", async () => {
@@ -3276,6 +3293,42 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         assert.strictEqual(accepted.status, 0, accepted.err);
         assert.match(accepted.out, /signed CRLs 2 to 2 -> /);
+    });
+
+    it("names a last issuance.log line without its newline as a record whose writing was cut, to remove alone, and names each line as the file counts it, blank lines included", async () => {
+        const cutRoot = await newRoot("cut-root", "apic-client");
+        const log = path.join(cutRoot, ISSUANCE_LOG);
+        const series = path.join(dir, "cut.pem");
+        const crlArgs = ["crl", "--root", cutRoot, "--period-days", "7", "--periods", "1", "--out", series, "--yes"];
+        const signed = await ceremony(PASSPHRASE, ...crlArgs);
+        assert.strictEqual(signed.status, 0, signed.err);
+        fs.rmSync(series);
+        const written = fs.readFileSync(log, "utf8");
+        const [, crlLine] = lines(log);
+        const cut = (line: number) =>
+            `error: ${log} line ${line}, its last, has no newline: it is a record whose writing was cut (a power cut), and what it records was never written out. ` +
+            "Remove that partial last line alone (keep every line before it: they record what the root really signed), then run the command again; " +
+            "never restore the log from the archive over it\n";
+        const altered = (line: number) =>
+            `error: ${log} line ${line} is not a record of this ceremony; the log was altered: restore it from the ceremony's archive\n`;
+        const cases: [string, string][] = [
+            // A record cut mid-way, or all but its newline, by a power cut as crl appended it.
+            [`${written}${crlLine.slice(0, 40)}`, cut(3)],
+            [`${written}${crlLine}`, cut(3)],
+            [`${written}\n\n${crlLine.slice(0, 40)}`, cut(5)],
+            // An altered line after blank ones: named by its line in the file.
+            [`${written}\n{}\n`, altered(4)],
+        ];
+        for (const [content, expected] of cases) {
+            fs.writeFileSync(log, content);
+            const refused = await ceremony(PASSPHRASE, ...crlArgs);
+            assert.deepStrictEqual([refused.status, refused.out, refused.err], [1, "", expected]);
+            assert.ok(!fs.existsSync(series), "nothing was written");
+        }
+        // The partial line removed, the log is the one the last ceremony left.
+        fs.writeFileSync(log, written);
+        const again = await ceremony(PASSPHRASE, ...crlArgs);
+        assert.strictEqual(again.status, 0, again.err);
     });
 });
 

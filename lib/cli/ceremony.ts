@@ -346,7 +346,7 @@ function checkLogOfRoot(
         );
     }
     for (const [i, record] of rest.entries()) {
-        const line = `${log} line ${i + 2}`;
+        const line = `${log} line ${issuanceLog.lineOf(i + 1)}`;
         if (record.event === "root") {
             throw new Error(`${line} is the record of a root again; a log holds one root's records: ${restore}`);
         }

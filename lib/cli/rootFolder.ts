@@ -331,14 +331,14 @@ export class IssuanceLog {
     appendedRecords(): string[] {
         const first = this.records.length - this.appendedHere;
         return this.records.slice(first).map((record, i) => {
-            const end = this.ends[first + i];
-            let line = 1;
-            for (let at = this.bytes.indexOf(0x0a); at !== -1 && at < end - 1; at = this.bytes.indexOf(0x0a, at + 1)) {
-                line++;
-            }
             const what = record.event === "crl" ? `CRL ${record.crlNumber}` : `certificate serial ${record.serial}`;
-            return `line ${line} (${what})`;
+            return `line ${this.lineOf(first + i)} (${what})`;
         });
+    }
+
+    /** The line of the file (from 1, blank lines counted) record `index` (from 0) is on. */
+    lineOf(index: number): number {
+        return lineAt(this.bytes, this.ends[index]);
     }
 
     /** The log of `bytes` (read from `file`), or an error naming the first line that is no record. */
@@ -353,6 +353,15 @@ export class IssuanceLog {
             const line = bytes.subarray(start, newline === -1 ? bytes.length : newline).toString("utf8");
             start = end;
             if (line === "") continue;
+            if (newline === -1) {
+                // Every record is written with its newline: a last line without one is a record
+                // whose append was cut (a power cut), and what it records is written out only after
+                // its record is whole. The records before it are of what the root really signed.
+                throw new Error(
+                    `${file} line ${lineAt(bytes, end)}, its last, has no newline: it is a record whose writing was cut (a power cut), and what it records was never written out. ` +
+                        `Remove that partial last line alone (keep every line before it: they record what the root really signed), then run the command again; never restore the log from the archive over it`,
+                );
+            }
             let record: unknown;
             try {
                 record = JSON.parse(line);
@@ -361,7 +370,7 @@ export class IssuanceLog {
             }
             if (!isLogRecord(record)) {
                 throw new Error(
-                    `${file} line ${records.length + 1} is not a record of this ceremony; the log was altered: restore it from the ceremony's archive`,
+                    `${file} line ${lineAt(bytes, end)} is not a record of this ceremony; the log was altered: restore it from the ceremony's archive`,
                 );
             }
             records.push(record);
@@ -419,6 +428,13 @@ export class IssuanceLog {
  * is that of the log as it left it, not the file's).
  */
 export class LogChangedError extends Error {}
+
+/** The line (from 1) of `bytes` that ends at `end` (after its newline, or at the end of the bytes). */
+function lineAt(bytes: Buffer, end: number): number {
+    let line = 1;
+    for (let at = bytes.indexOf(0x0a); at !== -1 && at < end - 1; at = bytes.indexOf(0x0a, at + 1)) line++;
+    return line;
+}
 
 const sha256Hex = (bytes: Buffer): string => crypto.createHash("sha256").update(bytes).digest("hex");
 
