@@ -520,6 +520,20 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         assert.ok(!fs.existsSync(target), "nothing was signed");
         assert.strictEqual(logOf(crafted), logBefore, "nothing was logged");
+
+        // Cut short (a damaged medium): refused before the review is shown or anything asked.
+        fs.writeFileSync(keyFile, fs.readFileSync(path.join(root, ROOT_KEY)).subarray(0, 100));
+        const cut = ceremonyPiped(PASSPHRASE, "", "sign", "--root", crafted, "--csr", csr, "--out", target);
+        assert.deepStrictEqual(
+            [cut.status, cut.out, cut.err],
+            [
+                1,
+                "",
+                `error: ${keyFile} must hold one encrypted key (one ENCRYPTED PRIVATE KEY PEM block) and nothing else, but its ENCRYPTED PRIVATE KEY block has no END line: ` +
+                    `the file was altered; restore it from the ceremony medium's backup\n`,
+            ],
+        );
+        assert.ok(!fs.existsSync(target), "nothing was signed");
     });
 
     it("shows each CSR (subject, key, SPKI SHA-256, validity, the CA it becomes) and signs nothing unless the confirmation is typed", async () => {
@@ -1161,6 +1175,21 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             noCert.err,
             `error: ${path.join(keyless, "root.crt")} is missing; a root folder holds root.key, root.crt and issuance.log: restore it from the ceremony's archive\n`,
         );
+    });
+
+    it("says a --root folder holding none of root.key, root.crt and issuance.log holds no root, rather than asking for its log back", async () => {
+        const none = path.join(dir, "no-root");
+        fs.mkdirSync(none, { mode: 0o700 });
+        const expected = `error: --root ${none} holds no root (none of root.key, root.crt, issuance.log): give the folder init-root made\n`;
+        const empty = await ceremony(PASSPHRASE, "sign", "--root", none, "--csr", csr, "--yes");
+        assert.deepStrictEqual([empty.status, empty.out, empty.err], [1, "", expected]);
+        fs.writeFileSync(path.join(none, "notes.txt"), "not a root\n");
+        const other = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", none, "--period-days", "7", "--periods", "1", "--out", path.join(dir, "none.pem")],
+            "--yes",
+        );
+        assert.deepStrictEqual([other.status, other.out, other.err], [1, "", expected]);
     });
 
     /** A root of `trustDomain` for environment example, made by init-root in DIR/<name> (ECDSA: quick). */

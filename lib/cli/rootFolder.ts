@@ -18,12 +18,15 @@ import {
     shellWord,
     writeNewFile,
 } from "../files";
+import { encryptedRootKeyBlock } from "../pki/ceremony";
 import { RootTrustDomain } from "../plan/hierarchy";
 import { RenderLock, RenderLockError, takeLock } from "../render/stateLock";
 
 export const ROOT_KEY = "root.key";
 export const ROOT_CERT = "root.crt";
 export const ISSUANCE_LOG = "issuance.log";
+/** What init-root leaves in a root folder, all three: a root whole. */
+const ROOT_FILES = [ROOT_KEY, ROOT_CERT, ISSUANCE_LOG] as const;
 /**
  * Where a lost root key comes back from, as the README's "After each ceremony" keeps it: the
  * write-once archive is for what may be read, the key stays on the encrypted media alone.
@@ -681,11 +684,17 @@ export class RootFolder {
         const entries = fs.readdirSync(dir);
         checkNoLeftover(typed, dir, "--root", entries);
         checkNotKeyAlone(typed, dir, "--root", entries);
+        if (!ROOT_FILES.some((name) => entries.includes(name))) {
+            throw new Error(
+                `--root ${typed} holds no root (none of ${ROOT_FILES.join(", ")}): give the folder init-root made`,
+            );
+        }
         const folder = new RootFolder(dir);
         folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed (read again under the lock)
-        // A key or certificate that is missing, linked or loose stops it before anything is shown
-        // or asked, not after the people have read the review and typed their confirmation.
-        folder.readEncryptedKey();
+        // A key or certificate that is missing, linked or loose, or a key file that is no one
+        // encrypted key (cut short, say), stops it before anything is shown or asked, not after the
+        // people have read the review and typed their confirmation and the passphrase.
+        encryptedRootKeyBlock(folder.readEncryptedKey(), folder.path(ROOT_KEY));
         folder.readCertificate();
         return folder;
     }

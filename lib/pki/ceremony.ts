@@ -294,12 +294,13 @@ export function encryptRootKey(keyPem: string, passphrase: string): string {
 const ENCRYPTED_KEY = "ENCRYPTED PRIVATE KEY";
 
 /**
- * Opens the encrypted root key (`file` names it in messages). The file must hold one PEM block,
- * ENCRYPTED PRIVATE KEY, and nothing else but white space: given the whole text, Node would take
- * its first key block, so a plain key put before an encrypted one would open with any passphrase.
- * An unencrypted key is refused.
+ * The one PEM block of the encrypted root key (`file` names it in messages), checked without the
+ * passphrase: the file must hold one PEM block, ENCRYPTED PRIVATE KEY, ended, and nothing else but
+ * white space: given the whole text, Node would take its first key block, so a plain key put
+ * before an encrypted one would open with any passphrase. An unencrypted key is refused.
+ * RootFolder.open runs these checks before anything is shown or asked; decryptRootKey again.
  */
-export function decryptRootKey(encryptedPem: string, passphrase: string, file: string): string {
+export function encryptedRootKeyBlock(encryptedPem: string, file: string): string {
     const blocks = pemBlocksInOrder(encryptedPem);
     const [block] = blocks;
     if (blocks.length === 1 && block.label !== ENCRYPTED_KEY && block.label.endsWith("PRIVATE KEY")) {
@@ -326,9 +327,15 @@ export function decryptRootKey(encryptedPem: string, passphrase: string, file: s
                 `the file was altered; restore it from the ceremony medium's backup`,
         );
     }
+    return block.pem;
+}
+
+/** Opens the encrypted root key (`file` names it in messages), once encryptedRootKeyBlock took it. */
+export function decryptRootKey(encryptedPem: string, passphrase: string, file: string): string {
+    const pem = encryptedRootKeyBlock(encryptedPem, file);
     try {
         return crypto
-            .createPrivateKey({ key: pemDecode(block.pem, ENCRYPTED_KEY), format: "der", type: "pkcs8", passphrase })
+            .createPrivateKey({ key: pemDecode(pem, ENCRYPTED_KEY), format: "der", type: "pkcs8", passphrase })
             .export({ type: "pkcs8", format: "pem" }) as string;
     } catch {
         throw new Error(`the passphrase does not open ${file}: wrong passphrase, or the file was altered`);
