@@ -1663,6 +1663,63 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
+    it("passes over a staging-named folder another user made beside the root folder, and names one of the user's own beside or in a whole root as a stray to destroy alone, never the root", async () => {
+        // A shared folder (sticky, as /tmp): any user may make a folder there.
+        const shared = tempDir("ceremony-shared");
+        fs.chmodSync(shared, 0o1777);
+        const rootDir = path.join(shared, "root");
+        const fresh = path.join(shared, "fresh");
+        const others = [rootDir, fresh].map((folder) =>
+            path.join(shared, `.${path.basename(folder)}.0123456789ab.tmp`),
+        );
+        fs.mkdirSync(rootDir, { mode: 0o700 });
+        for (const stray of others) {
+            fs.mkdirSync(stray, { mode: 0o700 });
+            fs.chownSync(stray, 65534, 65534);
+        }
+        const series = path.join(shared, "crls.pem");
+        const crlArgs = ["crl", "--root", rootDir, "--period-days", "7", "--periods", "2", "--out", series, "--yes"];
+        // Neither init-root (into an existing folder, or a new one) nor crl takes it for its own leftover.
+        for (const out of [rootDir, fresh]) {
+            const made = await ceremony(PASSPHRASE, ...initRootArgs(out, "Shared Root", "--key", "ECDSA"));
+            assert.strictEqual(made.status, 0, made.err);
+        }
+        const signed = await ceremony(PASSPHRASE, ...crlArgs);
+        assert.strictEqual(signed.status, 0, signed.err);
+        assert.deepStrictEqual(
+            others.map((stray) => [fs.statSync(stray).uid, fs.readdirSync(stray)]),
+            [
+                [65534, []],
+                [65534, []],
+            ],
+            "left as they were",
+        );
+        fs.rmSync(series);
+
+        // One of the user's own, beside the whole root or inside it: to go alone, the root kept.
+        const besides = path.join(shared, ".root.abcdef012345.tmp");
+        const inside = path.join(rootDir, STAGING_INSIDE);
+        const logBefore = fs.readFileSync(path.join(rootDir, ISSUANCE_LOG), "utf8");
+        for (const stray of [besides, inside]) {
+            fs.mkdirSync(stray, { mode: 0o700 });
+            const refused = await ceremony(PASSPHRASE, ...crlArgs);
+            assert.deepStrictEqual(
+                [refused.status, refused.out, refused.err],
+                [
+                    1,
+                    "",
+                    `error: --root ${rootDir} holds a whole root (root.key, root.crt, issuance.log), and an init-root stopped before it finished (kill -9, a power cut) left ${stray}, ` +
+                        `a staging folder that is no part of that root (init-root puts a root in place only whole): destroy that folder alone (rm -r ${stray}), with any key of a root never shown or used it holds, and keep ${rootDir} as it is\n`,
+                ],
+            );
+            fs.rmdirSync(stray);
+        }
+        assert.strictEqual(fs.readFileSync(path.join(rootDir, ISSUANCE_LOG), "utf8"), logBefore, "nothing was signed");
+        assert.ok(!fs.existsSync(series), "nothing was written");
+        const again = await ceremony(PASSPHRASE, ...crlArgs);
+        assert.strictEqual(again.status, 0, again.err);
+    });
+
     it("makes the root in an existing empty folder whose parent the user may not write to (a medium mounted under /media/<user>), staged inside it, and refuses a folder it could not write before asking the passphrase", () => {
         const dir = tempDir("ceremony-mounted");
         // As /media/<user>, which only root writes to, holding the user's medium, empty and 0700.

@@ -460,34 +460,55 @@ export const STAGING_INSIDE = ".init-root.tmp";
  * The staging folders init-root left when it was stopped before it finished (kill -9, a power
  * cut), inside the root folder `dir` (STAGING_INSIDE) or beside it (`.<name>.<12 hex>.tmp`): each
  * holds the key of a root that was never shown or used. None beside it when its parent folder
- * cannot be listed.
+ * cannot be listed. A folder of that name another user owns is none: init-root makes its staging
+ * folder as the ceremony's user, so that user's init-root never left it, and it is passed over
+ * rather than refused, so that no other user who may write to the parent (a shared medium, a
+ * sticky /tmp) can stop every ceremony on a root by making one. It is never read, moved or
+ * removed, and the new staging folder's random name keeps clear of it.
  */
 function leftoverStagings(dir: string): string[] {
     const inside = path.join(dir, STAGING_INSIDE);
     const parent = path.dirname(path.resolve(dir));
     const prefix = `.${path.basename(path.resolve(dir))}.`;
-    let entries: fs.Dirent[] = [];
+    let names: string[] = [];
     try {
-        entries = fs.readdirSync(parent, { withFileTypes: true });
+        names = fs.readdirSync(parent);
     } catch {
         // Beside it, none can be named.
     }
+    const ours = (folder: string): boolean => {
+        let stat: fs.Stats | undefined;
+        try {
+            stat = entryAt(folder);
+        } catch {
+            return false; // a parent that may be listed but not searched: none can be named
+        }
+        return stat?.isDirectory() === true && othersUid(stat) === undefined;
+    };
     return [
-        ...(entryAt(inside)?.isDirectory() === true ? [inside] : []),
-        ...entries
-            .filter(
-                (e) => e.isDirectory() && e.name.startsWith(prefix) && STAGING_SUFFIX.test(e.name.slice(prefix.length)),
-            )
-            .map((e) => path.join(parent, e.name)),
-    ];
+        inside,
+        ...names
+            .filter((name) => name.startsWith(prefix) && STAGING_SUFFIX.test(name.slice(prefix.length)))
+            .map((name) => path.join(parent, name)),
+    ].filter(ours);
 }
 
 /**
  * Refuses a root folder in or beside which an init-root stopped half-way left its staging folder;
- * `entries` are the root folder's, when it exists: those besides the staging folder are to go too.
+ * `entries` are the root folder's, when it exists: those besides the staging folder are to go too,
+ * unless they are a whole root. A root is whole only once init-root put it in place (a rename of
+ * its staging folder, or its key moved in last), so a staging folder left with one is no part of
+ * it (one beside it is another init-root's; one inside it was left empty after the moves): only
+ * that folder is to go, never the root.
  */
 function checkNoLeftover(typed: string, dir: string, option: string, entries: readonly string[]): void {
     const [leftover] = leftoverStagings(dir);
+    if (leftover !== undefined && ROOT_FILES.every((name) => entries.includes(name))) {
+        throw new Error(
+            `${option} ${typed} holds a whole root (${ROOT_FILES.join(", ")}), and an init-root stopped before it finished (kill -9, a power cut) left ${leftover}, ` +
+                `a staging folder that is no part of that root (init-root puts a root in place only whole): destroy that folder alone (rm -r ${leftover}), with any key of a root never shown or used it holds, and keep ${typed} as it is`,
+        );
+    }
     if (leftover !== undefined) {
         const fix = entries.some((name) => name !== STAGING_INSIDE) ? ` and empty ${typed}` : "";
         throw new Error(
