@@ -1714,6 +1714,22 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             );
             fs.rmdirSync(stray);
         }
+        // Beside a folder holding part of a root (its key moved away): what it holds is kept too.
+        const keptKey = path.join(shared, "kept.key");
+        fs.renameSync(path.join(rootDir, ROOT_KEY), keptKey);
+        fs.mkdirSync(besides, { mode: 0o700 });
+        const partial = await ceremony(PASSPHRASE, ...crlArgs);
+        assert.deepStrictEqual(
+            [partial.status, partial.out, partial.err],
+            [
+                1,
+                "",
+                `error: --root ${rootDir} holds ${fs.readdirSync(rootDir).join(", ")}, and an init-root stopped before it finished (kill -9, a power cut) left ${besides}, ` +
+                    `a staging folder that is no part of what it holds (init-root renames it into place only where no folder is): destroy that folder alone (rm -r ${besides}), with any key of a root never shown or used it holds, and keep ${rootDir} as it is\n`,
+            ],
+        );
+        fs.rmdirSync(besides);
+        fs.renameSync(keptKey, path.join(rootDir, ROOT_KEY));
         assert.strictEqual(fs.readFileSync(path.join(rootDir, ISSUANCE_LOG), "utf8"), logBefore, "nothing was signed");
         assert.ok(!fs.existsSync(series), "nothing was written");
         const again = await ceremony(PASSPHRASE, ...crlArgs);

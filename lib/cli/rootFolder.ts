@@ -495,27 +495,32 @@ function leftoverStagings(dir: string): string[] {
 
 /**
  * Refuses a root folder in or beside which an init-root stopped half-way left its staging folder;
- * `entries` are the root folder's, when it exists: those besides the staging folder are to go too,
- * unless they are a whole root. A root is whole only once init-root put it in place (a rename of
- * its staging folder, or its key moved in last), so a staging folder left with one is no part of
- * it (one beside it is another init-root's; one inside it was left empty after the moves): only
- * that folder is to go, never the root.
+ * `entries` are the root folder's, when it exists: those besides the staging folder inside it are
+ * to go too, unless they are a whole root. A root is whole only once init-root put it in place (a
+ * rename of its staging folder, or its key moved in last), so a staging folder left with one is
+ * no part of it (one beside it is another init-root's; one inside it was left empty after the
+ * moves). Nor is one beside a folder that holds anything: init-root renames a staging folder
+ * beside only to a folder that is not there. Either is to go alone, never what the folder holds.
  */
 function checkNoLeftover(typed: string, dir: string, option: string, entries: readonly string[]): void {
     const [leftover] = leftoverStagings(dir);
-    if (leftover !== undefined && ROOT_FILES.every((name) => entries.includes(name))) {
+    if (leftover === undefined) return;
+    const whole = ROOT_FILES.every((name) => entries.includes(name));
+    const inside = leftover === path.join(dir, STAGING_INSIDE);
+    if (whole || (!inside && entries.length > 0)) {
+        const [held, part, why] = whole
+            ? [`a whole root (${ROOT_FILES.join(", ")})`, "that root", "init-root puts a root in place only whole"]
+            : [entries.join(", "), "what it holds", "init-root renames it into place only where no folder is"];
         throw new Error(
-            `${option} ${typed} holds a whole root (${ROOT_FILES.join(", ")}), and an init-root stopped before it finished (kill -9, a power cut) left ${leftover}, ` +
-                `a staging folder that is no part of that root (init-root puts a root in place only whole): destroy that folder alone (rm -r ${leftover}), with any key of a root never shown or used it holds, and keep ${typed} as it is`,
+            `${option} ${typed} holds ${held}, and an init-root stopped before it finished (kill -9, a power cut) left ${leftover}, ` +
+                `a staging folder that is no part of ${part} (${why}): destroy that folder alone (rm -r ${leftover}), with any key of a root never shown or used it holds, and keep ${typed} as it is`,
         );
     }
-    if (leftover !== undefined) {
-        const fix = entries.some((name) => name !== STAGING_INSIDE) ? ` and empty ${typed}` : "";
-        throw new Error(
-            `${option} ${typed}: an init-root into it was stopped before it finished (kill -9, a power cut) and left ${leftover}, ` +
-                `with the key of a root that was never shown or used: destroy it (rm -r ${leftover})${fix}, then run init-root again`,
-        );
-    }
+    const fix = entries.some((name) => name !== STAGING_INSIDE) ? ` and empty ${typed}` : "";
+    throw new Error(
+        `${option} ${typed}: an init-root into it was stopped before it finished (kill -9, a power cut) and left ${leftover}, ` +
+            `with the key of a root that was never shown or used: destroy it (rm -r ${leftover})${fix}, then run init-root again`,
+    );
 }
 
 /**
