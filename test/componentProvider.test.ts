@@ -5,6 +5,7 @@
  * types and their TSDoc), and constructs each component from the inputs those SDKs send.
  */
 import * as assert from "assert";
+import { spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
@@ -1384,6 +1385,29 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             "Wrap it: pulumi.Output.secret(...) in Python, fn::secret in YAML";
         assert.deepStrictEqual(warnings, [warning("IstioGatewayTls serverCa"), warning("IntermediateCa rootCa")]);
         assert.ok(!warnings.some((w) => w.includes("PRIVATE KEY")));
+    });
+
+    it("warns of a plain key from another language with source maps on too, as Pulumi's plugin host runs (source-map-support) or node --enable-source-maps", async () => {
+        // Both rewrite the SDK's frame in the stack's text to its provider.ts: the check read that
+        // text, so in the plugin host, where every such program runs, the warning never came.
+        const root = await mintRoot("Bank root");
+        const sdk = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+        const sourceMapSupport = require.resolve("source-map-support/register", { paths: [sdk] });
+        const run = (...flags: string[]) => {
+            const child = spawnSync(process.execPath, [...flags, path.join(__dirname, "anotherLanguage.js")], {
+                input: JSON.stringify({ certPem: root.certPem, keyPem: root.keyPem }),
+                encoding: "utf8",
+            });
+            assert.deepStrictEqual([child.status, child.stderr], [0, ""]);
+            return JSON.parse(child.stdout) as string[];
+        };
+        const warning =
+            "warning: [runtime] IntermediateCa rootCa.privateKeyPem came as plain text, not a secret: Pulumi records this component's inputs in the stack's state as they come, so the key is there in clear. " +
+            "Wrap it: pulumi.Output.secret(...) in Python, fn::secret in YAML";
+        assert.deepStrictEqual(
+            [run(), run("--require", sourceMapSupport), run("--enable-source-maps")],
+            [[warning], [warning], [warning]],
+        );
     });
 
     it("refuses an empty list of hosts to CustomerFacingTls and ApicEgress, as IstioGatewayTls and UiApicClient refuse theirs, before any child is registered", async () => {

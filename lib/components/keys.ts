@@ -966,21 +966,47 @@ export function checkedIssuer<T extends { certPem: pulumi.Input<string>; private
     return { ...members, certPem, privateKeyPem, ...rootCertPem } as unknown as T;
 }
 
+/** The SDK's ComponentProvider file, whose construct() the plugin host calls for another language's program. */
+let componentProviderFile: string | null | undefined;
+
 /**
  * Whether the component is being constructed for a program in another language: the plugin host
  * (the SDK's ComponentProvider.construct) calls its constructor, which runs this synchronously.
+ *
+ * It reads the raw call sites, not the stack's text: source-map-support, which the plugin host
+ * loads, and `node --enable-source-maps` both rewrite the SDK's frame in that text to the
+ * provider.ts it was compiled from, so a match on the text never matched there.
  */
 function constructedForAnotherLanguage(): boolean {
-    // A run may keep no stack traces (runWithStandIn's default): this one needs its frames.
+    if (componentProviderFile === undefined) {
+        try {
+            componentProviderFile = require.resolve("@pulumi/pulumi/provider/experimental/provider");
+        } catch {
+            componentProviderFile = null; // an SDK without it constructs nothing for another language
+        }
+    }
+    const file = componentProviderFile;
+    if (file === null) return false;
+    // A run may keep no stack traces (runWithStandIn's default): this one needs its frames. A
+    // prepareStackTrace set before (source-map-support's) is put back as it was, whatever happens.
     const limit = Error.stackTraceLimit;
+    const prepare = Error.prepareStackTrace;
     Error.stackTraceLimit = 64;
+    Error.prepareStackTrace = (_error, callSites) => callSites;
     try {
+        const holder: { stack?: unknown } = {};
+        Error.captureStackTrace(holder, constructedForAnotherLanguage);
+        const callSites = holder.stack;
         // The SDK's own file, not any class of that name (a user's provider that makes these
         // components as children of its own records none of their inputs).
-        return /ComponentProvider\.construct \(.*[\\/]@pulumi[\\/]pulumi[\\/]provider[\\/]experimental[\\/]provider\.js:/.test(
-            new Error().stack ?? "",
+        return (
+            Array.isArray(callSites) &&
+            callSites.some(
+                (site: NodeJS.CallSite) => site.getFileName() === file && site.getFunctionName() === "construct",
+            )
         );
     } finally {
+        Error.prepareStackTrace = prepare;
         Error.stackTraceLimit = limit;
     }
 }
