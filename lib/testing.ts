@@ -164,6 +164,12 @@ export function runProgram<M = Record<string, unknown>>(
     type T = ProgramOutputs<M>;
     let file: string;
     try {
+        // First: the project option stands for the project file's name (options spread below).
+        standIn.checkRunOptions(options);
+    } catch (error) {
+        return Promise.reject(error as Error);
+    }
+    try {
         file = require.resolve(path.resolve(modulePath));
     } catch {
         return Promise.reject(

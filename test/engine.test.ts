@@ -7,9 +7,9 @@ import * as tls from "@pulumi/tls";
 import * as der from "../lib/engine/der";
 import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
 import { RootCa } from "../lib/components/rootCa";
-import { runWithStandIn } from "../lib/engine/standIn";
+import { RunOptions, runWithStandIn } from "../lib/engine/standIn";
 import { pemDecode } from "../lib/pki/pem";
-import { certificates, kubernetesManifests } from "../lib/testing";
+import { certificates, kubernetesManifests, runProgram } from "../lib/testing";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { mintRoot, openssl, opensslRoot, opensslText, TestCa, testRsaKey } from "./helpers";
 
@@ -663,6 +663,64 @@ describe("Engine stand-in: a run that hangs ends, a long one that makes progress
             }),
             { message: 'RootCa keyAlgorithm must be "RSA" or "ECDSA"; got "DSA"' },
         );
+    });
+
+    it("refuses a run option of the wrong kind before the run starts, naming the option, the value and what it takes (runWithStandIn and runProgram)", async () => {
+        // Before: a timeoutMs of -1, 0 or "abc" failed the run as hung ("no progress for -1 ms")
+        // while its program went on into the next run; now as a date failed with "this.options.now
+        // is not a function", state {} with "state is not iterable"; stack "" and project 5 were taken.
+        let ran = 0;
+        const program = () => {
+            ran++;
+            return new tls.PrivateKey("never-made", { algorithm: "ECDSA", ecdsaCurve: "P256" }).publicKeyPem;
+        };
+        const timeoutMs = "the timeoutMs option must be a number of milliseconds above 0 (default 10000); got";
+        const name = (option: string) =>
+            `the ${option} option must be a Pulumi ${option} name: 1 to 100 letters, digits, "-", "_" or "."; got`;
+        const cases: [unknown, string][] = [
+            [{ timeoutMs: -1 }, `${timeoutMs} -1`],
+            [{ timeoutMs: 0 }, `${timeoutMs} 0`],
+            [{ timeoutMs: "abc" }, `${timeoutMs} "abc"`],
+            [{ timeoutMs: NaN }, `${timeoutMs} NaN`],
+            [
+                { now: "2026-01-01" },
+                'the now option must be a function returning the run\'s clock as a Date, e.g. () => new Date("2026-01-01T00:00:00Z"); got "2026-01-01"',
+            ],
+            [
+                { state: {} },
+                "the state option must be a Map (new Map()), given to each run that keeps the same resources; got an object",
+            ],
+            [
+                { state: [] },
+                "the state option must be a Map (new Map()), given to each run that keeps the same resources; got an array",
+            ],
+            [{ stack: "" }, `${name("stack")} ""`],
+            [{ stack: "my stack" }, `${name("stack")} "my stack"`],
+            [{ project: 5 }, `${name("project")} 5`],
+            [{ stackTraces: "yes" }, 'the stackTraces option must be true or false; got "yes"'],
+            [{ keyFile: "" }, 'the keyFile option must be the path of a JSON file of test-only keys; got ""'],
+            [{ warn: true }, "the warn option must be a function taking each warning's text; got true"],
+            [5, "the run options must be an object ({ state, timeoutMs, ... }), or left out; got 5"],
+            [null, "the run options must be an object ({ state, timeoutMs, ... }), or left out; got null"],
+        ];
+        for (const [options, message] of cases) {
+            await assert.rejects(runWithStandIn(program, options as RunOptions), { message });
+            await assert.rejects(runProgram(__filename, options as RunOptions), { message });
+        }
+        assert.strictEqual(ran, 0);
+        // A run after them runs, and fails as its own program makes it.
+        await assert.rejects(
+            runWithStandIn(() => {
+                throw new Error("the program's own failure");
+            }),
+            { message: "the program's own failure" },
+        );
+        const { outputs } = await runWithStandIn(() => "ran", {
+            timeoutMs: 1_000,
+            stack: "prod.eu-1",
+            project: "payments_pki",
+        });
+        assert.strictEqual(outputs, "ran");
     });
 
     it("counts no time a key is being generated as idle: an RSA 4096 key takes seconds on a slow machine", async () => {

@@ -624,6 +624,7 @@ export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOpt
     }
     let config: Record<string, string> | undefined;
     try {
+        checkRunOptions(options);
         config =
             options.config === undefined ? undefined : runConfig(options.config, options.project ?? DEFAULT_PROJECT);
     } catch (error) {
@@ -635,6 +636,53 @@ export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOpt
     let ended!: () => void;
     lastRun = new Promise<void>((resolve) => (ended = resolve));
     return previous.then(() => runAlone(program, options, config)).finally(ended);
+}
+
+/** A value as a refusal of a run option shows it: text quoted, a number as it is, anything else by its kind. */
+function shownOption(value: unknown): string {
+    if (typeof value === "string") return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+    if (value === null || typeof value !== "object") return typeof value === "function" ? "a function" : String(value);
+    if (Array.isArray(value)) return "an array";
+    const kind = Object.getPrototypeOf(value) === Object.prototype ? "object" : (value.constructor?.name ?? "object");
+    return `${/^[aeiou]/i.test(kind) ? "an" : "a"} ${kind}`;
+}
+
+/** Pulumi's rule for project and stack names. */
+const PULUMI_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
+
+/**
+ * Refuses a run option of the wrong kind before the run starts, naming the option, the value and
+ * what it takes: left to the run, a timeoutMs of -1 failed it as hung at once while its program
+ * went on into the next run, `now` as a date failed as "this.options.now is not a function", and a
+ * project of 5 was taken. (The config option is checked with its keys: runConfig.)
+ */
+export function checkRunOptions(options: unknown): asserts options is RunOptions {
+    if (typeof options !== "object" || options === null || Array.isArray(options)) {
+        throw new Error(
+            `the run options must be an object ({ state, timeoutMs, ... }), or left out; got ${shownOption(options)}`,
+        );
+    }
+    const given = options as Record<string, unknown>;
+    const refuse = (option: string, takes: string): never => {
+        throw new Error(`the ${option} option must be ${takes}; got ${shownOption(given[option])}`);
+    };
+    const has = (option: string): boolean => given[option] !== undefined;
+    for (const option of ["project", "stack"]) {
+        const value = given[option];
+        if (has(option) && (typeof value !== "string" || !PULUMI_NAME.test(value)))
+            refuse(option, `a Pulumi ${option} name: 1 to 100 letters, digits, "-", "_" or "."`);
+    }
+    const timeoutMs = given.timeoutMs;
+    if (has("timeoutMs") && (typeof timeoutMs !== "number" || !(timeoutMs > 0)))
+        refuse("timeoutMs", "a number of milliseconds above 0 (default 10000)");
+    if (has("stackTraces") && typeof given.stackTraces !== "boolean") refuse("stackTraces", "true or false");
+    if (has("now") && typeof given.now !== "function")
+        refuse("now", 'a function returning the run\'s clock as a Date, e.g. () => new Date("2026-01-01T00:00:00Z")');
+    if (has("state") && !(given.state instanceof Map))
+        refuse("state", "a Map (new Map()), given to each run that keeps the same resources");
+    if (has("keyFile") && (typeof given.keyFile !== "string" || given.keyFile === ""))
+        refuse("keyFile", "the path of a JSON file of test-only keys");
+    if (has("warn") && typeof given.warn !== "function") refuse("warn", "a function taking each warning's text");
 }
 
 /** The project of runWithStandIn when no `project` is given. */
