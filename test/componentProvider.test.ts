@@ -477,6 +477,24 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             privateKeyPem: { type: "string", description: "The root's private key (keep it a secret)." },
         });
         assert.deepStrictEqual(Object.keys(pems("IssuingCa")).sort(), ["certPem", "chainPem", "privateKeyPem"]);
+        // What the README names for issuer and offlineRoot.
+        assert.deepStrictEqual(Object.keys(pems("CaSigner")).sort(), [
+            "certPem",
+            "chainPem",
+            "privateKeyPem",
+            "rootCertPem",
+        ]);
+        assert.deepStrictEqual(Object.keys(pems("OfflineSigner")).sort(), ["rootCertPem", "signedCertPem"]);
+        // True in every language: only TypeScript can pass a RootCa object.
+        assert.deepStrictEqual(
+            ["IntermediateCa", "MeshPluginCa"].map(
+                (c) => schema.resources[token(c)].inputProperties.rootCa.description,
+            ),
+            Array(2).fill(
+                "The root that signs this CA: its certificate and key (in TypeScript also a RootCa of the program).\n" +
+                    "Default: none (give exactly one of rootCa, issuer and offlineRoot).",
+            ),
+        );
         assert.strictEqual(schema.resources[token("IstioGatewayTls")].inputProperties.serverCa.$ref, ref("IssuingCa"));
         assert.strictEqual(schema.resources[token("ApicClientBundle")].inputProperties.clientCa.$ref, ref("IssuingCa"));
         assert.ok(
@@ -540,6 +558,61 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             if (schema.resources[typeOf[name]]?.properties[output] === undefined)
                 problems.push(`\${${name}.${output}}`);
         assert.deepStrictEqual(problems, []);
+    });
+
+    it("marks no input or output secret (the SDK's inference marks none), so the README's programs pass each issuer key as a component's output, a secret at run time", () => {
+        // As the README says: a generated SDK shows no key as a secret; the run keeps them secret.
+        const secretMarks: string[] = [];
+        const walk = (value: unknown, where: string): void => {
+            if (typeof value !== "object" || value === null) return;
+            for (const [name, member] of Object.entries(value)) {
+                if (name === "secret") secretMarks.push(where);
+                walk(member, `${where}.${name}`);
+            }
+        };
+        walk(schema, "schema");
+        assert.deepStrictEqual(secretMarks, []);
+
+        // Each key passed: another component's privateKeyPem output (secret: the construct test
+        // above checks it on the wire), or wrapped as a secret where the program reads it itself.
+        const python = readmeBlock("### Python, Go, C#, Java and YAML", "python");
+        const pythonComponents = new Set([...python.matchAll(/^(\w+) = pki\.\w+\(/gm)].map(([, name]) => name));
+        const pythonKeys = [...python.matchAll(/private_key_pem=([^,)\n]*)/g)].map(([, value]) => value);
+        assert.strictEqual(pythonKeys.length, 4);
+        assert.deepStrictEqual(
+            pythonKeys.filter(
+                (value) =>
+                    !value.startsWith("pulumi.Output.secret(") &&
+                    !pythonComponents.has(value.match(/^(\w+)\.private_key_pem$/)?.[1] ?? ""),
+            ),
+            [],
+        );
+        const yaml = YAML.parse(readmeBlock("### Python, Go, C#, Java and YAML", "yaml")) as {
+            resources: Record<string, { type: string; properties?: Record<string, unknown> }>;
+        };
+        const yamlComponents = new Set(
+            Object.entries(yaml.resources)
+                .filter(([, r]) => r.type.startsWith(`${PACKAGE.name}:`))
+                .map(([name]) => name),
+        );
+        const yamlKeys: unknown[] = [];
+        const keysIn = (value: unknown): void => {
+            if (typeof value !== "object" || value === null) return;
+            for (const [name, member] of Object.entries(value)) {
+                if (name === "privateKeyPem") yamlKeys.push(member);
+                else keysIn(member);
+            }
+        };
+        for (const resource of Object.values(yaml.resources)) keysIn(resource.properties);
+        assert.strictEqual(yamlKeys.length, 4);
+        assert.deepStrictEqual(
+            yamlKeys.filter(
+                (value) =>
+                    !(typeof value === "object" && value !== null && "fn::secret" in value) &&
+                    !yamlComponents.has(String(value).match(/^\$\{(\w+)\.privateKeyPem\}$/)?.[1] ?? ""),
+            ),
+            [],
+        );
     });
 
     it("matches the README's Python program: its classes, keyword arguments and outputs are the SDK's names for the schema", () => {

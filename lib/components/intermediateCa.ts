@@ -39,7 +39,7 @@ export type ExistingCa = CaSigner;
 /** Who signs a CA: exactly one of a RootCa of the program, an existing CA as PEM, or the offline root. */
 export interface SignerArgs {
     /**
-     * The root that signs this CA: a RootCa of the program, or its certificate and key.
+     * The root that signs this CA: its certificate and key (in TypeScript also a RootCa of the program).
      * Default: none (give exactly one of rootCa, issuer and offlineRoot).
      * @default none (give exactly one of rootCa, issuer and offlineRoot)
      */
