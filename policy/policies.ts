@@ -1675,10 +1675,33 @@ function isMeshCaSecret(r: policy.PolicyResource): boolean {
     return isMeshCaName(fieldsOf(knownPart(known(() => r.props.metadata))).name, objectNameOf(r).namespace);
 }
 
+/**
+ * The Secret where istiod keeps its self-signed CA's key and certificate (ca-key.pem, ca-cert.pem) when
+ * no plug-in CA (cacerts) is there: in its own namespace, istio-system (istio/istio
+ * security/pkg/pki/ca/ca.go, CASecret).
+ */
+const ISTIO_SELF_SIGNED_CA_SECRET = { namespace: MESH_CA_SECRET.namespace, name: "istio-ca-secret" } as const;
+
+/** Whether `r` is istiod's self-signed CA Secret (or a patch of it), by metadata.name as isMeshCaSecret. */
+function isSelfSignedCaSecret(r: policy.PolicyResource): boolean {
+    if (!SECRETS.includes(r.type)) return false;
+    const { namespace } = objectNameOf(r);
+    const { name } = fieldsOf(knownPart(known(() => r.props.metadata)));
+    return name === ISTIO_SELF_SIGNED_CA_SECRET.name && namespace === ISTIO_SELF_SIGNED_CA_SECRET.namespace;
+}
+
+/** gateway-keys-beside-cacerts' why and fix, after where the Secret is and the CA key beside it. */
+const GATEWAY_READS_CA_KEY =
+    "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (named after its service account), " +
+    "so a compromised gateway pod can read ca-key.pem and mint any mesh identity";
+const MOVE_THE_GATEWAY =
+    "Run the gateway in a namespace of its own and keep its Secrets there (a stack of this package: set pki:gatewayNamespace to it, e.g. istio-ingress, " +
+    `with the gateway deployed there first, and add it to keySecretNamespaces; README, "The gateway's namespace")`;
+
 export const gatewayKeysBesideCacertsPolicy: policy.StackValidationPolicy = {
     name: "gateway-keys-beside-cacerts",
     description:
-        "No Secret holding a private key (a gateway's: the stack's apic-mtls-* Secrets) sits beside istiod's cacerts (istio-system, the mesh CA key) in one cluster. Istio's gateway chart gives a gateway's account a Role reading every Secret of its namespace (named after its service account), so a gateway running there can read ca-key.pem and mint any mesh identity in every cluster; Istio recommends gateways in a namespace other than the control plane's.",
+        "No Secret holding a private key (a gateway's: the stack's apic-mtls-* Secrets) sits in istio-system, beside istiod's CA key: its plug-in CA's cacerts (this program's, another's, or made by hand) or, without one, istio-ca-secret, its self-signed CA's. Istio's gateway chart gives a gateway's account a Role reading every Secret of its namespace (named after its service account), so a gateway running there can read ca-key.pem and mint any mesh identity; Istio recommends gateways in a namespace other than the control plane's.",
     // Advisory: istio-system is pki:gatewayNamespace's default, and moving it moves every gateway Secret (README, "The gateway's namespace").
     enforcementLevel: "advisory",
     validateStack: (args, report) => {
@@ -1688,20 +1711,26 @@ export const gatewayKeysBesideCacertsPolicy: policy.StackValidationPolicy = {
         for (const r of secrets.filter(isMeshCaSecret))
             meshCas.set(providerUrnOf(r), [...(meshCas.get(providerUrnOf(r)) ?? []), r.name]);
         for (const r of secrets) {
-            const makers = meshCas.get(providerUrnOf(r));
-            if (makers === undefined || isMeshCaSecret(r)) continue;
+            // The CA keys themselves are istiod's, not a gateway's.
+            if (isMeshCaSecret(r) || isSelfSignedCaSecret(r)) continue;
             const { namespace, shown } = objectNameOf(r);
             if (namespace !== MESH_CA_SECRET.namespace) continue;
             const props = knownPart(r.props) as { data?: unknown; stringData?: unknown };
             const keyed = [...new Set([...keyEntries(props.data, "base64"), ...keyEntries(props.stringData, "text")])];
             if (keyed.length === 0) continue;
+            const cluster = `(provider ${r.provider?.name ?? "(the default)"})`;
+            const makers = meshCas.get(providerUrnOf(r));
+            // Without a cacerts of this program's there, istiod's CA key is still there: another's cacerts, or its self-signed one.
             report(
-                `${shown}: a private key (${keyed.sort().join(", ")}) beside istiod's cacerts (${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}, ` +
-                    `the mesh CA key, made by ${[...makers].sort().join(" and ")}) in one cluster (provider ${r.provider?.name ?? "(the default)"}): ` +
-                    "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (named after its service account), " +
-                    "so a compromised gateway pod can read ca-key.pem and mint any mesh identity in every cluster. " +
-                    "Run the gateway in a namespace of its own and keep its Secrets there (a stack of this package: set pki:gatewayNamespace to it, e.g. istio-ingress, " +
-                    `with the gateway deployed there first, and add it to keySecretNamespaces; README, "The gateway's namespace")`,
+                `${shown}: a private key (${keyed.sort().join(", ")}) ` +
+                    (makers === undefined
+                        ? `beside istiod's CA key (its plug-in CA's ${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}, or ` +
+                          `${ISTIO_SELF_SIGNED_CA_SECRET.namespace}/${ISTIO_SELF_SIGNED_CA_SECRET.name} of Istio's self-signed CA), ` +
+                          `which this program does not make, in that cluster ${cluster}: ${GATEWAY_READS_CA_KEY}. `
+                        : `beside istiod's cacerts (${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}, ` +
+                          `the mesh CA key, made by ${[...makers].sort().join(" and ")}) in one cluster ${cluster}: ` +
+                          `${GATEWAY_READS_CA_KEY} in every cluster. `) +
+                    MOVE_THE_GATEWAY,
             );
         }
     },

@@ -516,6 +516,15 @@ describe("Policy pack", function () {
         "so a compromised gateway pod can read ca-key.pem and mint any mesh identity in every cluster. " +
         "Run the gateway in a namespace of its own and keep its Secrets there (a stack of this package: set pki:gatewayNamespace to it, e.g. istio-ingress, " +
         'with the gateway deployed there first, and add it to keySecretNamespaces; README, "The gateway\'s namespace")';
+    /** Its advice on a key Secret (namespace/name) in istio-system of a cluster (`provider`) where the program makes no cacerts. */
+    const besideIstiodCaKey = (secret: string, provider: string, entries = "tls.key") =>
+        `${secret}: a private key (${entries}) beside istiod's CA key (its plug-in CA's istio-system/cacerts, ` +
+        "or istio-system/istio-ca-secret of Istio's self-signed CA), which this program does not make, " +
+        `in that cluster (provider ${provider}): ` +
+        "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (named after its service account), " +
+        "so a compromised gateway pod can read ca-key.pem and mint any mesh identity. " +
+        "Run the gateway in a namespace of its own and keep its Secrets there (a stack of this package: set pki:gatewayNamespace to it, e.g. istio-ingress, " +
+        'with the gateway deployed there first, and add it to keySecretNamespaces; README, "The gateway\'s namespace")';
 
     it("accepts every resource the stack program registers (advising to move its gateway out of istio-system)", async () => {
         for (const p of POLICIES) {
@@ -530,17 +539,20 @@ describe("Policy pack", function () {
         ]);
     });
 
-    it("gateway-keys-beside-cacerts: advises a gateway key Secret out of cacerts' namespace and cluster", async () => {
+    it("gateway-keys-beside-cacerts: advises a key Secret out of istio-system, beside istiod's CA key", async () => {
         assert.strictEqual(gatewayKeysBesideCacertsPolicy.enforcementLevel, "advisory");
         const gatewaySecret = named("ob-gateway-ob-tls");
         const cacerts = named("mesh-ca-example-cacerts");
         const advice = [besideCacerts("istio-system/apic-mtls-ob", "mesh-ca-example-cacerts", "example")];
+        // Without a cacerts of the program's, istiod's CA key is there still: another's cacerts, or istio-ca-secret.
+        const caKeyAdvice = [besideIstiodCaKey("istio-system/apic-mtls-ob", "example")];
         const moved = (r: Resource, changes: Record<string, unknown>) => ({
             ...r,
             props: { ...r.props, metadata: { ...(r.props.metadata as object), ...changes } },
         });
         const west = { type: "pulumi:providers:kubernetes", name: "west", props: {} };
         const cacertsPatch = { ...cacerts, type: "kubernetes:core/v1:SecretPatch", name: "istiod-ca-patch" };
+        const selfSignedCa = moved(cacerts, { name: "istio-ca-secret" });
         assert.deepStrictEqual(
             [
                 await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, cacerts]),
@@ -549,24 +561,47 @@ describe("Policy pack", function () {
                     moved(gatewaySecret, { namespace: "istio-ingress" }),
                     cacerts,
                 ]),
-                // Another cluster's cacerts, or none the pack sees: nothing to name.
+                // Another cluster's cacerts, or none the pack sees: istiod's CA key is beside the gateway's all the same.
                 await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, { ...cacerts, provider: west }]),
                 await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret]),
-                // A Secret named cacerts by its resource name alone is cacerts-<random>, which istiod never reads.
+                // Istio's self-signed CA Secret, made by the program, is istiod's key: never named, the gateway's is.
+                await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, selfSignedCa]),
+                await checkStack(gatewayKeysBesideCacertsPolicy, [selfSignedCa]),
+                // Outside istio-system, with no cacerts either: nothing to name.
+                await checkStack(gatewayKeysBesideCacertsPolicy, [
+                    moved(gatewaySecret, { namespace: "istio-ingress" }),
+                ]),
+                // A Secret named cacerts by its resource name alone is cacerts-<random>, which istiod never reads: a key
+                // Secret beside istiod's CA key like the gateway's.
                 await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, moved(cacerts, { name: undefined })]),
                 // A Secret of certificates alone holds no key to take.
                 await checkStack(gatewayKeysBesideCacertsPolicy, [
                     { ...gatewaySecret, props: { ...gatewaySecret.props, stringData: { "ca.crt": "x" } } },
                     cacerts,
                 ]),
+                await checkStack(gatewayKeysBesideCacertsPolicy, [
+                    { ...gatewaySecret, props: { ...gatewaySecret.props, stringData: { "ca.crt": "x" } } },
+                ]),
             ],
-            [advice, [], [], [], [], []],
+            [
+                advice,
+                [],
+                caKeyAdvice,
+                caKeyAdvice,
+                caKeyAdvice,
+                [],
+                [],
+                [...caKeyAdvice, besideIstiodCaKey("istio-system/mesh-ca-example-cacerts", "example", "ca-key.pem")],
+                [],
+                [],
+            ],
         );
         // A patch of cacerts is cacerts there too, and cacerts itself is never named.
         assert.deepStrictEqual(await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, cacertsPatch]), [
             besideCacerts("istio-system/apic-mtls-ob", "istiod-ca-patch", "example"),
         ]);
         assert.deepStrictEqual(await checkStack(gatewayKeysBesideCacertsPolicy, [cacerts, cacertsPatch]), []);
+        assert.deepStrictEqual(await checkStack(gatewayKeysBesideCacertsPolicy, [cacerts]), []);
         // A stack whose gateway has a namespace of its own: no advice.
         const apart = await runWithStandIn(
             () =>
