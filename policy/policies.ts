@@ -1669,8 +1669,16 @@ export const uniqueKubernetesObjectsPolicy: policy.StackValidationPolicy = {
     },
 };
 
-/** Whether `r` is istiod's cacerts (or a patch of it), as istiod-cacerts finds it: istiod reads it in istio-system alone. */
-function isMeshCaSecret(r: policy.PolicyResource): boolean {
+/**
+ * Whether `r` is istiod's cacerts (or a patch of it), as istiod-cacerts finds it: istiod reads it in
+ * istio-system alone, and by metadata.name (isMeshCaName), never the resource's name.
+ */
+function isMeshCaSecret(r: {
+    type: string;
+    name: string;
+    props: Props;
+    provider?: policy.PolicyProviderResource;
+}): boolean {
     if (!SECRETS.includes(r.type)) return false;
     return isMeshCaName(fieldsOf(knownPart(known(() => r.props.metadata))).name, objectNameOf(r).namespace);
 }
@@ -2191,7 +2199,8 @@ function credentialObjectOf(r: {
           : [];
     if (kind === undefined) return undefined;
     const { name, namespace, shown: where } = objectNameOf(r);
-    if (kind === "Secret" && name === MESH_CA_SECRET.name && namespace === MESH_CA_SECRET.namespace) return undefined;
+    // By metadata.name: a Secret named cacerts by its resource name alone is cacerts-<random>, a credential like any other.
+    if (kind === "Secret" && isMeshCaSecret(r)) return undefined;
     const shown = `${kind === "ConfigMap" ? "ConfigMap " : ""}${where}`;
     const provider = providerUrnOf(r);
     const credential = {
@@ -2809,9 +2818,8 @@ function meshKeysOf(resources: policy.PolicyResource[]): Map<string, string> {
             cert = issuer;
         }
     }
-    for (const r of resources.filter((x) => SECRETS.includes(x.type))) {
-        const { name, namespace } = objectNameOf(r);
-        if (name !== MESH_CA_SECRET.name || namespace !== MESH_CA_SECRET.namespace) continue;
+    // By metadata.name: a Secret named cacerts by its resource name alone is cacerts-<random>, which istiod never reads.
+    for (const r of resources.filter(isMeshCaSecret)) {
         const texts = knownSecretTexts(r.props);
         // Either layout istiod reads (the kubernetes.io/tls one when tls.crt is there: TLS_LAYOUT).
         const entries = [

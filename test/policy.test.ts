@@ -3870,6 +3870,25 @@ describe("Policy pack", function () {
             handRefusal("CN=Hand mesh root", "ca.crt of istio-system/cacerts"),
             handRefusal("CN=Hand mesh CA", "tls.crt of istio-system/cacerts"),
         ]);
+        // Named cacerts by its resource name alone, Kubernetes names it cacerts-<random>, which istiod never reads:
+        // its certificates are no mesh CA's, and it is judged as any credential.
+        const unnamed = (r: Resource, props: Record<string, unknown> = {}): Resource => ({
+            ...r,
+            props: { ...r.props, ...props, metadata: { namespace: "istio-system" } },
+        });
+        assert.deepStrictEqual(await checkStack(credentialTrustPolicy, [unnamed(cacerts), cacert]), []);
+        assert.deepStrictEqual(
+            await checkStack(credentialTrustPolicy, [
+                unnamed(tlsLayout, {
+                    stringData: asSecret({
+                        "tls.crt": meshCa.certPem,
+                        "tls.key": meshCa.keyPem,
+                        "ca.crt": isrgRootX1(),
+                    }),
+                }),
+            ]),
+            [unreadPublicRefusal("istio-system/cacerts")],
+        );
     });
 
     it("credential-trust: checks every trust entry Istio may read (cacert before ca.crt), every block BoringSSL reads as a certificate, and names an unreadable block", async () => {
