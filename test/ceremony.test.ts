@@ -536,6 +536,123 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.ok(!fs.existsSync(target), "nothing was signed");
     });
 
+    it("warns, before the review and questions, of a root.key re-encrypted more weakly than init-root does (OpenSSL's 2048 iterations, -v1 PBE-SHA1-3DES), with the command that re-encrypts it, and still signs with it", async () => {
+        const weak = path.join(dir, "weak-key-root");
+        assert.strictEqual((await ceremony(PASSPHRASE, ...initRootArgs(weak, "Weak Key"), "--key", "ECDSA")).status, 0);
+        const keyFile = path.join(weak, ROOT_KEY);
+        const fresh = `${keyFile}.new`;
+        const crlArgs = (out: string): string[] => [
+            "crl",
+            "--root",
+            weak,
+            "--period-days",
+            "7",
+            "--periods",
+            "1",
+            "--out",
+            out,
+        ];
+        // init-root's own key: no warning.
+        const own = ceremonyPiped(PASSPHRASE, "", ...crlArgs(path.join(dir, "weak-own.pem")), "--yes");
+        assert.deepStrictEqual([own.status, own.err], [0, ""]);
+        const fix =
+            `Re-encrypt it as init-root does, the plain key only in a pipe: (umask 077 && openssl pkey -in ${keyFile} | openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -iter 600000 -out ${fresh}) ` +
+            `asks its passphrase, then the new one twice; check that openssl pkey -in ${fresh} -noout opens it, then mv ${fresh} ${keyFile}, and replace the backup's copy likewise`;
+        const warning = (encryption: string): string =>
+            `warning: ${keyFile} is encrypted with ${encryption}, weaker than init-root encrypts it (PBKDF2-HMAC-SHA256, 600000 iterations, AES-256-CBC): ` +
+            `a stolen copy is that much cheaper to guess the passphrase of. ${fix}\n`;
+        const plain = openssl(["pkey", "-in", keyFile, "-passin", `pass:${PASSPHRASE}`]).output;
+        const reencrypt = (...options: string[]): void => {
+            const written = execFileSync("openssl", ["pkcs8", "-topk8", ...options, "-passout", `pass:${PASSPHRASE}`], {
+                input: plain,
+                encoding: "utf8",
+            });
+            fs.writeFileSync(keyFile, written, { mode: 0o600 });
+        };
+        for (const [options, encryption] of [
+            [["-v2", "aes-256-cbc"], "PBKDF2-HMAC-SHA256, 2048 iterations, AES-256-CBC"],
+            [
+                ["-v2", "aes-256-cbc", "-v2prf", "hmacWithSHA1", "-iter", "600000"],
+                "PBKDF2-HMAC-SHA1, 600000 iterations, AES-256-CBC",
+            ],
+            [["-v1", "PBE-SHA1-3DES"], "PBE-SHA1-3DES, 2048 iterations"],
+        ] as const) {
+            reencrypt(...options);
+            // Shown first: before the review (standard output) and the question (standard error).
+            const series = path.join(dir, `weak-${options.join("")}.pem`);
+            const crl = spawnSync(
+                "sh",
+                [
+                    "-c",
+                    'exec "$@" 2>&1',
+                    "sh",
+                    process.execPath,
+                    path.join(ROOT, "dist", "lib", "cli", "main.js"),
+                    "ceremony",
+                    ...crlArgs(series),
+                ],
+                {
+                    input: "yes\n",
+                    env: { ...process.env, [ROOT_PASSPHRASE_VARIABLE]: PASSPHRASE },
+                    encoding: "utf8",
+                },
+            );
+            assert.strictEqual(crl.status, 0, crl.stdout);
+            assert.ok(crl.stdout.startsWith(`${warning(encryption)}CRL series of `), crl.stdout);
+            assert.ok(fs.existsSync(series), "the CRL was signed");
+            const target = path.join(dir, `weak-${options.join("")}.crt`);
+            // A key of its own for each: a root certifies a key once.
+            const request = opensslCsr(dir, `weak-${options.join("")}`, P256, STACK_SUBJECT);
+            const signed = ceremonyPiped(
+                PASSPHRASE,
+                "",
+                "sign",
+                "--root",
+                weak,
+                "--csr",
+                request,
+                "--out",
+                target,
+                "--yes",
+            );
+            assert.deepStrictEqual([signed.status, signed.err], [0, warning(encryption)]);
+            assert.ok(fs.existsSync(target), "the certificate was signed");
+        }
+        // The command the warning names (its passphrases given here as options, not asked): as init-root encrypts, and no warning after.
+        const newPassphrase = "another test-only passphrase, six words";
+        const printed = /in a pipe: (\(.*\)) asks/.exec(fix)?.[1] ?? "";
+        // The README's first step to change the passphrase is that command, in the root folder.
+        const readme = fs.readFileSync(path.join(ROOT, "README.md"), "utf8");
+        const steps = readme
+            .slice(readme.indexOf("**Changing the root key's passphrase**"))
+            .match(/```sh\n([\s\S]*?)```/);
+        assert.strictEqual(steps?.[1].split("\n")[0], printed.split(keyFile).join(ROOT_KEY));
+        const command = printed
+            .replace("openssl pkey -in", "openssl pkey -passin env:OLD -in")
+            .replace("openssl pkcs8", "openssl pkcs8 -passout env:NEW");
+        execFileSync("sh", ["-c", command], { env: { ...process.env, OLD: PASSPHRASE, NEW: newPassphrase } });
+        assert.strictEqual(modeOf(fresh), 0o600);
+        fs.renameSync(fresh, keyFile);
+        const structure = openssl(["asn1parse", "-in", keyFile]).output;
+        for (const part of [":PBES2", ":PBKDF2", ":hmacWithSHA256", ":aes-256-cbc"]) {
+            assert.ok(structure.includes(part), `openssl asn1parse shows ${part}:\n${structure}`);
+        }
+        assert.match(structure, /:PBKDF2\n.*\n.*OCTET STRING +\[HEX DUMP\]:[0-9A-F]+\n.*INTEGER +:0927C0\n/, structure);
+        const after = ceremonyPiped(newPassphrase, "", ...crlArgs(path.join(dir, "weak-fixed.pem")), "--yes");
+        assert.deepStrictEqual([after.status, after.err], [0, ""]);
+        // A block that is no EncryptedPrivateKeyInfo (how it is encrypted cannot be read): refused before anything is shown.
+        fs.writeFileSync(keyFile, "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n");
+        const damaged = ceremonyPiped(newPassphrase, "", ...crlArgs(path.join(dir, "weak-damaged.pem")), "--yes");
+        assert.deepStrictEqual(
+            [damaged.status, damaged.out, damaged.err],
+            [
+                1,
+                "",
+                `error: ${keyFile} must hold one encrypted key, but its ENCRYPTED PRIVATE KEY block is no encrypted PKCS#8 key: the file was altered; restore it from the ceremony medium's backup\n`,
+            ],
+        );
+    });
+
     it("shows each CSR (subject, key, SPKI SHA-256, validity, the CA it becomes) and signs nothing unless the confirmation is typed", async () => {
         const csrPem = fs.readFileSync(csr, "utf8");
         const spki = opensslSpkiSha256(csrPem, "csr");

@@ -10,7 +10,7 @@ import {
     MAX_ORGANIZATION_LENGTH,
 } from "../config/validate";
 import { characterCount, hasControlCharacter, json, LABEL_RULE } from "../config/values";
-import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, readRegularFile, writeNewFile } from "../files";
+import { codeOf, entryAt, PRIVATE_FILE, PUBLIC_FILE, readRegularFile, shellWord, writeNewFile } from "../files";
 import {
     createRoot,
     crlSeriesWindows,
@@ -21,9 +21,12 @@ import {
     intermediateNotAfter,
     loggedSpkiSha256s,
     reviewCsr,
+    ROOT_KEY_ENCRYPTION,
+    ROOT_KEY_OPENSSL_PKCS8,
     signCrlSeries,
     signIntermediate,
     spkiSha256,
+    weakRootKeyEncryption,
 } from "../pki/ceremony";
 import { CRL_REASONS, RevokedEntry } from "../pki/crl";
 import { bindingProblem, rootBinding } from "../pki/rootBinding";
@@ -102,7 +105,9 @@ The passphrase is asked on the terminal without echo (twice by init-root, at lea
 characters, 8 of them different, not a shorter string repeated), or read from ${ROOT_PASSPHRASE_VARIABLE} in scripted rehearsals. sign and crl ask
 for confirmation (for a CSR, the first ${FINGERPRINT_PREFIX} characters of its SPKI SHA-256 typed
 from the change request; "yes" for a series); --yes skips it in scripted rehearsals, and is
-refused on a terminal. Everything
+refused on a terminal. They warn first of a root.key encrypted more weakly than init-root
+encrypts it (openssl pkcs8's defaults), naming the openssl command that re-encrypts it, which
+also changes its passphrase (README, "Changing the root key's passphrase"). Everything
 signed is appended to DIR/${ISSUANCE_LOG} (JSON lines: serial or CRL number, subject, SPKI SHA-256,
 notBefore and notAfter or thisUpdate and nextUpdate, time, environment, trust domain, the
 serial of the root that signed it); sign and crl refuse a folder whose log begins with, or later
@@ -435,6 +440,24 @@ function withLoggedNow(error: unknown, log: IssuanceLog): Error {
     return new Error(`${message}. ${loggedNow(log).trimEnd()}`);
 }
 
+/**
+ * Warns on standard error, before anything is shown or asked, of a root key encrypted more weakly
+ * than init-root encrypts it (weakRootKeyEncryption), with the command that re-encrypts it as
+ * init-root does, the plain key only in a pipe (openssl asks both passphrases on the terminal).
+ * A warning, not a refusal: an emergency CRL must still be signable with the key as it is.
+ */
+function warnOfWeakRootKey(folder: RootFolder): void {
+    const file = folder.path(ROOT_KEY);
+    const weak = weakRootKeyEncryption(folder.readEncryptedKey(), file);
+    if (weak === undefined) return;
+    const [key, fresh] = [shellWord(file), shellWord(`${file}.new`)];
+    process.stderr.write(
+        `warning: ${file} is encrypted with ${weak}, weaker than init-root encrypts it (${ROOT_KEY_ENCRYPTION}): a stolen copy is that much cheaper to guess the passphrase of. ` +
+            `Re-encrypt it as init-root does, the plain key only in a pipe: (umask 077 && openssl pkey -in ${key} | openssl pkcs8 ${ROOT_KEY_OPENSSL_PKCS8} -out ${fresh}) ` +
+            `asks its passphrase, then the new one twice; check that openssl pkey -in ${fresh} -noout opens it, then mv ${fresh} ${key}, and replace the backup's copy likewise\n`,
+    );
+}
+
 /** The root key, decrypted, once it is shown to be the key of the folder's root certificate. */
 async function unlockRootKey(folder: RootFolder, prompter: Prompter, rootCertPem: string): Promise<string> {
     const encrypted = folder.readEncryptedKey();
@@ -721,6 +744,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         }),
     );
     const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
+    warnOfWeakRootKey(folder);
     // Before the log is read and any question asked: see RootFolder.lock.
     const lock = folder.lock();
     try {
@@ -920,6 +944,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
     const revoked = (v.revoke ?? []).map(revocation);
     const logSha256 = logSha256Option(v["log-sha256"]);
     const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
+    warnOfWeakRootKey(folder);
     // Before the log is read and any question asked: see RootFolder.lock.
     const lock = folder.lock();
     try {

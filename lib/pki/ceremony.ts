@@ -37,7 +37,7 @@ import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
 import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
 import { pemBlocksInOrder, pemDecode, pemEncode } from "./pem";
-import { pbes2Encryption } from "./pkcs12";
+import { passwordEncryptionOf, pbes2Encryption } from "./pkcs12";
 import { bindingProblem, bindingUnit, rootBinding, stackCaNames, stackCaSlot } from "./rootBinding";
 import {
     authorityKeyIdExtensions,
@@ -268,10 +268,19 @@ export function checkNewPassphrase(passphrase: string): void {
  */
 export const ROOT_KEY_PBKDF2_ITERATIONS = 600_000;
 
+/** The options of `openssl pkcs8` that encrypt a key as encryptRootKey does (but an 8-byte salt, OpenSSL 3.0's). */
+export const ROOT_KEY_OPENSSL_PKCS8 = `-topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -iter ${ROOT_KEY_PBKDF2_ITERATIONS}`;
+
+/** encryptRootKey's encryption as passwordEncryptionOf describes it. */
+export const ROOT_KEY_ENCRYPTION = `PBKDF2-HMAC-SHA256, ${ROOT_KEY_PBKDF2_ITERATIONS} iterations, AES-256-CBC`;
+
+/** PBKDF2's PRF hashes as strong as encryptRootKey's (HMAC-SHA256) or stronger. */
+const ROOT_KEY_PRF_HASHES: readonly (string | undefined)[] = ["sha256", "sha384", "sha512"];
+
 /**
  * The root key as encrypted PKCS#8 (EncryptedPrivateKeyInfo): PBES2 with PBKDF2-HMAC-SHA256
  * (ROOT_KEY_PBKDF2_ITERATIONS, a random 16-byte salt) and AES-256-CBC (a random IV), what
- * `openssl pkcs8 -topk8 -v2 aes-256-cbc -iter 600000` writes and `openssl pkey` opens with the
+ * `openssl pkcs8 -topk8 -v2 aes-256-cbc -v2prf hmacWithSHA256 -iter 600000` writes and `openssl pkey` opens with the
  * passphrase. Written with our PBES2 (./pkcs12.ts) because Node cannot set the iteration count.
  */
 export function encryptRootKey(keyPem: string, passphrase: string): string {
@@ -306,7 +315,7 @@ export function encryptedRootKeyBlock(encryptedPem: string, file: string): strin
     if (blocks.length === 1 && block.label !== ENCRYPTED_KEY && block.label.endsWith("PRIVATE KEY")) {
         throw new Error(
             `${file} is not an encrypted private key; a root key is kept only encrypted: ` +
-                `encrypt it with "openssl pkcs8 -topk8 -v2 aes-256-cbc -iter ${ROOT_KEY_PBKDF2_ITERATIONS} -in ${file} -out ${file}.new", check it, then replace ${file} and destroy the plain copy`,
+                `encrypt it with "openssl pkcs8 ${ROOT_KEY_OPENSSL_PKCS8} -in ${file} -out ${file}.new", check it, then replace ${file} and destroy the plain copy`,
         );
     }
     const problem =
@@ -328,6 +337,36 @@ export function encryptedRootKeyBlock(encryptedPem: string, file: string): strin
         );
     }
     return block.pem;
+}
+
+/**
+ * How the encrypted root key (`file` names it in messages) is encrypted, read without the
+ * passphrase (e.g. "PBKDF2-HMAC-SHA256, 2048 iterations, AES-256-CBC"), when that is weaker than
+ * what encryptRootKey writes; undefined when it is as strong. Weaker is anything but PBES2 with
+ * PBKDF2, HMAC-SHA256 or a longer hash, at least ROOT_KEY_PBKDF2_ITERATIONS and AES-256-CBC: what
+ * custodians re-encrypting it with OpenSSL's defaults get (2048 iterations; -v1 PBE-SHA1-3DES,
+ * -v2prf hmacWithSHA1, -scrypt at N 16384, below OWASP's 2^17), each a cheaper passphrase search of
+ * a stolen copy. AES-GCM is not taken as strong either: OpenSSL does not write it in PKCS#8 and
+ * Node does not open it. Another cipher than AES-256 does not cheapen the search, but is not
+ * what init-root vouches for; the fix is the same command.
+ */
+export function weakRootKeyEncryption(encryptedPem: string, file: string): string | undefined {
+    const pem = encryptedRootKeyBlock(encryptedPem, file);
+    let info: EncryptedPrivateKeyInfo;
+    try {
+        info = AsnConvert.parse(pemDecode(pem, ENCRYPTED_KEY), EncryptedPrivateKeyInfo);
+    } catch {
+        throw new Error(
+            `${file} must hold one encrypted key, but its ${ENCRYPTED_KEY} block is no encrypted PKCS#8 key: the file was altered; restore it from the ceremony medium's backup`,
+        );
+    }
+    const encryption = passwordEncryptionOf(info.encryptionAlgorithm);
+    const strong =
+        encryption.pbes2 &&
+        ROOT_KEY_PRF_HASHES.includes(encryption.prfHash) &&
+        (encryption.iterations ?? 0) >= ROOT_KEY_PBKDF2_ITERATIONS &&
+        encryption.cipher === "aes-256-cbc";
+    return strong ? undefined : encryption.description;
 }
 
 /** Opens the encrypted root key (`file` names it in messages), once encryptedRootKeyBlock took it. */

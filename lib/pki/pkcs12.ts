@@ -408,6 +408,94 @@ const PKCS12_PBES: Record<string, Cipher | string> = {
     [id_pbewithSHAAnd40BitRC2_CBC]: "40-bit RC2 (OpenSSL 1.1's default)",
 };
 
+/** PBES2's key derivations other than PBKDF2, by name. */
+const PBES2_KDFS: Record<string, string> = { "1.3.6.1.4.1.11591.4.11": "scrypt" };
+
+/**
+ * Password-based schemes of a single algorithm by the name `openssl pkcs8 -v1` takes: PKCS#12's
+ * (RFC 7292 appendix C) and PKCS#5 v1.5's PBES1 (RFC 8018 appendix A.3), whose parameters are
+ * both a salt and an iteration count (Pkcs12PbeParams' shape).
+ */
+const PBE_NAMES: Record<string, string> = {
+    [id_pbeWithSHAAnd3_KeyTripleDES_CBC]: "PBE-SHA1-3DES",
+    [id_pbeWithSHAAnd2_KeyTripleDES_CBC]: "PBE-SHA1-2DES",
+    [id_pbeWithSHAAnd128BitRC4]: "PBE-SHA1-RC4-128",
+    [id_pbeWithSHAAnd40BitRC4]: "PBE-SHA1-RC4-40",
+    [id_pbeWithSHAAnd128BitRC2_CBC]: "PBE-SHA1-RC2-128",
+    [id_pbewithSHAAnd40BitRC2_CBC]: "PBE-SHA1-RC2-40",
+    "1.2.840.113549.1.5.1": "PBE-MD2-DES",
+    "1.2.840.113549.1.5.3": "PBE-MD5-DES",
+    "1.2.840.113549.1.5.4": "PBE-MD2-RC2-64",
+    "1.2.840.113549.1.5.6": "PBE-MD5-RC2-64",
+    "1.2.840.113549.1.5.10": "PBE-SHA1-DES",
+    "1.2.840.113549.1.5.11": "PBE-SHA1-RC2-64",
+};
+
+/**
+ * How data (an encrypted PKCS#8 key, a keystore's part) is encrypted under a password, read from its
+ * AlgorithmIdentifier alone, without the password. A field is undefined where the scheme has none,
+ * or where it is one this package does not know (then `description` names its OID).
+ */
+export interface PasswordEncryption {
+    /** PBES2 (RFC 8018), rather than a scheme of a single algorithm (PKCS#12's, PBES1). */
+    pbes2: boolean;
+    /** PBKDF2's PRF hash ("sha256"); undefined for another key derivation or scheme. */
+    prfHash?: string;
+    /** The key derivation's iteration count (PBKDF2's, or the single-algorithm scheme's). */
+    iterations?: number;
+    /** PBES2's cipher as Node names it ("aes-256-cbc"). */
+    cipher?: string;
+    /** As people say it: "PBKDF2-HMAC-SHA256, 2048 iterations, AES-256-CBC", "PBE-SHA1-3DES, 2048 iterations". */
+    description: string;
+}
+
+/** The password-based encryption `algorithm` names (PasswordEncryption), never throwing: a part unreadable is said as such. */
+export function passwordEncryptionOf(algorithm: AlgorithmIdentifier): PasswordEncryption {
+    const parameters = algorithm.parameters ?? new ArrayBuffer(0);
+    try {
+        if (algorithm.algorithm === OID.pbes2) {
+            const pbes2 = parsedAs(parameters, Pbes2Params);
+            const scheme = pbes2.encryptionScheme.algorithm;
+            const cipher = Object.hasOwn(PBES2_CIPHERS, scheme) ? PBES2_CIPHERS[scheme].name : undefined;
+            const cipherName = cipher?.toUpperCase() ?? `cipher ${scheme}`;
+            const kdfOid = pbes2.keyDerivationFunc.algorithm;
+            if (kdfOid !== OID.pbkdf2) {
+                return {
+                    pbes2: true,
+                    cipher,
+                    description: `PBES2 with ${PBES2_KDFS[kdfOid] ?? `key derivation ${kdfOid}`}, ${cipherName}`,
+                };
+            }
+            const kdf = parsedAs(pbes2.keyDerivationFunc.parameters ?? new ArrayBuffer(0), Pbkdf2Params);
+            const prf = kdf.prf?.algorithm ?? HMAC_WITH_SHA1;
+            const prfHash = Object.hasOwn(PRF_HASHES, prf) ? PRF_HASHES[prf] : undefined;
+            const iterations = kdf.iterationCount;
+            const pbkdf2 = prfHash === undefined ? `PBKDF2 with PRF ${prf}` : `PBKDF2-HMAC-${prfHash.toUpperCase()}`;
+            return {
+                pbes2: true,
+                prfHash,
+                iterations,
+                cipher,
+                description: `${pbkdf2}, ${iterations} iterations, ${cipherName}`,
+            };
+        }
+        if (Object.hasOwn(PBE_NAMES, algorithm.algorithm)) {
+            const iterations = parsedAs(parameters, Pkcs12PbeParams).iterations;
+            return {
+                pbes2: false,
+                iterations,
+                description: `${PBE_NAMES[algorithm.algorithm]}, ${iterations} iterations`,
+            };
+        }
+        return { pbes2: false, description: `the scheme ${algorithm.algorithm}` };
+    } catch {
+        return {
+            pbes2: algorithm.algorithm === OID.pbes2,
+            description: `the scheme ${algorithm.algorithm}, its parameters unreadable`,
+        };
+    }
+}
+
 /** The MAC's hashes that pkcs12Kdf derives keys for: what render, OpenSSL and Java write. */
 const MAC_HASHES: Record<string, "sha1" | "sha256"> = { [id_sha1]: "sha1", [id_sha256]: "sha256" };
 
