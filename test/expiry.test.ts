@@ -1255,6 +1255,23 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         });
     });
 
+    it("exits 2, never 1, when its report or its error cannot be written (a full disk); lifecycle too", () => {
+        const shell = (command: string): [number | null, string] => {
+            const result = spawnSync("bash", ["-c", `"$0" "$1" ${command}`, process.execPath, CLI, rendered.dir], {
+                encoding: "utf8",
+            });
+            return [result.status, result.stderr];
+        };
+        const full = "error: cannot write the output (ENOSPC)\n";
+        // Nothing due (exit 0): exit 1 would tell monitoring that something is.
+        assert.deepStrictEqual(shell('expiry --dir "$2" > /dev/null'), [0, ""]);
+        assert.deepStrictEqual(shell('expiry --dir "$2" > /dev/full'), [2, full]);
+        assert.deepStrictEqual(shell("expiry --pem nope 2> /dev/null"), [2, ""]);
+        assert.strictEqual(shell("expiry --pem nope 2> /dev/full")[0], 2);
+        // lifecycle's 1 says something needs a human.
+        assert.deepStrictEqual(shell("lifecycle --help > /dev/full"), [2, full]);
+    });
+
     it("exits 2 on a subfolder or file it may not read (EACCES), also when the tests run as root", () => {
         const folder = tempDir("expiry-denied");
         const client = rendered.read("apic/ob/client.crt");

@@ -45,7 +45,7 @@ json prints { changed, markdown, republishCrls, republishBlockedBy, needsHuman, 
 afterRepublish, ... }: afterRepublish lists what a person does by hand once the update that
 re-publishes the CRLs has run ({ step, before }: before, the time the CRL loaded now lapses).
 Exit status: 0 ran (nothing due, or the edit written or proposed), 1 something needs a human,
-2 wrong usage or unreadable input.`;
+2 wrong usage, unreadable input or any other failure (output it cannot write), never 1.`;
 
 const day = (date: Date): string => date.toISOString().slice(0, 10);
 const showValue = (value: number | string | undefined): string => (value === undefined ? "unset" : String(value));

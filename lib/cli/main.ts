@@ -2,7 +2,7 @@
 /**
  * apic-istio-pki <command>: render, inventory, diff, expiry, lifecycle, ceremony; --version.
  * Exit status: 0 done; 1 failed (bad config; expiry: something due; lifecycle: needs a human);
- * 2 wrong usage or unreadable input (expiry: any failure, never 1).
+ * 2 wrong usage or unreadable input (expiry, lifecycle: any other failure, never 1).
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -22,6 +22,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
     ceremony: async () => (await import("./ceremony.js")).ceremonyCommand,
 };
 
+/**
+ * The exit status of a failure that is not the command's verdict (output it cannot write, a
+ * defect): 1 by default, but 2 where 1 is a verdict monitoring acts on (expiry: something due;
+ * lifecycle: something needs a human).
+ */
+export function failureStatus(command: string | undefined): number {
+    return command === "expiry" || command === "lifecycle" ? 2 : 1;
+}
+
 const USAGE = `usage: apic-istio-pki <command> [options]   (each command takes --help)
        apic-istio-pki --version
 
@@ -37,8 +46,8 @@ at or above the current folder, in its stackConfigDir (else beside it); outside 
 NAME is a Pulumi stack name, or org/project/NAME as pulumi takes it.
 
 Exit status: 0 done, 1 failed (diff: a refused change; expiry: something is due; lifecycle:
-something needs a human), 2 wrong usage (expiry, lifecycle: or unreadable input; expiry: or
-any other failure, so that monitoring never takes one for something due).`;
+something needs a human), 2 wrong usage (expiry, lifecycle: or unreadable input, or any other
+failure, so that monitoring never takes one for something due).`;
 
 /** The installed package's version (dist/lib/cli -> the package root). */
 function packageVersion(): string {
@@ -83,18 +92,22 @@ export async function main(
             err(`error: ${error.message}\n`);
             return 2;
         }
-        err(error instanceof ConfigError ? `${error.message}\n` : `error: ${(error as Error).message}\n`);
-        return 1;
+        if (error instanceof ConfigError) {
+            err(`${error.message}\n`);
+            return 1;
+        }
+        err(`error: ${(error as Error).message}\n`);
+        return failureStatus(name);
     }
 }
 
 /** The first failure to write the output (a full disk), but not a reader that stopped reading (EPIPE: `| head`). */
 let writeFailure: string | undefined;
-const watchWrites = (stream: NodeJS.WriteStream): void =>
+const watchWrites = (stream: NodeJS.WriteStream, failed: number): void =>
     void stream.on("error", (error: NodeJS.ErrnoException) => {
         if (error.code === "EPIPE") return;
         writeFailure ??= error.code ?? error.message;
-        process.exitCode = 1;
+        process.exitCode = failed;
     });
 
 /**
@@ -103,17 +116,17 @@ const watchWrites = (stream: NodeJS.WriteStream): void =>
  * at 64 KiB. The status is set first, so that it holds however the process ends. A stream still
  * holding output gets an empty write, whose callback runs after the writes before it; one holding
  * none is not written to (an empty write fails on a full device too). A report that could not be
- * written fails the command.
+ * written fails the command, with its status `failed`.
  */
-function exitWhenWritten(code: number): void {
-    process.exitCode = writeFailure === undefined ? code : 1;
+function exitWhenWritten(code: number, failed: number): void {
+    process.exitCode = writeFailure === undefined ? code : failed;
     // After the streams' pending events: a write to a file fails at once, but says so on a later tick.
     setImmediate(() => {
         const holding = [process.stdout, process.stderr].filter((stream) => stream.writableLength > 0);
         let open = holding.length;
         const exit = (): void => {
             if (writeFailure === undefined) process.exit(code);
-            process.stderr.write(`error: cannot write the output (${writeFailure})\n`, () => process.exit(1));
+            process.stderr.write(`error: cannot write the output (${writeFailure})\n`, () => process.exit(failed));
         };
         if (open === 0) return exit();
         for (const stream of holding) {
@@ -126,10 +139,14 @@ function exitWhenWritten(code: number): void {
 }
 
 if (require.main === module) {
-    watchWrites(process.stdout);
-    watchWrites(process.stderr);
-    main(process.argv.slice(2)).then(exitWhenWritten, (err: unknown) => {
-        process.stderr.write(`error: ${String(err)}\n`);
-        exitWhenWritten(1);
-    });
+    const failed = failureStatus(process.argv[2]);
+    watchWrites(process.stdout, failed);
+    watchWrites(process.stderr, failed);
+    main(process.argv.slice(2)).then(
+        (code) => exitWhenWritten(code, failed),
+        (err: unknown) => {
+            process.stderr.write(`error: ${String(err)}\n`);
+            exitWhenWritten(failed, failed);
+        },
+    );
 }
