@@ -277,7 +277,7 @@ describe("The command line in the user's project", () => {
         // Options a command takes several times still do.
         assert.strictEqual(
             (await cli("expiry", "--pem", dev, "--pem", dev)).err,
-            `error: no certificates or CRLs found in ${dev}, ${dev}\n`,
+            `error: no certificates or CRLs found in ${dev}; give each --pem a file that holds some (a certificate such as tls.crt or ca.crt, a CA bundle, a CRL, a PKCS#7 bundle, a PKCS#12 keystore with its password, a Secret or ConfigMap), not a key or another file\n`,
         );
     });
 

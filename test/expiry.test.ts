@@ -40,6 +40,10 @@ import { TEST_ONLY_CA_KEY_PEM } from "./fixtures/testOnlyPki";
 
 const DAY_MS = 86_400_000;
 
+/** What expiry tells to give instead of a --pem file without any certificate or CRL. */
+const NOTHING_FOUND_FIX =
+    "; give each --pem a file that holds some (a certificate such as tls.crt or ca.crt, a CA bundle, a CRL, a PKCS#7 bundle, a PKCS#12 keystore with its password, a Secret or ConfigMap), not a key or another file";
+
 /**
  * A PKCS#7 bundle byte for byte as `openssl crl2pkcs7` writes one: SignedData without signers,
  * the certificates under [0] and the CRLs under [1].
@@ -413,7 +417,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         fs.writeFileSync(empty, "nothing here\n");
         assert.deepStrictEqual(
             [(await cli("expiry", "--pem", empty)).status, (await cli("expiry", "--pem", empty)).err],
-            [2, `error: no certificates or CRLs found in ${empty}\n`],
+            [2, `error: no certificates or CRLs found in ${empty}${NOTHING_FOUND_FIX}\n`],
         );
         // A .yaml that is not YAML: what the parser found and where, never its message, which quotes the text.
         for (const [name, text, problem] of [
@@ -1149,7 +1153,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             assert.deepStrictEqual(result, {
                 status: 2,
                 out: "",
-                err: `error: no certificates or CRLs found in ${file}\n`,
+                err: `error: no certificates or CRLs found in ${file}${NOTHING_FOUND_FIX}\n`,
             });
             assert.ok(elapsed < 1000, `${name}: ${Math.round(elapsed)} ms`);
         }
@@ -1270,6 +1274,31 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         assert.strictEqual(shell("expiry --pem nope 2> /dev/full")[0], 2);
         // lifecycle's 1 says something needs a human.
         assert.deepStrictEqual(shell("lifecycle --help > /dev/full"), [2, full]);
+    });
+
+    it("exits 2 on each --pem file without a certificate or CRL (a key given for its certificate), also beside one with; --dir skips it", async () => {
+        const folder = tempDir("expiry-nothing");
+        const ca = path.join(folder, "ca.pem");
+        fs.copyFileSync(path.join(rendered.dir, "apic/ob/ca-chain.pem"), ca);
+        const key = path.join(rendered.dir, "apic/ob/client.key");
+        const empty = path.join(folder, "empty.txt");
+        fs.writeFileSync(empty, "");
+        assert.deepStrictEqual(await cli("expiry", "--pem", ca, "--pem", key, "--pem", empty, "--pem", key), {
+            status: 2,
+            out: "",
+            err: `error: no certificates or CRLs found in ${key}, ${empty}${NOTHING_FOUND_FIX}\n`,
+        });
+        assert.strictEqual((await cli("expiry", "--pem", ca)).status, 0);
+        fs.copyFileSync(key, path.join(folder, "client.key"));
+        const dir = await cli("expiry", "--dir", folder);
+        assert.deepStrictEqual(
+            [dir.status, dir.err, dir.out.split("\n").at(-2)],
+            [
+                0,
+                "",
+                "1 certificates and 0 CRLs: none due (within 30 days; CRLs also with less than 0.5 of their validity left)",
+            ],
+        );
     });
 
     it("exits 2 on a subfolder or file it may not read (EACCES), also when the tests run as root", () => {

@@ -32,7 +32,8 @@ objects: Secrets (data), ConfigMaps (binaryData), and the caBundle of webhook co
 CRDs' conversion webhooks and APIServices, as "kubectl get -o yaml" exports them (in a List too,
 beside other documents; as JSON too, from kubectl get -o json or the API server's lists), and
 PKCS#12 keystores with their password in FILE.password beside them (mode 0600, as render writes
-client.p12; without it --pem refuses a keystore and --dir warns of it). Kubernetes YAML and JSON are told
+client.p12; without it --pem refuses a keystore and --dir warns of it). Each --pem file must
+hold a certificate or CRL (a key given for its certificate is refused); --dir skips those without. Kubernetes YAML and JSON are told
 by their content, whatever the file is called; a .yaml or .yml file must be YAML. Each certificate
 or CRL once, however encoded; --format json lists its files and the Kubernetes fields holding it.
 --dir also takes a Secret mounted into a pod: read once, in kubelet's ..<timestamp> folder (not
@@ -768,6 +769,20 @@ function keystorePassword(file: string): string | undefined {
 /** What to do with a PKCS#12 keystore without its password beside it: --pem refuses it, --dir warns. */
 export type UnreadKeystore = (file: string) => void;
 
+/** What to do with files given that hold no certificate or CRL: --pem refuses them, --dir skips them. */
+export type NothingFound = (files: readonly string[]) => void;
+
+/**
+ * The refusal of --pem files that hold no certificate or CRL, also beside one that does: a slip
+ * (tls.key for tls.crt) would leave a certificate unwatched.
+ */
+const refuseNothingFound: NothingFound = (files) => {
+    if (files.length === 0) return;
+    throw new InputError(
+        `no certificates or CRLs found in ${[...new Set(files)].join(", ")}; give each --pem a file that holds some (a certificate such as tls.crt or ca.crt, a CA bundle, a CRL, a PKCS#7 bundle, a PKCS#12 keystore with its password, a Secret or ConfigMap), not a key or another file`,
+    );
+};
+
 /** The refusal of a PKCS#12 keystore given as --pem without its password beside it. */
 const refuseKeystore: UnreadKeystore = (file) => {
     throw new InputError(
@@ -815,9 +830,11 @@ function reading<T>(file: string, read: () => T): T {
     }
 }
 
-/** Every certificate and CRL of the files, unreadable ones refused. */
-function findAll(files: readonly string[], unreadKeystore: UnreadKeystore): Found[] {
-    return files.flatMap((file) => reading(file, () => foundIn(file, unreadKeystore)));
+/** Every certificate and CRL of the files, unreadable ones refused; those with none are given to `nothingFound`. */
+function findAll(files: readonly string[], unreadKeystore: UnreadKeystore, nothingFound: NothingFound): Found[] {
+    const each = files.map((file) => ({ file, found: reading(file, () => foundIn(file, unreadKeystore)) }));
+    nothingFound(each.filter((e) => e.found.length === 0).map((e) => e.file));
+    return each.flatMap((e) => e.found);
 }
 
 /** Every certificate and CRL of one file. */
@@ -1091,9 +1108,10 @@ export function expiryReport(
     now: Date = new Date(),
     renewals: ReadonlyMap<string, string> = new Map(),
     unreadKeystore: UnreadKeystore = refuseKeystore,
+    nothingFound: NothingFound = refuseNothingFound,
 ): ExpiryRow[] {
     const rows = new Map<string, ExpiryRow>();
-    const found = findAll(files, unreadKeystore);
+    const found = findAll(files, unreadKeystore, nothingFound);
     // Every certificate first: a certificate's row counts to the end of its chain among them.
     const ends = new ChainEnds(found.flatMap((f) => (f.certificate === undefined ? [] : [f.certificate])));
     for (const f of found) {
@@ -1183,8 +1201,10 @@ async function expiry(argv: string[], out: (text: string) => void): Promise<numb
         now,
         recorded.renewals,
         values.dir === undefined ? refuseKeystore : warnKeystore,
+        values.dir === undefined ? refuseNothingFound : () => undefined,
     );
-    if (found.length === 0) throw new InputError(`no certificates or CRLs found in ${values.dir ?? files.join(", ")}`);
+    // With --pem, each file without any is refused above.
+    if (found.length === 0) throw new InputError(`no certificates or CRLs found in ${values.dir as string}`);
     // A render's copy of pki:frontEnd.publicRoots: named as such, since that key (not a renewal) replaces one.
     const publicRoots = values.dir === undefined ? undefined : path.join(values.dir, PUBLIC_ROOTS_FILE);
     for (const row of found) {
