@@ -457,6 +457,36 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         });
     });
 
+    it("puts the default renewal point before the end of a certificate living less than three days (Istio's 24 hours)", async () => {
+        const folder = tempDir("expiry-short-lived");
+        const hours = [12, 24, 36, 48, 69, 72, 100 * 24];
+        const files = await Promise.all(
+            hours.map(async (validityHours) => {
+                const file = path.join(folder, `${validityHours}h.crt`);
+                fs.writeFileSync(file, (await mintRoot(`lives ${validityHours}h`, { validityHours })).certPem);
+                return ["--pem", file];
+            }),
+        );
+        const { status, report } = await json(...files.flat(), "--warn-days", "0");
+        // Hours from notBefore to the renewal point: two thirds, or a window of whole days from three days on.
+        const renewal = (r: ExpiryRow) => (Date.parse(r.renewAt) - Date.parse(r.notBefore)) / 3_600_000;
+        assert.deepStrictEqual(
+            [status, report?.rows.map((r) => [r.subject, renewal(r)]).sort((a, b) => Number(a[1]) - Number(b[1]))],
+            [
+                0,
+                [
+                    ["CN=lives 12h", 8],
+                    ["CN=lives 24h", 16],
+                    ["CN=lives 36h", 24],
+                    ["CN=lives 48h", 32],
+                    ["CN=lives 69h", 46],
+                    ["CN=lives 72h", 48],
+                    ["CN=lives 2400h", 67 * 24],
+                ],
+            ],
+        );
+    });
+
     it("names a certificate with an empty subject (Istio's workload certificates) by its SAN; any failure exits 2, never 1", async () => {
         const folder = tempDir("expiry-empty-subject");
         const certificate = (name: string, ...extensions: string[]) => {

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { PFX } from "@peculiar/asn1-pfx";
 import * as YAML from "yaml";
-import { defaultEarlyRenewalDays } from "../config/validate";
+import { defaultEarlyRenewalMs } from "../config/validate";
 import { json, shownText } from "../config/values";
 import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
 import { pemBlocks, pemDecode, runTogetherPemBlock, runTogetherProblem, unendedPemBlock } from "../pki/pem";
@@ -907,11 +907,10 @@ function judged(
         const cert = f.certificate;
         const notBefore = new Date(cert.validFrom);
         const notAfter = new Date(cert.validTo);
-        const lifetimeDays = Math.round((notAfter.getTime() - notBefore.getTime()) / DAY_MS);
         const recorded = renewals.get(cert.fingerprint256);
         const renewAt = recorded
             ? new Date(recorded)
-            : new Date(notBefore.getTime() + (lifetimeDays - defaultEarlyRenewalDays(lifetimeDays)) * DAY_MS);
+            : new Date(notAfter.getTime() - defaultEarlyRenewalMs(notAfter.getTime() - notBefore.getTime()));
         const first = ends.of(cert).first;
         const end = first === undefined ? notAfter : new Date(first.ca.validTo);
         const left = daysLeft(end);

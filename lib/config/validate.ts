@@ -70,7 +70,7 @@ import {
     wholeNumber,
     withoutPrivateKeys,
 } from "./values";
-import { CLOCK_SKEW_MS, CRL_REASONS, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
+import { CLOCK_SKEW_MS, CRL_REASONS, DAY_MS, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
 import { PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS, pkcs12IterationsProblem } from "../pki/pkcs12";
 import { inX509Years, normalSerial } from "../pki/x509";
 import { daysInMonth } from "./goYaml";
@@ -711,6 +711,18 @@ export function organizationProblem(organization: string, shown: string, leaveOu
 
 /** Renew at two thirds of the lifetime, i.e. a window of the last third. */
 export const defaultEarlyRenewalDays = (validityDays: number): number => Math.floor(validityDays / 3);
+
+/**
+ * defaultEarlyRenewalDays of a certificate that lives `lifetimeMs` (its notAfter less its notBefore,
+ * not whole days), in milliseconds: in whole days as the stack's windows are, or, for one living less
+ * than three days (Istio's 24-hour workload certificates), its last third exactly, so that its
+ * renewal point never falls at or past its end.
+ */
+export function defaultEarlyRenewalMs(lifetimeMs: number): number {
+    const lifetime = Math.max(0, lifetimeMs);
+    const days = defaultEarlyRenewalDays(Math.floor(lifetime / DAY_MS));
+    return days > 0 ? days * DAY_MS : Math.floor(lifetime / 3);
+}
 
 const TIERS = ["root", "intermediate", "leaf"] as const;
 
