@@ -71,9 +71,11 @@ describe("Production encoders: the same bytes for the same inputs", () => {
             authorityKeyId: new X509Certificate(TEST_ONLY_CA_CERT_PEM).getExtension(SubjectKeyIdentifierExtension)
                 ?.keyId,
             issuerCommonName: "Test-only CA",
+            issuer: "O=Example Bank, CN=Test-only CA",
             thisUpdate: window.thisUpdate,
             nextUpdate: window.nextUpdate,
             number: 29219,
+            numberText: "29219",
             revokedSerials: ["0A1B", "0ABC", "FF00112233445566778899AABBCCDDEE"],
         });
         const text = openssl(["crl", "-noout", "-text"], pem).output;

@@ -401,7 +401,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         assert.deepStrictEqual(await cli("expiry", "--pem", damaged), {
             status: 2,
             out: "",
-            err: `error: ${damaged}: a X509 CRL block cannot be read: its line 3 holds a character other than base64 and white space, which Envoy's BoringSSL and Go refuse\n`,
+            err: `error: ${damaged}: an X509 CRL block cannot be read: its line 3 holds a character other than base64 and white space, which Envoy's BoringSSL and Go refuse\n`,
         });
         // Repaired, with a blank line put before that line: Node's decoder skipped it, and Envoy's
         // BoringSSL reads the line above it as a PEM header.
@@ -411,7 +411,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         assert.deepStrictEqual(await cli("expiry", "--pem", blank), {
             status: 2,
             out: "",
-            err: `error: ${blank}: a X509 CRL block cannot be read: its line 3 is blank, which Envoy's BoringSSL refuses: it reads the lines above a blank line as PEM headers, so only the line after BEGIN may be blank\n`,
+            err: `error: ${blank}: an X509 CRL block cannot be read: its line 3 is blank, which Envoy's BoringSSL refuses: it reads the lines above a blank line as PEM headers, so only the line after BEGIN may be blank\n`,
         });
         const empty = path.join(dir, "empty.txt");
         fs.writeFileSync(empty, "nothing here\n");
@@ -1464,6 +1464,41 @@ describe("expiry: certificates and CRLs however they are encoded, each counted o
         `1 certificates and 2 CRLs: none due (within 30 days; CRLs also with less than 0.5 of their validity left)`,
         ``,
     ];
+
+    it("shows a CRL number of 20 octets exactly, and names a CRL whose issuer has no CN by the issuer's whole name", async () => {
+        // openssl ca, as a CA outside the stack signs: a CRL number past 2**64, an issuer without CN.
+        const folder = tempDir("expiry-crl-number");
+        const at = (name: string) => path.join(folder, name);
+        const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: folder, stdio: "pipe" });
+        openssl(
+            ...["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "30"],
+            ...["-keyout", at("ca.key"), "-out", at("ca.crt"), "-subj", "/C=GB/O=Example Bank/OU=Ops, Team"],
+        );
+        fs.writeFileSync(at("index.txt"), "");
+        fs.writeFileSync(at("crlnumber"), "010000000000000001\n"); // 2**64 + 1
+        fs.writeFileSync(
+            at("ca.cnf"),
+            "[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 7\n",
+        );
+        openssl(
+            "ca",
+            "-config",
+            at("ca.cnf"),
+            "-gencrl",
+            "-keyfile",
+            at("ca.key"),
+            "-cert",
+            at("ca.crt"),
+            "-out",
+            at("ca.crl"),
+        );
+        const result = await cli("expiry", "--pem", at("ca.crl"), "--format", "json");
+        const rows = (JSON.parse(result.out) as { rows: ExpiryRow[] }).rows;
+        assert.deepStrictEqual(
+            [result.status, rows.map((r) => [r.subject, r.serial])],
+            [0, [["CRL of C=GB, O=Example Bank, OU=Ops\\, Team (0 revoked)", "#18446744073709551617"]]],
+        );
+    });
 
     it("shows terminal controls in a CRL's issuer, a subject or a file name escaped, in text and JSON alike", async () => {
         // ESC [2K clears the line, U+009B is CSI (a C1 control, which Node leaves raw in a subject), U+202E reverses the text.

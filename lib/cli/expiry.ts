@@ -10,7 +10,14 @@ import * as YAML from "yaml";
 import { defaultEarlyRenewalMs } from "../config/validate";
 import { json, shownText } from "../config/values";
 import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
-import { pemBlocks, pemDecode, runTogetherPemBlock, runTogetherProblem, unendedPemBlock } from "../pki/pem";
+import {
+    labelWithArticle,
+    pemBlocks,
+    pemDecode,
+    runTogetherPemBlock,
+    runTogetherProblem,
+    unendedPemBlock,
+} from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
 import { CERTIFICATE_LABELS, certificateDerOf, derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
@@ -850,7 +857,7 @@ function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
         // The other labels Envoy and OpenSSL read as certificates: a bundle may hold them among its blocks.
         for (const label of CERTIFICATE_LABELS.filter((other) => other !== "CERTIFICATE")) {
             for (const pem of pemBlocks(text, label, true)) {
-                const x509 = parsed(source, `a ${label} block`, () => {
+                const x509 = parsed(source, `${labelWithArticle(label)} block`, () => {
                     const certificate = certificateDerOf(label, pemDecode(pem, label));
                     if (certificate === undefined) throw new Error("it is no certificate followed by trust settings");
                     return new crypto.X509Certificate(certificate);
@@ -859,12 +866,12 @@ function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
             }
         }
         for (const pem of pemBlocks(text, "X509 CRL", true)) {
-            const crl = parsed(source, "a X509 CRL block", () => parseCrl(pem));
+            const crl = parsed(source, "an X509 CRL block", () => parseCrl(pem));
             found.push({ ...source, id: identity(pemDecode(pem, "X509 CRL")), crl });
         }
         for (const label of PKCS7_LABELS) {
             for (const pem of pemBlocks(text, label, true)) {
-                const bundle = parsed(source, `a ${label} block`, () => {
+                const bundle = parsed(source, `${labelWithArticle(label)} block`, () => {
                     const contents = pkcs7Contents(pemDecode(pem, label));
                     if (contents === undefined) throw new Error("it is no PKCS#7 ContentInfo");
                     return contents;
@@ -959,9 +966,9 @@ function judged(
                 : "ok";
     return {
         kind: "crl",
-        subject: `CRL of ${crl.issuerCommonName ?? "unknown CA"} (${crl.revokedSerials.length} revoked)`,
+        subject: `CRL of ${crl.issuerCommonName ?? (crl.issuer === "" ? "a CA of empty name" : crl.issuer)} (${crl.revokedSerials.length} revoked)`,
         notBefore: crl.thisUpdate.toISOString(),
-        serial: crl.number === undefined ? "-" : `#${crl.number}`,
+        serial: crl.numberText === undefined ? "-" : `#${crl.numberText}`,
         notAfter: crl.nextUpdate.toISOString(),
         renewAt: dueAt.toISOString(),
         daysLeft: daysLeft(crl.nextUpdate),

@@ -419,10 +419,17 @@ export interface CrlInfo {
     /** The issuer's key identifier (authorityKeyIdentifier, hex), when the CRL names it. */
     authorityKeyId: string | undefined;
     issuerCommonName: string | undefined;
+    /** The issuer's name as a certificate's subject is shown: its attributes in order, RFC 4514 escapes. */
+    issuer: string;
     thisUpdate: Date;
     nextUpdate: Date;
-    /** The CRL number, when the CRL has one. */
+    /**
+     * The CRL number, when the CRL has one, as a number: exact up to 2**53 - 1 (a series numbered
+     * past it is refused, pickSeriesCrl); numberText holds it exact.
+     */
     number: number | undefined;
+    /** The CRL number in decimal, exact: RFC 5280 allows 20 octets, past what a number holds. */
+    numberText: string | undefined;
     /** Serial numbers as upper-case hex, as `openssl x509 -serial` prints them. */
     revokedSerials: string[];
 }
@@ -434,13 +441,14 @@ function authorityKeyIdOf(crl: X509Crl): string | undefined {
     return keyId === undefined ? undefined : Buffer.from(keyId.buffer).toString("hex");
 }
 
-function numberOf(crl: X509Crl): number | undefined {
+/** The CRL number (RFC 5280 5.2.3), exact. */
+function numberOf(crl: X509Crl): bigint | undefined {
     const extension = crl.getExtension(id_ce_cRLNumber);
     if (extension === null) return undefined;
-    // Typed a number, but asn1-schema gives an INTEGER of four octets or more as decimal text:
-    // compared as text, CRL 10000000 would come before CRL 9000000.
+    // Typed a number, but asn1-schema gives an INTEGER of four octets or more as its exact decimal
+    // text: compared as text, CRL 10000000 would come before CRL 9000000.
     const value: unknown = AsnConvert.parse(extension.value, CRLNumber).value;
-    return Number(value);
+    return BigInt(value as number | string);
 }
 
 /**
@@ -471,13 +479,16 @@ export function crlInDer(der: Buffer): CrlInfo | undefined {
 
 function crlInfo(crl: X509Crl): CrlInfo {
     if (crl.nextUpdate === undefined) throw new Error("the CRL has no nextUpdate: it never says when it goes stale");
+    const number = numberOf(crl);
     return {
         issuerName: Buffer.from(crl.issuerName.toArrayBuffer()),
         authorityKeyId: authorityKeyIdOf(crl),
         issuerCommonName: crl.issuerName.getField("CN")[0],
+        issuer: crl.issuerName.toString(),
         thisUpdate: crl.thisUpdate,
         nextUpdate: crl.nextUpdate,
-        number: numberOf(crl),
+        number: number === undefined ? undefined : Number(number),
+        numberText: number?.toString(),
         revokedSerials: crl.entries.map((entry) => entry.serialNumber.replace(/^00/, "").toUpperCase()),
     };
 }

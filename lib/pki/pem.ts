@@ -255,12 +255,15 @@ export function runTogetherPemBlock(text: string, inString = false): { label: st
     return undefined;
 }
 
+/** A PEM label with its article, as it is said: "a CERTIFICATE", "an X509 CRL", "an RSA PRIVATE KEY". */
+export const labelWithArticle = (label: string): string => `${/^(?:[AEIOUX]|RSA\b)/.test(label) ? "an" : "a"} ${label}`;
+
 /**
  * The refusal of PEM blocks run together (runTogetherPemBlock), to follow the text's name and a
  * colon, or "has": `where` says in what the line is counted (" of its value").
  */
 export const runTogetherProblem = (block: { label: string; line: number }, where = ""): string =>
-    `two PEM blocks run together on line ${block.line}${where}: the END of a ${block.label} block and the next BEGIN must be on separate lines ` +
+    `two PEM blocks run together on line ${block.line}${where}: the END of ${labelWithArticle(block.label)} block and the next BEGIN must be on separate lines ` +
     `(cat joins them so when a file lacks its final newline); put a line break between them`;
 
 /**
