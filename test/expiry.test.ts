@@ -932,6 +932,15 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
                     `expiry reads the password of ${p12} from a file beside it, as render writes it, or through a link to that one, as in a mounted Secret: put it there as a file of mode 0600`,
             ),
         );
+        // A link that leads nowhere: named as any other such link, not as a file removed while expiry ran.
+        fs.rmSync(passwordFile);
+        fs.symlinkSync("/nonexistent", passwordFile);
+        assert.deepStrictEqual(
+            await cli("expiry", "--pem", p12),
+            refused(
+                `cannot read ${passwordFile}: it is a link to /nonexistent, which does not exist; remove the link or restore what it points to`,
+            ),
+        );
         for (const output of [wrong, loose, link]) assert.ok(!`${output.out}${output.err}`.includes(password));
     });
 

@@ -705,6 +705,7 @@ const openPassword = (file: string): number =>
 function openLinkedPassword(file: string, passwordFile: string): number {
     let real: string;
     let beside: string;
+    linkTarget(passwordFile); // one that leads nowhere is named as any such link is
     try {
         real = fs.realpathSync(passwordFile);
         beside = `${fs.realpathSync(file)}.password`;
