@@ -24,6 +24,25 @@ export function codeOf(error: unknown): string {
 }
 
 /**
+ * Why the system would not let `command` read a path, and what to do, by error code: one line,
+ * never Node's message, which repeats the path with the system call. Another error (one of ours,
+ * such as utf8Text's) by its own message.
+ */
+export function unreadableReason(error: unknown, command: string): string {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === undefined) return (error as Error).message;
+    const reasons: Record<string, string> = {
+        EACCES: `permission denied (EACCES); run ${command} as a user who may read it`,
+        EPERM: `permission denied (EPERM); run ${command} as a user who may read it`,
+        ELOOP: "it is a link that loops (ELOOP); remove the link or point it at a file",
+        ENOTDIR: "part of its path is not a folder (ENOTDIR); check the path",
+        ENOENT: `it is gone (ENOENT); check that nothing removes files while ${command} runs`,
+        ENAMETOOLONG: "its path or a name in it is longer than the system allows (ENAMETOOLONG); check the path",
+    };
+    return Object.hasOwn(reasons, code) ? reasons[code] : `the system refused (${code})`;
+}
+
+/**
  * Where JSON.parse stopped reading a file, for a refusal (" (broken at character N)", or "" when
  * it does not say): never its own message, which quotes the text there, and a file given by
  * mistake where JSON belongs may be a password or a key.

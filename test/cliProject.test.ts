@@ -4,7 +4,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { stackConfigDir, stackFilePath } from "../lib/cli/stackSource";
-import { cli, gitRepo, ROOT, tempDir } from "./helpers";
+import { AS_USER, cli, gitRepo, ROOT, tempDir } from "./helpers";
 
 const CLI = path.join(ROOT, "dist/lib/cli/main.js");
 
@@ -297,6 +297,56 @@ describe("The command line in the user's project", () => {
                 ],
             ],
         );
+    });
+
+    it("refuses a stack file it may not read, or one in a folder it may not search, in one line with the fix (EACCES, also as root)", () => {
+        const dir = tempDir("cli-denied");
+        const locked = path.join(dir, "locked");
+        fs.mkdirSync(locked);
+        const behind = path.join(locked, "x.yaml");
+        fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), behind);
+        const unreadable = path.join(dir, "u.yaml");
+        fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), unreadable);
+        const readable = path.join(dir, "ok.yaml");
+        fs.copyFileSync(path.join(ROOT, "stacks/Pulumi.dev.yaml"), readable);
+        fs.chmodSync(locked, 0o000);
+        fs.chmodSync(unreadable, 0o000);
+        // AS_USER holds root to the modes like any user, so that the run gets a real EACCES.
+        const run = (...argv: string[]) => {
+            const [command, ...args] = [...AS_USER, process.execPath, CLI, ...argv];
+            const result = spawnSync(command, args, { encoding: "utf8" });
+            return [result.status, result.stderr];
+        };
+        const fix = "permission denied (EACCES); run apic-istio-pki as a user who may read it";
+        try {
+            for (const command of ["inventory", "render"]) {
+                const out = command === "render" ? ["--out", path.join(dir, "out")] : [];
+                assert.deepStrictEqual(run(command, "--config", behind, ...out), [
+                    2,
+                    `error: --config ${behind}: cannot read it: ${fix}\n`,
+                ]);
+                assert.deepStrictEqual(run(command, "--config", unreadable, ...out), [
+                    1,
+                    `error: cannot read ${unreadable}: ${fix}\n`,
+                ]);
+            }
+            assert.deepStrictEqual(run("diff", "--head", behind, "--base", readable), [
+                2,
+                `error: --head ${behind}: cannot read it: ${fix}\n`,
+            ]);
+            // Taken for a git ref, it was "not a file".
+            assert.deepStrictEqual(run("diff", "--head", readable, "--base", behind), [
+                2,
+                `error: --base ${behind}: cannot read it: ${fix}\n`,
+            ]);
+            assert.deepStrictEqual(run("diff", "--head", readable, "--base", unreadable), [
+                1,
+                `error: cannot read ${unreadable}: ${fix}\n`,
+            ]);
+        } finally {
+            fs.chmodSync(locked, 0o700);
+            fs.chmodSync(unreadable, 0o600);
+        }
     });
 
     it("refuses a stack file or --deployed file that is not UTF-8 in one line naming where, never quoting it", async () => {

@@ -9,7 +9,7 @@ import type { PFX } from "@peculiar/asn1-pfx";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalMs } from "../config/validate";
 import { json, shownText } from "../config/values";
-import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, utf8Text, yamlProblem } from "../files";
+import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, unreadableReason, utf8Text, yamlProblem } from "../files";
 import {
     labelWithArticle,
     pemBlocks,
@@ -105,21 +105,9 @@ export interface ExpiryThresholds {
     readonly crlWarnFraction: number;
 }
 
-/** Why the system would not let expiry read a path, and what to do, by error code. */
-const UNREADABLE: Record<string, string> = {
-    EACCES: "permission denied (EACCES); run expiry as a user who may read it",
-    EPERM: "permission denied (EPERM); run expiry as a user who may read it",
-    ELOOP: "it is a link that loops (ELOOP); remove the link or point it at a file",
-    ENOTDIR: "part of its path is not a folder (ENOTDIR); check the path",
-    ENOENT: "it is gone (ENOENT); check that nothing removes files while expiry runs",
-    ENAMETOOLONG: "its path or a name in it is longer than the system allows (ENAMETOOLONG); check the path",
-};
-
 /** Input error for a path that cannot be read: one line, the system's code kept, never its raw message. */
 function cannotRead(file: string, error: unknown): InputError {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === undefined ? (error as Error).message : (UNREADABLE[code] ?? `the system refused (${code})`);
-    return new InputError(`cannot read ${file}: ${why}`);
+    return new InputError(`cannot read ${file}: ${unreadableReason(error, "expiry")}`);
 }
 
 /**

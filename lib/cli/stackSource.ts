@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { nearestProject } from "../config/load";
-import { physicalPath } from "../files";
+import { physicalPath, unreadableReason } from "../files";
 import { isoInstant } from "../pki/x509";
 
 /**
@@ -117,7 +117,13 @@ export class UsageError extends Error {}
 
 /** A stack file named by `option`: a regular file (Node would only say EISDIR of a folder, and hang on a FIFO). */
 export function requireStackFile(option: string, given: string, file: string, orElse = ""): void {
-    const stat = fs.statSync(file, { throwIfNoEntry: false });
+    let stat: fs.Stats | undefined;
+    try {
+        stat = fs.statSync(file, { throwIfNoEntry: false });
+    } catch (error) {
+        // A folder on its path it may not search (EACCES), a link that loops: one line and the fix.
+        throw new InputError(`${option} ${given}: cannot read it: ${unreadableReason(error, "apic-istio-pki")}`);
+    }
     if (stat === undefined) throw new UsageError(`${option} ${given}: no such file`);
     if (stat.isDirectory()) {
         throw new UsageError(

@@ -22,7 +22,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import * as YAML from "yaml";
-import { codeOf, physicalPath, readRegularFile } from "../files";
+import { codeOf, physicalPath, readRegularFile, unreadableReason } from "../files";
 import { GoMap, GoValue, parseYamlDocument, refuseMergeKey, toGoValue, UnreadableYaml } from "./goYaml";
 import { projectValueText, SecureValue, stackValueText, UnpassableValue } from "./pulumiText";
 import { ConfigError, KNOWN_KEYS } from "./validate";
@@ -38,7 +38,7 @@ export const readFromDisk: ReadFile = (file) => {
         return readRegularFile(file);
     } catch (err) {
         if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-        throw new Error(`cannot read ${file}: ${(err as Error).message}`);
+        throw new Error(`cannot read ${file}: ${unreadableReason(err, "apic-istio-pki")}`);
     }
 };
 
