@@ -6,7 +6,7 @@ import * as path from "path";
 import { CLOCK_SKEW_MS } from "../lib/pki/crl";
 import { PASSPHRASE_VARIABLE } from "../lib/render/stateFile";
 import { writeSeededStateFile } from "./engineKeys";
-import { cli, loadStackFileValues, opensslCa, ROOT, tempDir, writeTemp } from "./helpers";
+import { cli, loadStackFileValues, ROOT, tempDir, writeTemp } from "./helpers";
 
 const CLI = path.join(ROOT, "dist/lib/cli/main.js");
 
@@ -150,11 +150,26 @@ describe("npm run render", function () {
         // host: the plan refuses the signed intermediate once, naming the first host, before the
         // ob and dp gateways would each refuse it in an apply of their own.
         const dir = tempDir("cli-two-refusals");
-        const root = opensslCa("Server Root NC", [
-            "basicConstraints = critical, CA:TRUE",
-            "keyUsage = critical, keyCertSign, cRLSign",
-            "nameConstraints = critical, permitted;DNS:other.example",
-        ]);
+        // Valid two days, so that the CA it signs below for one day ends before it (a CA never outlives its root).
+        const rootKeyPem = crypto
+            .generateKeyPairSync("ec", { namedCurve: "prime256v1" })
+            .privateKey.export({ type: "pkcs8", format: "pem" }) as string;
+        const rootCertPem = execFileSync(
+            "openssl",
+            [
+                ...["req", "-x509", "-new", "-key", writeTemp(dir, "root-key.pem", rootKeyPem)],
+                ...["-subj", "/CN=Server Root NC", "-days", "2"],
+                ...[
+                    "-addext",
+                    "basicConstraints = critical, CA:TRUE",
+                    "-addext",
+                    "keyUsage = critical, keyCertSign, cRLSign",
+                ],
+                ...["-addext", "nameConstraints = critical, permitted;DNS:other.example"],
+            ],
+            { encoding: "utf8" },
+        );
+        const root = { certPem: rootCertPem, keyPem: rootKeyPem };
         const indented = (pem: string) => pem.trim().replace(/^/gm, "        ");
         const stack = (intermediates: string) =>
             fs.readFileSync(ecdsaDevStack(dir), "utf8") +
