@@ -3514,40 +3514,92 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         assert.match(accepted.out, /signed CRLs 2 to 2 -> /);
     });
 
-    it("names a last issuance.log line without its newline as a record whose writing was cut, to remove alone, and names each line as the file counts it, blank lines included", async () => {
+    it("names a last issuance.log line without its newline: a cut one to remove with the whole records of its crl run before it, a whole one to look up and keep or remove; each line as the file counts it, blank lines included", async () => {
         const cutRoot = await newRoot("cut-root", "apic-client");
         const log = path.join(cutRoot, ISSUANCE_LOG);
         const series = path.join(dir, "cut.pem");
-        const crlArgs = ["crl", "--root", cutRoot, "--period-days", "7", "--periods", "1", "--out", series, "--yes"];
-        const signed = await ceremony(PASSPHRASE, ...crlArgs);
+        const crlArgs = (periods: number) => [
+            "crl",
+            "--root",
+            cutRoot,
+            "--period-days",
+            "7",
+            "--periods",
+            `${periods}`,
+            "--out",
+            series,
+            "--yes",
+        ];
+        const signed = await ceremony(PASSPHRASE, ...crlArgs(1));
         assert.strictEqual(signed.status, 0, signed.err);
         fs.rmSync(series);
         const written = fs.readFileSync(log, "utf8");
-        const [, crlLine] = lines(log);
+        // The records of a later run of three CRLs (2, 3 and 4), in one write as crl appends them.
+        const later = await ceremony(PASSPHRASE, ...crlArgs(3));
+        assert.strictEqual(later.status, 0, later.err);
+        fs.rmSync(series);
+        const [, , crl2, crl3, crl4] = lines(log);
+        const time2 = (JSON.parse(crl2) as { time: string }).time;
+        const never = "then run the command again; never restore the log from the archive over it\n";
         const cut = (line: number) =>
-            `error: ${log} line ${line}, its last, has no newline: it is a record whose writing was cut (a power cut), and what it records was never written out. ` +
-            "Remove that partial last line alone (keep every line before it: they record what the root really signed), then run the command again; " +
-            "never restore the log from the archive over it\n";
+            `error: ${log} line ${line}, its last, has no newline and is no whole record: it is a record whose writing was cut (a power cut), and what it records was never written out. `;
+        const alone = (line: number) =>
+            `${cut(line)}Remove that partial last line alone (keep every line before it: they record what the root really signed), ${never}`;
+        const whole = (line: number, what: string, also: string, before: string) =>
+            `error: ${log} line ${line}, its last, is a whole record of ${what} without its newline: either an editor saved the log without its final newline (and ${what} was written out), or a power cut stopped the crl that appended it just before its newline (and ${what} was never written out). ` +
+            `Look for ${what} in the --out file the crl that logged it wrote, or on the ceremony's archive: if it is there, add the newline back (echo >> ${log}); ` +
+            `if it is not, remove that line${also} (keep every line before ${before}: they record what the root really signed); ${never}`;
         const altered = (line: number) =>
             `error: ${log} line ${line} is not a record of this ceremony; the log was altered: restore it from the ceremony's archive\n`;
         const cases: [string, string][] = [
-            // A record cut mid-way, or all but its newline, by a power cut as crl appended it.
-            [`${written}${crlLine.slice(0, 40)}`, cut(3)],
-            [`${written}${crlLine}`, cut(3)],
-            [`${written}\n\n${crlLine.slice(0, 40)}`, cut(5)],
+            // The first record of a run cut mid-way: it alone.
+            [`${written}${crl2.slice(0, 40)}`, alone(3)],
+            [`${written}\n\n${crl2.slice(0, 40)}`, alone(5)],
+            // The third cut: the two whole records before it, of the same write, recorded CRLs never written out.
+            [
+                `${written}${crl2}\n${crl3}\n${crl4.slice(0, 40)}`,
+                `${cut(5)}Remove it together with line 3 (CRL 2), line 4 (CRL 3): whole records the same crl run appended in the same write (time ${time2}), whose CRLs were never written out either ` +
+                    `(keep every line before them: they record what the root really signed), ${never}`,
+            ],
+            // Cut inside its time: the crl records before it may be of its run.
+            [
+                `${written}${crl2.slice(0, 20)}`,
+                `${cut(3)}Remove that partial last line; line 2 (CRL 1) may be of the same crl run (the line is cut before its time, which would tell): ` +
+                    `look for CRL 1 in the --out file of the crl that logged it, or on the ceremony's archive: if it is not there, remove those lines too, as a crl writes its CRLs only once all its records are whole ` +
+                    `(keep every line before them: they record what the root really signed); ${never}`,
+            ],
+            // A whole record without its newline: an editor's, or a cut just before the newline.
+            [`${written}${crl2}`, whole(3, "CRL 2", "", "it")],
+            [
+                `${written}${crl2}\n${crl3}\n${crl4}`,
+                whole(
+                    5,
+                    "CRL 4",
+                    ` together with line 3 (CRL 2), line 4 (CRL 3), whole records of the same crl run (time ${time2}), whose CRLs were not written out either`,
+                    "them",
+                ),
+            ],
             // An altered line after blank ones: named by its line in the file.
             [`${written}\n{}\n`, altered(4)],
         ];
         for (const [content, expected] of cases) {
             fs.writeFileSync(log, content);
-            const refused = await ceremony(PASSPHRASE, ...crlArgs);
+            const refused = await ceremony(PASSPHRASE, ...crlArgs(1));
             assert.deepStrictEqual([refused.status, refused.out, refused.err], [1, "", expected]);
             assert.ok(!fs.existsSync(series), "nothing was written");
         }
-        // The partial line removed, the log is the one the last ceremony left.
+        // A whole last record whose CRL exists, its newline added back: the next CRL takes the next number.
+        fs.writeFileSync(log, `${written}${crl2}\n${crl3}\n${crl4}`);
+        fs.appendFileSync(log, "\n");
+        const next = await ceremony(PASSPHRASE, ...crlArgs(1));
+        assert.strictEqual(next.status, 0, next.err);
+        assert.match(next.out, /signed CRLs 5 to 5 -> /);
+        fs.rmSync(series);
+        // A cut run's lines removed, the log is the one the last whole ceremony left.
         fs.writeFileSync(log, written);
-        const again = await ceremony(PASSPHRASE, ...crlArgs);
+        const again = await ceremony(PASSPHRASE, ...crlArgs(1));
         assert.strictEqual(again.status, 0, again.err);
+        assert.match(again.out, /signed CRLs 2 to 2 -> /);
     });
 });
 

@@ -333,10 +333,7 @@ export class IssuanceLog {
      */
     appendedRecords(): string[] {
         const first = this.records.length - this.appendedHere;
-        return this.records.slice(first).map((record, i) => {
-            const what = record.event === "crl" ? `CRL ${record.crlNumber}` : `certificate serial ${record.serial}`;
-            return `line ${this.lineOf(first + i)} (${what})`;
-        });
+        return this.records.slice(first).map((record, i) => namedRecord(this.bytes, this.ends[first + i], record));
     }
 
     /** The line of the file (from 1, blank lines counted) record `index` (from 0) is on. */
@@ -356,15 +353,7 @@ export class IssuanceLog {
             const line = bytes.subarray(start, newline === -1 ? bytes.length : newline).toString("utf8");
             start = end;
             if (line === "") continue;
-            if (newline === -1) {
-                // Every record is written with its newline: a last line without one is a record
-                // whose append was cut (a power cut), and what it records is written out only after
-                // its record is whole. The records before it are of what the root really signed.
-                throw new Error(
-                    `${file} line ${lineAt(bytes, end)}, its last, has no newline: it is a record whose writing was cut (a power cut), and what it records was never written out. ` +
-                        `Remove that partial last line alone (keep every line before it: they record what the root really signed), then run the command again; never restore the log from the archive over it`,
-                );
-            }
+            if (newline === -1) throw new Error(lastLineRefusal(file, bytes, records, ends, line));
             let record: unknown;
             try {
                 record = JSON.parse(line);
@@ -437,6 +426,92 @@ function lineAt(bytes: Buffer, end: number): number {
     let line = 1;
     for (let at = bytes.indexOf(0x0a); at !== -1 && at < end - 1; at = bytes.indexOf(0x0a, at + 1)) line++;
     return line;
+}
+
+/** A record named by its line and what it records, e.g. "line 4 (CRL 3)". */
+function namedRecord(bytes: Buffer, end: number, record: LogRecord): string {
+    const what = record.event === "crl" ? `CRL ${record.crlNumber}` : `certificate serial ${record.serial}`;
+    return `line ${lineAt(bytes, end)} (${what})`;
+}
+
+/**
+ * The refusal of a log whose last line has no newline. Each append writes its records, each with
+ * its newline, in one write, and what they record only after: one crl its whole series (records of
+ * one run share their time), one sign each certificate's record alone. So a cut append leaves a
+ * partial last line, and may leave before it whole records of the same crl run: none of what they
+ * record was written out. A last line that is a whole record may instead be one an editor saved
+ * without its final newline, and what it records was written: only looking for it tells which.
+ */
+function lastLineRefusal(
+    file: string,
+    bytes: Buffer,
+    records: readonly LogRecord[],
+    ends: readonly number[],
+    line: string,
+): string {
+    const never = "then run the command again; never restore the log from the archive over it";
+    // The whole crl records just before the last line sharing `time`: of its run, if it is a crl's.
+    const sameRun = (time: string | undefined): string[] => {
+        const run: string[] = [];
+        for (let i = records.length - 1; i >= 0; i--) {
+            const record = records[i];
+            if (record.event !== "crl" || record.time !== time) break;
+            run.unshift(namedRecord(bytes, ends[i], record));
+        }
+        return run;
+    };
+    const lastLine = lineAt(bytes, bytes.length);
+    let parsed: unknown;
+    try {
+        parsed = JSON.parse(line);
+    } catch {
+        parsed = undefined;
+    }
+    if (isLogRecord(parsed)) {
+        const record: LogRecord = parsed;
+        const isCrl = record.event === "crl";
+        const what =
+            record.event === "crl" ? `CRL ${record.crlNumber}` : `the certificate with serial ${record.serial}`;
+        const command = record.event === "certificate" ? "sign" : record.event === "root" ? "init-root" : "crl";
+        const where =
+            record.event === "root"
+                ? `as ${ROOT_CERT} in the root folder`
+                : `in the ${isCrl ? "--out file" : "certificate file"} the ${command} that logged it wrote`;
+        const run = isCrl ? sameRun(record.time) : [];
+        const alsoRun =
+            run.length > 0
+                ? ` together with ${run.join(", ")}, whole records of the same crl run (time ${record.time}), whose CRLs were not written out either`
+                : "";
+        return (
+            `${file} line ${lastLine}, its last, is a whole record of ${what} without its newline: either an editor saved the log without its final newline (and ${what} was written out), or a power cut stopped the ${command} that appended it just before its newline (and ${what} was never written out). ` +
+            `Look for ${what} ${where}, or on the ceremony's archive: if it is there, add the newline back (echo >> ${file}); ` +
+            `if it is not, remove that line${alsoRun} (keep every line before ${run.length > 0 ? "them" : "it"}: they record what the root really signed); ${never}`
+        );
+    }
+    const time = /^\{"time":"([^"]*)"/.exec(line)?.[1];
+    const cut = `${file} line ${lastLine}, its last, has no newline and is no whole record: it is a record whose writing was cut (a power cut), and what it records was never written out. `;
+    if (time !== undefined) {
+        const run = sameRun(time);
+        if (run.length === 0) {
+            return `${cut}Remove that partial last line alone (keep every line before it: they record what the root really signed), ${never}`;
+        }
+        return (
+            `${cut}Remove it together with ${run.join(", ")}: whole records the same crl run appended in the same write (time ${time}), whose CRLs were never written out either ` +
+            `(keep every line before them: they record what the root really signed), ${never}`
+        );
+    }
+    // Cut inside its time: the crl records before it may be of its run, or of a whole earlier one.
+    const last = records.at(-1);
+    const run = last?.event === "crl" ? sameRun(last.time) : [];
+    if (run.length === 0) {
+        return `${cut}Remove that partial last line alone (keep every line before it: they record what the root really signed), ${never}`;
+    }
+    const first = records[records.length - run.length] as CrlRecord;
+    return (
+        `${cut}Remove that partial last line; ${run.join(", ")} may be of the same crl run (the line is cut before its time, which would tell): ` +
+        `look for CRL ${first.crlNumber} in the --out file of the crl that logged it, or on the ceremony's archive: if it is not there, remove those lines too, as a crl writes its CRLs only once all its records are whole ` +
+        `(keep every line before them: they record what the root really signed); ${never}`
+    );
 }
 
 const sha256Hex = (bytes: Buffer): string => crypto.createHash("sha256").update(bytes).digest("hex");
