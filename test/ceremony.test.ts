@@ -1780,7 +1780,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
-    it("passes over a staging-named folder another user made beside the root folder, and names one of the user's own beside or in a whole root as a stray to destroy alone, never the root", async () => {
+    it("passes over a staging-named folder another user made beside the root folder, and names one of the user's own beside a whole root as a stray to destroy alone, never the root, and one inside it as left by an init-root stopped before it showed the root", async () => {
         // A shared folder (sticky, as /tmp): any user may make a folder there.
         const shared = tempDir("ceremony-shared");
         fs.chmodSync(shared, 0o1777);
@@ -1813,11 +1813,26 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
         fs.rmSync(series);
 
-        // One of the user's own, beside the whole root or inside it: to go alone, the root kept.
+        // One of the user's own inside the whole root: left by an init-root stopped before it showed
+        // the root, to be made again unless the log says it signed since. Beside it: to go alone.
         const besides = path.join(shared, ".root.abcdef012345.tmp");
         const inside = path.join(rootDir, STAGING_INSIDE);
         const logBefore = fs.readFileSync(path.join(rootDir, ISSUANCE_LOG), "utf8");
-        for (const stray of [besides, inside]) {
+        fs.mkdirSync(inside, { mode: 0o700 });
+        const insideRefused = await ceremony(PASSPHRASE, ...crlArgs);
+        const files = ["root.key", "root.crt", "issuance.log"].map((name) => path.join(rootDir, name)).join(" ");
+        assert.deepStrictEqual(
+            [insideRefused.status, insideRefused.out, insideRefused.err],
+            [
+                1,
+                "",
+                `error: --root ${rootDir} holds a whole root (root.key, root.crt, issuance.log) and ${inside}: an init-root into it was stopped (kill -9, a power cut) after it put the root in place and before it removed that staging folder and showed the root to the custodians, so no one recorded its serial or SPKI SHA-256. ` +
+                    `If ${path.join(rootDir, ISSUANCE_LOG)} holds one line (the root's own record: it signed nothing), destroy that root (rm -r ${inside} ${files}) and run init-root again; ` +
+                    `if it holds more, the root signed since: destroy that folder alone (rm -r ${inside}) and keep ${rootDir} as it is\n`,
+            ],
+        );
+        fs.rmdirSync(inside);
+        for (const stray of [besides]) {
             fs.mkdirSync(stray, { mode: 0o700 });
             const refused = await ceremony(PASSPHRASE, ...crlArgs);
             assert.deepStrictEqual(

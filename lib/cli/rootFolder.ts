@@ -582,6 +582,19 @@ function checkNoLeftover(typed: string, dir: string, option: string, entries: re
     if (leftover === undefined) return;
     const whole = ROOT_FILES.every((name) => entries.includes(name));
     const inside = leftover === path.join(dir, STAGING_INSIDE);
+    if (whole && inside) {
+        // Its own staging folder goes last, after the root's files are moved out of it and before
+        // the root is shown: that root was never shown to the custodians. Made again, it is
+        // witnessed; kept, it would be taken on files no one saw made. Its log tells whether it
+        // signed anything since (which only a folder made by hand there would let it do).
+        const log = path.join(dir, ISSUANCE_LOG);
+        const files = ROOT_FILES.map((name) => path.join(dir, name)).join(" ");
+        throw new Error(
+            `${option} ${typed} holds a whole root (${ROOT_FILES.join(", ")}) and ${leftover}: an init-root into it was stopped (kill -9, a power cut) after it put the root in place and before it removed that staging folder and showed the root to the custodians, so no one recorded its serial or SPKI SHA-256. ` +
+                `If ${log} holds one line (the root's own record: it signed nothing), destroy that root (rm -r ${leftover} ${files}) and run init-root again; ` +
+                `if it holds more, the root signed since: destroy that folder alone (rm -r ${leftover}) and keep ${typed} as it is`,
+        );
+    }
     if (whole || (!inside && entries.length > 0)) {
         const [held, part, why] = whole
             ? [`a whole root (${ROOT_FILES.join(", ")})`, "that root", "init-root puts a root in place only whole"]
