@@ -1718,6 +1718,10 @@ export const gatewayKeysBesideCacertsPolicy: policy.StackValidationPolicy = {
         const meshCas = new Map<string, string[]>();
         for (const r of secrets.filter(isMeshCaSecret))
             meshCas.set(providerUrnOf(r), [...(meshCas.get(providerUrnOf(r)) ?? []), r.name]);
+        // istio-ca-secret by cluster: the resources that make it.
+        const selfSignedCas = new Map<string, string[]>();
+        for (const r of secrets.filter(isSelfSignedCaSecret))
+            selfSignedCas.set(providerUrnOf(r), [...(selfSignedCas.get(providerUrnOf(r)) ?? []), r.name]);
         for (const r of secrets) {
             // The CA keys themselves are istiod's, not a gateway's.
             if (isMeshCaSecret(r) || isSelfSignedCaSecret(r)) continue;
@@ -1728,13 +1732,17 @@ export const gatewayKeysBesideCacertsPolicy: policy.StackValidationPolicy = {
             if (keyed.length === 0) continue;
             const cluster = `(provider ${r.provider?.name ?? "(the default)"})`;
             const makers = meshCas.get(providerUrnOf(r));
+            const selfSignedMakers = selfSignedCas.get(providerUrnOf(r));
             // Without a cacerts of this program's there, istiod's CA key is still there: another's cacerts, or its self-signed one.
             report(
                 `${shown}: a private key (${keyed.sort().join(", ")}) ` +
                     (makers === undefined
                         ? `beside istiod's CA key (its plug-in CA's ${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}, or ` +
-                          `${ISTIO_SELF_SIGNED_CA_SECRET.namespace}/${ISTIO_SELF_SIGNED_CA_SECRET.name} of Istio's self-signed CA), ` +
-                          `which this program does not make, in that cluster ${cluster}: ${GATEWAY_READS_CA_KEY}. `
+                          `${ISTIO_SELF_SIGNED_CA_SECRET.namespace}/${ISTIO_SELF_SIGNED_CA_SECRET.name} of Istio's self-signed CA` +
+                          (selfSignedMakers === undefined
+                              ? "), which this program does not make, "
+                              : `, made by ${[...selfSignedMakers].sort().join(" and ")}) `) +
+                          `in that cluster ${cluster}: ${GATEWAY_READS_CA_KEY}. `
                         : `beside istiod's cacerts (${MESH_CA_SECRET.namespace}/${MESH_CA_SECRET.name}, ` +
                           `the mesh CA key, made by ${[...makers].sort().join(" and ")}) in one cluster ${cluster}: ` +
                           `${GATEWAY_READS_CA_KEY} in every cluster. `) +

@@ -517,9 +517,10 @@ describe("Policy pack", function () {
         "Run the gateway in a namespace of its own and keep its Secrets there (a stack of this package: set pki:gatewayNamespace to it, e.g. istio-ingress, " +
         'with the gateway deployed there first, and add it to keySecretNamespaces; README, "The gateway\'s namespace")';
     /** Its advice on a key Secret (namespace/name) in istio-system of a cluster (`provider`) where the program makes no cacerts. */
-    const besideIstiodCaKey = (secret: string, provider: string, entries = "tls.key") =>
+    const besideIstiodCaKey = (secret: string, provider: string, entries = "tls.key", selfSignedMakers?: string) =>
         `${secret}: a private key (${entries}) beside istiod's CA key (its plug-in CA's istio-system/cacerts, ` +
-        "or istio-system/istio-ca-secret of Istio's self-signed CA), which this program does not make, " +
+        "or istio-system/istio-ca-secret of Istio's self-signed CA" +
+        (selfSignedMakers === undefined ? "), which this program does not make, " : `, made by ${selfSignedMakers}) `) +
         `in that cluster (provider ${provider}): ` +
         "the gateway that reads this Secret gets from Istio's gateway chart a Role reading every Secret of its namespace (named after its service account), " +
         "so a compromised gateway pod can read ca-key.pem and mint any mesh identity. " +
@@ -564,7 +565,7 @@ describe("Policy pack", function () {
                 // Another cluster's cacerts, or none the pack sees: istiod's CA key is beside the gateway's all the same.
                 await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, { ...cacerts, provider: west }]),
                 await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret]),
-                // Istio's self-signed CA Secret, made by the program, is istiod's key: never named, the gateway's is.
+                // Istio's self-signed CA Secret, made by the program, is istiod's key: never named, the gateway's is, beside it made by the program.
                 await checkStack(gatewayKeysBesideCacertsPolicy, [gatewaySecret, selfSignedCa]),
                 await checkStack(gatewayKeysBesideCacertsPolicy, [selfSignedCa]),
                 // Outside istio-system, with no cacerts either: nothing to name.
@@ -588,7 +589,7 @@ describe("Policy pack", function () {
                 [],
                 caKeyAdvice,
                 caKeyAdvice,
-                caKeyAdvice,
+                [besideIstiodCaKey("istio-system/apic-mtls-ob", "example", "tls.key", "mesh-ca-example-cacerts")],
                 [],
                 [],
                 [...caKeyAdvice, besideIstiodCaKey("istio-system/mesh-ca-example-cacerts", "example", "ca-key.pem")],
