@@ -299,7 +299,7 @@ describe("The command line in the user's project", () => {
         );
     });
 
-    it("refuses a stack file it may not read, or one in a folder it may not search, in one line with the fix (EACCES, also as root)", () => {
+    it("refuses a stack file it may not read, or one in a folder it may not search, or a --base link that loops, in one line with the fix (EACCES, also as root; ELOOP)", () => {
         const dir = tempDir("cli-denied");
         const locked = path.join(dir, "locked");
         fs.mkdirSync(locked);
@@ -342,6 +342,18 @@ describe("The command line in the user's project", () => {
             assert.deepStrictEqual(run("diff", "--head", readable, "--base", unreadable), [
                 1,
                 `error: cannot read ${unreadable}: ${fix}\n`,
+            ]);
+            // lifecycle said Node's "EACCES: permission denied, open ...".
+            assert.deepStrictEqual(run("lifecycle", "--config", unreadable, "--deployed", dir), [
+                2,
+                `error: cannot use the stack file ${unreadable}: ${fix}\n`,
+            ]);
+            // A --base link that loops is no git ref: it was "neither a file nor a git ref".
+            const loop = path.join(dir, "loop.yaml");
+            fs.symlinkSync(loop, loop);
+            assert.deepStrictEqual(run("diff", "--head", readable, "--base", loop), [
+                2,
+                `error: --base ${loop}: cannot read it: it is a link that loops (ELOOP); remove the link or point it at a file\n`,
             ]);
         } finally {
             fs.chmodSync(locked, 0o700);

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { OtherSetting, stackFileForDiff, StackFileSource } from "../config/load";
 import { ConfigError } from "../config/validate";
-import { codeOf, physicalPath, unreadableReason, utf8Text } from "../files";
+import { codeOf, physicalPath, utf8Text } from "../files";
 import { isSecret, PlaceKind } from "../inventory/deliveries";
 import {
     CertChange,
@@ -29,7 +29,7 @@ import { trustPictureForDiff } from "../inventory/pictures";
 import { APIC_UI_DIR } from "../inventory/planned";
 import { ceremonyRecord, PkiPlan, planFromRawConfig } from "../plan/plan";
 import { markdownStrings, markdownTable, markdownText } from "./format";
-import { Command, InputError, oneOf, parse, requireStackFile, UsageError } from "./stackSource";
+import { Command, oneOf, parse, requireStackFile, statGiven, UsageError } from "./stackSource";
 
 const USAGE = `usage: diff --base FILE|GIT_REF --head FILE [--format markdown|json|mermaid] [--fail-on refused|risky] [--max-replaced N]
 
@@ -128,16 +128,12 @@ function sideOf(
 }
 
 /**
- * Whether --base names a file (else a git ref). One behind a folder the system will not let diff
- * search is refused: taken for a ref, it was said to be no file.
+ * Whether --base names a file (else a git ref: nothing is there, or a file stands where its path
+ * has a folder). One behind a folder the system will not let diff search, or a link that loops, is
+ * refused: taken for a ref, it was said to be neither a file nor a git ref.
  */
 function isBaseFile(base: string): boolean {
-    try {
-        return fs.statSync(base, { throwIfNoEntry: false })?.isFile() === true;
-    } catch (error) {
-        if (codeOf(error) !== "EACCES" && codeOf(error) !== "EPERM") return false;
-        throw new InputError(`--base ${base}: cannot read it: ${unreadableReason(error, "apic-istio-pki")}`);
-    }
+    return statGiven("--base", base, base, ["ENOTDIR"])?.isFile() === true;
 }
 
 /** The base side: a file, or the head file's path at a git ref; undefined when the file is new. */

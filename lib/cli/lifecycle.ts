@@ -9,7 +9,15 @@ import { settingsWritten } from "../config/settings";
 import { PkiConfig } from "../config/types";
 import { ConfigError, validateConfig } from "../config/validate";
 import { ownMember } from "../config/values";
-import { codeOf, createReplacement, entryAt, leftoverReplacements, readRegularFile, Replacement } from "../files";
+import {
+    codeOf,
+    createReplacement,
+    entryAt,
+    leftoverReplacements,
+    readRegularFile,
+    Replacement,
+    unreadableReason,
+} from "../files";
 import { undoUnlessDone } from "../interrupt";
 import { diffPlans } from "../inventory/diff";
 import { DeployedInputError, readDeployed } from "../lifecycle/deployed";
@@ -377,6 +385,12 @@ export const lifecycleCommand: Command = {
         let settingsGiven: ReadonlySet<string>;
         try {
             text = readRegularFile(file);
+        } catch (error) {
+            // Its own words for a file it may not read (Node's quote the system call and path); a
+            // file not UTF-8 says where.
+            throw new InputError(`cannot use the stack file ${file}: ${unreadableReason(error, "apic-istio-pki")}`);
+        }
+        try {
             const raw = rawConfigFromStackFile(file, { read: readingStackAs(file, text) });
             config = validateConfig(raw, now);
             settingsGiven = settingsWritten(raw);

@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parseArgs } from "util";
 import { nearestProject } from "../config/load";
-import { physicalPath, unreadableReason } from "../files";
+import { codeOf, physicalPath, unreadableReason } from "../files";
 import { isoInstant } from "../pki/x509";
 
 /**
@@ -115,15 +115,28 @@ function stackFileHint(given: string, cwd: string): string {
 /** A mistake in how the command was called: exit status 2, the message and where the usage is (--help). */
 export class UsageError extends Error {}
 
-/** A stack file named by `option`: a regular file (Node would only say EISDIR of a folder, and hang on a FIFO). */
-export function requireStackFile(option: string, given: string, file: string, orElse = ""): void {
-    let stat: fs.Stats | undefined;
+/**
+ * What is at `file`, named by `option` as `given`, or undefined where nothing is (ENOENT, and the
+ * error codes `absent` also takes for nothing). Any other error is refused in one line with the fix.
+ */
+export function statGiven(
+    option: string,
+    given: string,
+    file: string,
+    absent: readonly string[] = [],
+): fs.Stats | undefined {
     try {
-        stat = fs.statSync(file, { throwIfNoEntry: false });
+        return fs.statSync(file, { throwIfNoEntry: false });
     } catch (error) {
+        if (absent.includes(codeOf(error) ?? "")) return undefined;
         // A folder on its path it may not search (EACCES), a link that loops: one line and the fix.
         throw new InputError(`${option} ${given}: cannot read it: ${unreadableReason(error, "apic-istio-pki")}`);
     }
+}
+
+/** A stack file named by `option`: a regular file (Node would only say EISDIR of a folder, and hang on a FIFO). */
+export function requireStackFile(option: string, given: string, file: string, orElse = ""): void {
+    const stat = statGiven(option, given, file);
     if (stat === undefined) throw new UsageError(`${option} ${given}: no such file`);
     if (stat.isDirectory()) {
         throw new UsageError(
