@@ -560,7 +560,10 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
             `asks its passphrase, then the new one twice; check that openssl pkey -in ${fresh} -noout opens it, then mv ${fresh} ${keyFile}, and replace the backup's copy likewise`;
         const warning = (encryption: string): string =>
             `warning: ${keyFile} is encrypted with ${encryption}, weaker than init-root encrypts it (PBKDF2-HMAC-SHA256, 600000 iterations, AES-256-CBC): ` +
-            `a stolen copy is that much cheaper to guess the passphrase of. ${fix}\n`;
+            (encryption.endsWith("AES-128-CBC")
+                ? "a stolen copy is no cheaper to guess the passphrase of, but its cipher is not the one init-root uses and vouches for. "
+                : "a stolen copy is that much cheaper to guess the passphrase of. ") +
+            `${fix}\n`;
         const plain = openssl(["pkey", "-in", keyFile, "-passin", `pass:${PASSPHRASE}`]).output;
         const reencrypt = (...options: string[]): void => {
             const written = execFileSync("openssl", ["pkcs8", "-topk8", ...options, "-passout", `pass:${PASSPHRASE}`], {
@@ -576,6 +579,11 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 "PBKDF2-HMAC-SHA1, 600000 iterations, AES-256-CBC",
             ],
             [["-v1", "PBE-SHA1-3DES"], "PBE-SHA1-3DES, 2048 iterations"],
+            // Only the cipher differs: the passphrase search costs as much, which the warning says.
+            [
+                ["-v2", "aes-128-cbc", "-v2prf", "hmacWithSHA256", "-iter", "600000"],
+                "PBKDF2-HMAC-SHA256, 600000 iterations, AES-128-CBC",
+            ],
         ] as const) {
             reencrypt(...options);
             // Shown first: before the review (standard output) and the question (standard error).

@@ -452,7 +452,10 @@ function warnOfWeakRootKey(folder: RootFolder): void {
     if (weak === undefined) return;
     const [key, fresh] = [shellWord(file), shellWord(`${file}.new`)];
     process.stderr.write(
-        `warning: ${file} is encrypted with ${weak}, weaker than init-root encrypts it (${ROOT_KEY_ENCRYPTION}): a stolen copy is that much cheaper to guess the passphrase of. ` +
+        `warning: ${file} is encrypted with ${weak.description}, weaker than init-root encrypts it (${ROOT_KEY_ENCRYPTION}): ` +
+            (weak.cheaperSearch
+                ? "a stolen copy is that much cheaper to guess the passphrase of. "
+                : "a stolen copy is no cheaper to guess the passphrase of, but its cipher is not the one init-root uses and vouches for. ") +
             `Re-encrypt it as init-root does, the plain key only in a pipe: (umask 077 && openssl pkey -in ${key} | openssl pkcs8 ${ROOT_KEY_OPENSSL_PKCS8} -out ${fresh}) ` +
             `asks its passphrase, then the new one twice; check that openssl pkey -in ${fresh} -noout opens it, then mv ${fresh} ${key}, and replace the backup's copy likewise\n`,
     );

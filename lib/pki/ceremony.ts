@@ -348,9 +348,13 @@ export function encryptedRootKeyBlock(encryptedPem: string, file: string): strin
  * -v2prf hmacWithSHA1, -scrypt at N 16384, below OWASP's 2^17), each a cheaper passphrase search of
  * a stolen copy. AES-GCM is not taken as strong either: OpenSSL does not write it in PKCS#8 and
  * Node does not open it. Another cipher than AES-256 does not cheapen the search, but is not
- * what init-root vouches for; the fix is the same command.
+ * what init-root vouches for; the fix is the same command. `cheaperSearch` says whether the
+ * passphrase search is cheaper (false when only the cipher differs).
  */
-export function weakRootKeyEncryption(encryptedPem: string, file: string): string | undefined {
+export function weakRootKeyEncryption(
+    encryptedPem: string,
+    file: string,
+): { description: string; cheaperSearch: boolean } | undefined {
     const pem = encryptedRootKeyBlock(encryptedPem, file);
     let info: EncryptedPrivateKeyInfo;
     try {
@@ -361,12 +365,13 @@ export function weakRootKeyEncryption(encryptedPem: string, file: string): strin
         );
     }
     const encryption = passwordEncryptionOf(info.encryptionAlgorithm);
-    const strong =
+    const searchAsCostly =
         encryption.pbes2 &&
         ROOT_KEY_PRF_HASHES.includes(encryption.prfHash) &&
-        (encryption.iterations ?? 0) >= ROOT_KEY_PBKDF2_ITERATIONS &&
-        encryption.cipher === "aes-256-cbc";
-    return strong ? undefined : encryption.description;
+        (encryption.iterations ?? 0) >= ROOT_KEY_PBKDF2_ITERATIONS;
+    return searchAsCostly && encryption.cipher === "aes-256-cbc"
+        ? undefined
+        : { description: encryption.description, cheaperSearch: !searchAsCostly };
 }
 
 /** Opens the encrypted root key (`file` names it in messages), once encryptedRootKeyBlock took it. */
