@@ -8,7 +8,7 @@ import * as der from "../lib/engine/der";
 import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
 import { RootCa } from "../lib/components/rootCa";
 import { RunOptions, runWithStandIn } from "../lib/engine/standIn";
-import { pemDecode } from "../lib/pki/pem";
+import { pemDecode, withArticle } from "../lib/pki/pem";
 import { certificates, kubernetesManifests, runProgram } from "../lib/testing";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { mintRoot, openssl, opensslRoot, opensslText, TestCa, testRsaKey } from "./helpers";
@@ -665,6 +665,56 @@ describe("Engine stand-in: a run that hangs ends, a long one that makes progress
         );
     });
 
+    it("names a kind or a PEM label with the article it is said with (withArticle, of run options and PEM refusals alike)", () => {
+        const names = [
+            ...["object", "array", "Date", "Map", "RegExp", "Uint8Array", "Undefined", "HTMLElement"],
+            ...[
+                "CERTIFICATE",
+                "X509 CRL",
+                "RSA PRIVATE KEY",
+                "EC PRIVATE KEY",
+                "ENCRYPTED PRIVATE KEY",
+                "OPENSSH PRIVATE KEY",
+            ],
+            ...[
+                "SSH2 ENCRYPTED PRIVATE KEY",
+                "SM2 PRIVATE KEY",
+                "NEW CERTIFICATE REQUEST",
+                "PKCS7",
+                "DH PARAMETERS",
+                "UUID",
+            ],
+        ];
+        assert.deepStrictEqual(names.map(withArticle), [
+            ...[
+                "an object",
+                "an array",
+                "a Date",
+                "a Map",
+                "a RegExp",
+                "a Uint8Array",
+                "an Undefined",
+                "an HTMLElement",
+            ],
+            ...[
+                "a CERTIFICATE",
+                "an X509 CRL",
+                "an RSA PRIVATE KEY",
+                "an EC PRIVATE KEY",
+                "an ENCRYPTED PRIVATE KEY",
+                "an OPENSSH PRIVATE KEY",
+            ],
+            ...[
+                "an SSH2 ENCRYPTED PRIVATE KEY",
+                "an SM2 PRIVATE KEY",
+                "a NEW CERTIFICATE REQUEST",
+                "a PKCS7",
+                "a DH PARAMETERS",
+                "a UUID",
+            ],
+        ]);
+    });
+
     it("refuses a run option of the wrong kind before the run starts, naming the option, the value and what it takes (runWithStandIn and runProgram)", async () => {
         // Before: a timeoutMs of -1, 0 or "abc" failed the run as hung ("no progress for -1 ms")
         // while its program went on into the next run; now as a date failed with "this.options.now
@@ -693,6 +743,11 @@ describe("Engine stand-in: a run that hangs ends, a long one that makes progress
             [
                 { state: [] },
                 "the state option must be a Map (new Map()), given to each run that keeps the same resources; got an array",
+            ],
+            // Said as it sounds: "a Uint8Array" (it was "an Uint8Array").
+            [
+                { state: new Uint8Array(1) },
+                "the state option must be a Map (new Map()), given to each run that keeps the same resources; got a Uint8Array",
             ],
             [{ stack: "" }, `${name("stack")} ""`],
             [{ stack: "my stack" }, `${name("stack")} "my stack"`],

@@ -11,7 +11,7 @@ import { defaultEarlyRenewalMs } from "../config/validate";
 import { json, shownText } from "../config/values";
 import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, unreadableReason, utf8Text, yamlProblem } from "../files";
 import {
-    labelWithArticle,
+    withArticle,
     pemBlocks,
     pemDecode,
     runTogetherPemBlock,
@@ -846,7 +846,7 @@ function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
         // The other labels Envoy and OpenSSL read as certificates: a bundle may hold them among its blocks.
         for (const label of CERTIFICATE_LABELS.filter((other) => other !== "CERTIFICATE")) {
             for (const pem of pemBlocks(text, label, true)) {
-                const x509 = parsed(source, `${labelWithArticle(label)} block`, () => {
+                const x509 = parsed(source, `${withArticle(label)} block`, () => {
                     const certificate = certificateDerOf(label, pemDecode(pem, label));
                     if (certificate === undefined) throw new Error("it is no certificate followed by trust settings");
                     return new crypto.X509Certificate(certificate);
@@ -860,7 +860,7 @@ function foundIn(file: string, unreadKeystore: UnreadKeystore): Found[] {
         }
         for (const label of PKCS7_LABELS) {
             for (const pem of pemBlocks(text, label, true)) {
-                const bundle = parsed(source, `${labelWithArticle(label)} block`, () => {
+                const bundle = parsed(source, `${withArticle(label)} block`, () => {
                     const contents = pkcs7Contents(pemDecode(pem, label));
                     if (contents === undefined) throw new Error("it is no PKCS#7 ContentInfo");
                     return contents;

@@ -14,7 +14,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AsyncLocalStorage } from "node:async_hooks";
 import * as util from "node:util";
-import { PROVIDER_PEM } from "../pki/pem";
+import { PROVIDER_PEM, withArticle } from "../pki/pem";
 import { RANDOM_RESOURCES } from "./randomProvider";
 import { TestKeyFile } from "./testKeys";
 import * as tlsProvider from "./tlsProvider";
@@ -644,7 +644,7 @@ function shownOption(value: unknown): string {
     if (value === null || typeof value !== "object") return typeof value === "function" ? "a function" : String(value);
     if (Array.isArray(value)) return "an array";
     const kind = Object.getPrototypeOf(value) === Object.prototype ? "object" : (value.constructor?.name ?? "object");
-    return `${/^[aeiou]/i.test(kind) ? "an" : "a"} ${kind}`;
+    return withArticle(kind);
 }
 
 /** Pulumi's rule for project and stack names. */

@@ -36,7 +36,7 @@ import { normalSerial } from "./x509";
 import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
 import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
-import { labelWithArticle, pemBlocksInOrder, pemDecode, pemEncode } from "./pem";
+import { withArticle, pemBlocksInOrder, pemDecode, pemEncode } from "./pem";
 import { passwordEncryptionOf, pbes2Encryption } from "./pkcs12";
 import { bindingProblem, bindingUnit, rootBinding, stackCaNames, stackCaSlot } from "./rootBinding";
 import {
@@ -324,7 +324,7 @@ export function encryptedRootKeyBlock(encryptedPem: string, file: string): strin
             : blocks.length > 1
               ? `it holds ${blocks.length} PEM blocks (${blocks.map((b) => b.label).join(", then ")})`
               : block.label !== ENCRYPTED_KEY
-                ? `it holds ${labelWithArticle(block.label)} PEM block`
+                ? `it holds ${withArticle(block.label)} PEM block`
                 : !block.ended
                   ? `its ${ENCRYPTED_KEY} block has no END line`
                   : encryptedPem.replace(block.pem.trimEnd(), "").trim() !== ""

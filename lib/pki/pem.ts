@@ -255,15 +255,27 @@ export function runTogetherPemBlock(text: string, inString = false): { label: st
     return undefined;
 }
 
-/** A PEM label with its article, as it is said: "a CERTIFICATE", "an X509 CRL", "an RSA PRIVATE KEY". */
-export const labelWithArticle = (label: string): string => `${/^(?:[AEIOUX]|RSA\b)/.test(label) ? "an" : "a"} ${label}`;
+/**
+ * A name with its article, as it is said: "a CERTIFICATE", "an X509 CRL", "an RSA PRIVATE KEY",
+ * "an SSH2 ...", "a Uint8Array", "an object", "a Date". A capital that a digit or a capital
+ * consonant follows (U: any capital) is said as its letter's name ("ess-ess-aitch"), which A, E,
+ * F, H, I, L, M, N, O, R, S and X start with a vowel sound and U with "you"; otherwise the first letter's sound decides ("a NEW
+ * CERTIFICATE REQUEST", "a Uint8Array", "an Undefined").
+ */
+export const withArticle = (name: string): string => {
+    const letterName = /^(?:[A-Z][0-9B-DF-HJ-NP-TV-Z]|U[A-Z])/.test(name);
+    const vowelSound = letterName
+        ? /^[AEFHILMNORSX]/.test(name)
+        : /^[aeio]/i.test(name) || (/^u/i.test(name) && !/^u(?:ni|int|s[aeu]|ti)/i.test(name));
+    return `${vowelSound ? "an" : "a"} ${name}`;
+};
 
 /**
  * The refusal of PEM blocks run together (runTogetherPemBlock), to follow the text's name and a
  * colon, or "has": `where` says in what the line is counted (" of its value").
  */
 export const runTogetherProblem = (block: { label: string; line: number }, where = ""): string =>
-    `two PEM blocks run together on line ${block.line}${where}: the END of ${labelWithArticle(block.label)} block and the next BEGIN must be on separate lines ` +
+    `two PEM blocks run together on line ${block.line}${where}: the END of ${withArticle(block.label)} block and the next BEGIN must be on separate lines ` +
     `(cat joins them so when a file lacks its final newline); put a line break between them`;
 
 /**
