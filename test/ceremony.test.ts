@@ -27,7 +27,7 @@ import { ISSUANCE_LOG, ROOT_CERT, ROOT_KEY, STAGING_INSIDE } from "../lib/cli/ro
 import { rawConfigFromStackFile } from "../lib/config/load";
 import { MAX_ENVIRONMENT_LENGTH, organizationProblem, validateConfig } from "../lib/config/validate";
 import { planCas } from "../lib/plan/plan";
-import { createRoot, signIntermediate } from "../lib/pki/ceremony";
+import { signIntermediate } from "../lib/pki/ceremony";
 import { parseCrl } from "../lib/pki/crl";
 import { pickSeriesCrl } from "../lib/pki/crlSeries";
 import { pemBlocks } from "../lib/pki/pem";
@@ -44,6 +44,7 @@ import {
     patched,
     readmeBlock,
     ROOT,
+    rootRemade,
     tempDir,
     writeTemp,
 } from "./helpers";
@@ -2970,18 +2971,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
 
         // The root key's own root.crt again (its serial, subject, notBefore), valid 3 years longer
         // than the one init-root made and its log records: CAs signed under it would outlive the root.
-        const longer = createRoot(
-            {
-                commonName: "Example Bank APIC Client Root",
-                organization: "Example Bank",
-                binding: { environment: "example", trustDomain: "apic-client" },
-                validityDays: 7300 + 3 * 365,
-                keyAlgorithm: "ECDSA",
-            },
-            new Date(real.validFrom),
-            crypto.createPrivateKey(rootKeyPem),
-            Buffer.from(real.serialNumber, "hex"),
-        ).certPem;
+        const longer = rootRemade(realPem, rootKeyPem, "Example Bank APIC Client Root", 7300 + 3 * 365);
         assert.strictEqual(new crypto.X509Certificate(longer).subject, real.subject);
         const relabelled = copyWith("longer-root", longer);
         const longerCsr = opensslCsr(dir, "longer-root", P256, STACK_SUBJECT);

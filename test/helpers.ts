@@ -20,6 +20,7 @@ import * as tlsProvider from "../lib/engine/tlsProvider";
 import { PkiPlan, planFromRawConfig, PlanOptions } from "../lib/plan/plan";
 import { ConfigError } from "../lib/config/validate";
 import { deployedRecordOf, renderPlan, RenderResult } from "../lib/render/render";
+import { createRoot } from "../lib/pki/ceremony";
 
 export const ROOT = path.resolve(__dirname, "../..");
 
@@ -838,3 +839,24 @@ export const AS_USER: readonly string[] =
  */
 export const refusalText = (error: Error): string =>
     error.message.replace(/^(error serializing property "\w+": )+/, "");
+
+/**
+ * An APIC-client root of environment example (as init-root makes it, ECDSA) made again by its own
+ * key: its serial, subject and notBefore those of `certPem`, valid `validityDays`. What the root key
+ * can sign that its issuance log does not record (a root.crt re-made to last longer).
+ */
+export function rootRemade(certPem: string, keyPem: string, commonName: string, validityDays: number): string {
+    const made = new crypto.X509Certificate(certPem);
+    return createRoot(
+        {
+            commonName,
+            organization: "Example Bank",
+            binding: { environment: "example", trustDomain: "apic-client" },
+            validityDays,
+            keyAlgorithm: "ECDSA",
+        },
+        new Date(made.validFrom),
+        crypto.createPrivateKey(keyPem),
+        Buffer.from(made.serialNumber, "hex"),
+    ).certPem;
+}

@@ -41,8 +41,9 @@ import {
     planProblems,
     refusalText,
     renderConfig,
-    renderNext,
     Rendered,
+    renderNext,
+    rootRemade,
     sharedState,
     tempDir,
     writeTemp,
@@ -473,21 +474,10 @@ describe("Offline roots: no root key enters the stack", function () {
     it("refuses a CA the root signed to outlive it (under a root.crt the root key re-made with a later notAfter), naming the key, both dates and the reissue", () => {
         const made = new crypto.X509Certificate(root.certPem);
         // The root key's own certificate again: its serial, subject and notBefore, 3 years longer.
-        const longer = createRoot(
-            {
-                commonName: "Example Bank APIC Client Offline Root",
-                organization: "Example Bank",
-                binding: { environment: "example", trustDomain: "apic-client" },
-                validityDays: 7300 + 3 * 365,
-                keyAlgorithm: "ECDSA",
-            },
-            new Date(made.validFrom),
-            crypto.createPrivateKey(root.keyPem),
-            Buffer.from(made.serialNumber, "hex"),
-        );
+        const longer = rootRemade(root.certPem, root.keyPem, "Example Bank APIC Client Offline Root", 7300 + 3 * 365);
         const outliving = signIntermediate({
             rootKeyPem: root.keyPem,
-            rootCertPem: longer.certPem,
+            rootCertPem: longer,
             csrPem: csrs["apic-client-ca"],
             validityDays: 7300 + 365,
         });
