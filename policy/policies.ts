@@ -573,11 +573,6 @@ const providerUrnOf = (r: { provider?: policy.PolicyProviderResource }): string 
 const NAMESPACE_NOT_KNOWN = "(a namespace not known until the update)";
 
 /**
- * A Kubernetes object's name (metadata.name, else its resource's) and namespace: metadata.namespace,
- * else its provider's (providerNamespace); undefined when neither is known, `unknownNamespace` telling
- * a namespace set but not known yet in a preview from one not given. `shown`: namespace/name, as a finding shows it.
- */
-/**
  * Whether a Secret's metadata.name and namespace are istiod's cacerts (MESH_CA_SECRET): istiod reads
  * its plug-in CA there alone. By metadata.name, not the resource's name: without it Kubernetes names
  * the Secret cacerts-<random>, which istiod never reads. A part a preview does not know yet
@@ -594,6 +589,11 @@ function isMeshCaName(
     );
 }
 
+/**
+ * A Kubernetes object's name (metadata.name, else its resource's) and namespace: metadata.namespace,
+ * else its provider's (providerNamespace); undefined when neither is known, `unknownNamespace` telling
+ * a namespace set but not known yet in a preview from one not given. `shown`: namespace/name, as a finding shows it.
+ */
 function objectNameOf(r: { name: string; props: Props; provider?: policy.PolicyProviderResource }): {
     name: string;
     namespace: string | undefined;
@@ -739,6 +739,11 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
         const key = `a private key (${entries.join(", ")})`;
         const belong = `keys belong only in ${shownPlaces(places)} (the pack's keySecretNamespaces)`;
         const admitted = namespace === undefined ? undefined : places.namesIn(namespace);
+        // Whether keySecretNamespaces admits this Secret where it is: its namespace listed, and its name if names are.
+        const admits =
+            namespace !== undefined &&
+            namespaces.includes(namespace) &&
+            (admitted === undefined || admitted.some((pattern) => matchesName(name, pattern)));
         if (places.malformed !== undefined) {
             // Not judged on a setting the pack cannot read: refused until it is fixed.
             report(
@@ -758,14 +763,11 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
                 `${name}: ${key} with no metadata.namespace, under a provider that sets none (its kubeconfig context's applies, which the pack cannot see); ` +
                     `set metadata.namespace: ${belong}`,
             );
-        } else if (
-            isMeshCaName(props.metadata?.name, namespace) &&
-            (!namespaces.includes(namespace) || (admitted !== undefined && !admitted.some((p) => matchesName(name, p))))
-        ) {
+        } else if (isMeshCaName(props.metadata?.name, namespace) && !admits) {
             // istiod reads its plug-in CA in istio-system alone: there is nowhere to move it.
             const listed = namespaces.includes(namespace);
             report(
-                `${name}: a private key (${entries.join(", ")}) in istiod's plug-in CA Secret in ${namespace}` +
+                `${name}: ${key} in istiod's plug-in CA Secret in ${namespace}` +
                     (listed
                         ? `, where the pack's keySecretNamespaces admits only Secrets named ${admitted?.join(", ")}`
                         : "") +
@@ -780,11 +782,11 @@ export const keySecretPolicy: policy.ResourceValidationPolicy = {
                 `${name}: ${key} in namespace ${namespace}; ${belong}. Move it there, or, if a gateway or sidecar must read it in ${namespace} ` +
                     `(a stack's pki:gatewayNamespace, pki:frontEnd.customerFacingGateway.namespace or front-end UI namespace, or such a namespace of your program's), add ${namespace} to keySecretNamespaces`,
             );
-        } else if (admitted !== undefined && !admitted.some((pattern) => matchesName(name, pattern))) {
+        } else if (!admits) {
             // A namespace shared with others' keys (a customer-facing gateway's): its Secrets by name, so that
             // the backend gateway's keys (apic-mtls-*) cannot sit where the internet-facing gateway reads them.
             report(
-                `${name}: a private key (${entries.join(", ")}) in namespace ${namespace}, where the pack's keySecretNamespaces admits only Secrets named ${admitted.join(", ")}; ` +
+                `${name}: ${key} in namespace ${namespace}, where the pack's keySecretNamespaces admits only Secrets named ${admitted?.join(", ")}; ` +
                     `${belong}. Move it to the namespace where its gateway or sidecar reads it, or, if one must read it in ${namespace}, ` +
                     `add its name (or a pattern, * for any characters) to keySecretNamespaces' ${namespace}`,
             );
@@ -1670,18 +1672,21 @@ export const uniqueKubernetesObjectsPolicy: policy.StackValidationPolicy = {
 };
 
 /**
- * Whether `r` is istiod's cacerts (or a patch of it), as istiod-cacerts finds it: istiod reads it in
- * istio-system alone, and by metadata.name (isMeshCaName), never the resource's name.
+ * Whether `r` is the Secret `secret` of istiod's (or a patch of it), by its metadata.name and
+ * namespace, never the resource's name: without metadata.name Kubernetes names the Secret
+ * <name>-<random>, which istiod never reads.
  */
-function isMeshCaSecret(r: {
-    type: string;
-    name: string;
-    props: Props;
-    provider?: policy.PolicyProviderResource;
-}): boolean {
+function isIstiodSecret(
+    r: { type: string; name: string; props: Props; provider?: policy.PolicyProviderResource },
+    secret: { readonly namespace: string; readonly name: string },
+): boolean {
     if (!SECRETS.includes(r.type)) return false;
-    return isMeshCaName(fieldsOf(knownPart(known(() => r.props.metadata))).name, objectNameOf(r).namespace);
+    const { name } = fieldsOf(knownPart(known(() => r.props.metadata)));
+    return name === secret.name && objectNameOf(r).namespace === secret.namespace;
 }
+
+/** Whether `r` is istiod's cacerts (or a patch of it), as istiod-cacerts finds it (isMeshCaName). */
+const isMeshCaSecret = (r: Parameters<typeof isIstiodSecret>[0]): boolean => isIstiodSecret(r, MESH_CA_SECRET);
 
 /**
  * The Secret where istiod keeps its self-signed CA's key and certificate (ca-key.pem, ca-cert.pem) when
@@ -1690,12 +1695,14 @@ function isMeshCaSecret(r: {
  */
 const ISTIO_SELF_SIGNED_CA_SECRET = { namespace: MESH_CA_SECRET.namespace, name: "istio-ca-secret" } as const;
 
-/** Whether `r` is istiod's self-signed CA Secret (or a patch of it), by metadata.name as isMeshCaSecret. */
-function isSelfSignedCaSecret(r: policy.PolicyResource): boolean {
-    if (!SECRETS.includes(r.type)) return false;
-    const { namespace } = objectNameOf(r);
-    const { name } = fieldsOf(knownPart(known(() => r.props.metadata)));
-    return name === ISTIO_SELF_SIGNED_CA_SECRET.name && namespace === ISTIO_SELF_SIGNED_CA_SECRET.namespace;
+/** Whether `r` is istiod's self-signed CA Secret (or a patch of it). */
+const isSelfSignedCaSecret = (r: policy.PolicyResource): boolean => isIstiodSecret(r, ISTIO_SELF_SIGNED_CA_SECRET);
+
+/** The names of `resources` by cluster (their provider's URN). */
+function namesByCluster(resources: readonly policy.PolicyResource[]): Map<string, string[]> {
+    const byCluster = new Map<string, string[]>();
+    for (const r of resources) byCluster.set(providerUrnOf(r), [...(byCluster.get(providerUrnOf(r)) ?? []), r.name]);
+    return byCluster;
 }
 
 /** gateway-keys-beside-cacerts' why and fix, after where the Secret is and the CA key beside it. */
@@ -1714,14 +1721,9 @@ export const gatewayKeysBesideCacertsPolicy: policy.StackValidationPolicy = {
     enforcementLevel: "advisory",
     validateStack: (args, report) => {
         const secrets = args.resources.filter((r) => SECRETS.includes(r.type));
-        // cacerts by cluster (its provider): the resources that make or patch it.
-        const meshCas = new Map<string, string[]>();
-        for (const r of secrets.filter(isMeshCaSecret))
-            meshCas.set(providerUrnOf(r), [...(meshCas.get(providerUrnOf(r)) ?? []), r.name]);
-        // istio-ca-secret by cluster: the resources that make it.
-        const selfSignedCas = new Map<string, string[]>();
-        for (const r of secrets.filter(isSelfSignedCaSecret))
-            selfSignedCas.set(providerUrnOf(r), [...(selfSignedCas.get(providerUrnOf(r)) ?? []), r.name]);
+        // By cluster, the resources that make or patch cacerts, and those that make istio-ca-secret.
+        const meshCas = namesByCluster(secrets.filter(isMeshCaSecret));
+        const selfSignedCas = namesByCluster(secrets.filter(isSelfSignedCaSecret));
         for (const r of secrets) {
             // The CA keys themselves are istiod's, not a gateway's.
             if (isMeshCaSecret(r) || isSelfSignedCaSecret(r)) continue;
