@@ -9,14 +9,22 @@ import type { PFX } from "@peculiar/asn1-pfx";
 import * as YAML from "yaml";
 import { defaultEarlyRenewalMs } from "../config/validate";
 import { json, shownText } from "../config/values";
-import { codeOf, FileTooLarge, jsonBreak, readRegularBytes, unreadableReason, utf8Text, yamlProblem } from "../files";
 import {
-    withArticle,
+    FileTooLarge,
+    jsonBreak,
+    readRegularBytes,
+    unreadableReason,
+    utf8Text,
+    withRegularFileNoFollow,
+    yamlProblem,
+} from "../files";
+import {
     pemBlocks,
     pemDecode,
     runTogetherPemBlock,
     runTogetherProblem,
     unendedPemBlock,
+    withArticle,
 } from "../pki/pem";
 import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
 import { CERTIFICATE_LABELS, certificateDerOf, derSequences } from "../pki/der";
@@ -680,17 +688,13 @@ function derFound(der: Buffer, source: Source): Found[] {
  */
 const MAX_PASSWORD_BYTES = 1024;
 
-/** Opens a password file without following a link; O_NONBLOCK: a FIFO there must not hang the monitoring job (it is refused). */
-const openPassword = (file: string): number =>
-    fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
-
 /**
- * The password file `<file>.password` of the keystore `file` that is a link, opened at the file it
- * leads to when that is the file beside the keystore's real file, as for every key of a mounted
- * Secret (kubelet links each through ..data into one folder). A link anywhere else is refused, so
- * that no other file is taken for the password.
+ * Where the password file `<file>.password` of the keystore `file` that is a link leads, when that
+ * is the file beside the keystore's real file, as for every key of a mounted Secret (kubelet links
+ * each through ..data into one folder). A link anywhere else is refused, so that no other file is
+ * taken for the password.
  */
-function openLinkedPassword(file: string, passwordFile: string): number {
+function linkedPasswordFile(file: string, passwordFile: string): string {
     let real: string;
     let beside: string;
     linkTarget(passwordFile); // one that leads nowhere is named as any such link is
@@ -705,61 +709,70 @@ function openLinkedPassword(file: string, passwordFile: string): number {
             `${passwordFile} is a symbolic link to ${real}, not to the file beside the keystore's own file (${beside}); expiry reads the password of ${file} from a file beside it, as render writes it, or through a link to that one, as in a mounted Secret: put it there as a file of mode 0600`,
         );
     }
-    try {
-        return openPassword(real);
-    } catch (error) {
-        throw cannotRead(real, error);
-    }
+    return real;
 }
 
 /**
  * The password of the PKCS#12 keystore `file` from `<file>.password` beside it, read as render
  * writes it and as the package reads its other secrets: a regular file of its owner alone (mode
- * 0600), opened without following a link, or through one only to the file beside the keystore's
- * real file (openLinkedPassword); a line end at its end is not part of it. Undefined when there is
- * none. Never quoted.
+ * 0600), opened without following a link (withRegularFileNoFollow; a FIFO there must not hang the
+ * monitoring job), or through one only to the file beside the keystore's real file
+ * (linkedPasswordFile); a line end at its end is not part of it. Undefined when there is none.
+ * Never quoted.
  */
 function keystorePassword(file: string): string | undefined {
     const passwordFile = `${file}.password`;
-    let fd: number;
-    let linked = false;
-    try {
-        fd = openPassword(passwordFile);
-    } catch (error) {
-        if (codeOf(error) === "ENOENT") return undefined;
-        if (codeOf(error) !== "ELOOP") throw cannotRead(passwordFile, error);
-        fd = openLinkedPassword(file, passwordFile);
-        linked = true;
-    }
-    try {
-        const stat = fs.fstatSync(fd);
-        if (!stat.isFile())
-            throw new InputError(
-                `${passwordFile} is not a regular file; put the password of ${file} there (mode 0600)`,
-            );
-        if (stat.size > MAX_PASSWORD_BYTES) {
-            throw new InputError(
-                `cannot read ${passwordFile}: it is ${stat.size} bytes, more than the ${MAX_PASSWORD_BYTES} (1 KiB) a password file may hold (render writes 32 letters); put the password of ${file} there, and nothing else (mode 0600)`,
-            );
-        }
-        const mode = stat.mode & 0o777;
-        if ((mode & 0o077) !== 0) {
-            // A mounted Secret cannot be changed in place: its volume's defaultMode sets the mode.
-            const fix = linked
-                ? `run chmod 600 on the file it links to, or for a mounted Secret set defaultMode: 0400 on its volume`
-                : `run chmod 600 ${passwordFile}`;
-            throw new InputError(
-                `${passwordFile} has mode 0${mode.toString(8)}: it holds the password of ${file}, so only its owner may read it (render writes it 0600); ${fix}`,
-            );
-        }
-        try {
-            return utf8Text(fs.readFileSync(fd)).replace(/\r?\n$/, "");
-        } catch (error) {
-            throw new InputError(`cannot read ${passwordFile}: ${(error as Error).message}`);
-        }
-    } finally {
-        fs.closeSync(fd);
-    }
+    const notFile = (): never => {
+        throw new InputError(`${passwordFile} is not a regular file; put the password of ${file} there (mode 0600)`);
+    };
+    const read =
+        (linked: boolean) =>
+        (fd: number, stat: fs.Stats): string => {
+            if (stat.size > MAX_PASSWORD_BYTES) {
+                throw new InputError(
+                    `cannot read ${passwordFile}: it is ${stat.size} bytes, more than the ${MAX_PASSWORD_BYTES} (1 KiB) a password file may hold (render writes 32 letters); put the password of ${file} there, and nothing else (mode 0600)`,
+                );
+            }
+            const mode = stat.mode & 0o777;
+            if ((mode & 0o077) !== 0) {
+                // A mounted Secret cannot be changed in place: its volume's defaultMode sets the mode.
+                const fix = linked
+                    ? `run chmod 600 on the file it links to, or for a mounted Secret set defaultMode: 0400 on its volume`
+                    : `run chmod 600 ${passwordFile}`;
+                throw new InputError(
+                    `${passwordFile} has mode 0${mode.toString(8)}: it holds the password of ${file}, so only its owner may read it (render writes it 0600); ${fix}`,
+                );
+            }
+            try {
+                return utf8Text(fs.readFileSync(fd)).replace(/\r?\n$/, "");
+            } catch (error) {
+                throw new InputError(`cannot read ${passwordFile}: ${(error as Error).message}`);
+            }
+        };
+    /** The refusal of `at` that cannot be opened, by the code of the open's error. */
+    const cannotOpen =
+        (at: string) =>
+        (code: string): never => {
+            throw cannotRead(at, { code });
+        };
+    return withRegularFileNoFollow<string | undefined>(
+        passwordFile,
+        {
+            missing: () => undefined,
+            link: () => {
+                const real = linkedPasswordFile(file, passwordFile);
+                const gone = cannotOpen(real);
+                return withRegularFileNoFollow(
+                    real,
+                    { missing: () => gone("ENOENT"), link: () => gone("ELOOP"), unopenable: gone, notFile },
+                    read(true),
+                );
+            },
+            unopenable: cannotOpen(passwordFile),
+            notFile,
+        },
+        read(false),
+    );
 }
 
 /** What to do with a PKCS#12 keystore without its password beside it: --pem refuses it, --dir warns. */
