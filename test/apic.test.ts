@@ -202,6 +202,19 @@ const testOnlyObBundle = (extra: Partial<ApicClientBundleArgs> = {}): ApicClient
     ...extra,
 });
 
+/** The caChainPem of an ECDSA ApicClientBundle "ob" issued by `clientCa`, in a fresh state (refused: the run fails). */
+const bundleChainOf = (clientCa: ApicClientBundleArgs["clientCa"], serverTrustBundlePem: string) =>
+    runWithStandIn(
+        () =>
+            new ApicClientBundle("ob", {
+                clientCa,
+                identity: "urn:example:apic-client:ob",
+                serverTrustBundlePem,
+                keyAlgorithm: "ECDSA",
+            }).caChainPem,
+        { state: new Map() },
+    );
+
 describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
     this.timeout(120_000);
     let state: EngineState;
@@ -537,19 +550,13 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
             cas.push(await mintSubCa(cas[i - 2], `Long chain CA ${i}`));
         // clientCa is the deepest of `depth` CAs; its chain holds it and every CA above it, and the root.
         const bundle = (depth: number) =>
-            runWithStandIn(
-                () =>
-                    new ApicClientBundle("ob", {
-                        clientCa: {
-                            certPem: cas[depth - 1].certPem,
-                            privateKeyPem: cas[depth - 1].keyPem,
-                            chainPem: [...cas.slice(0, depth).reverse(), root].map((ca) => ca.certPem).join(""),
-                        },
-                        identity: "urn:example:apic-client:ob",
-                        serverTrustBundlePem: root.certPem,
-                        keyAlgorithm: "ECDSA",
-                    }).caChainPem,
-                { state: new Map() },
+            bundleChainOf(
+                {
+                    certPem: cas[depth - 1].certPem,
+                    privateKeyPem: cas[depth - 1].keyPem,
+                    chainPem: [...cas.slice(0, depth).reverse(), root].map((ca) => ca.certPem).join(""),
+                },
+                root.certPem,
             ).then(
                 ({ outputs }) => `accepted with ${pemBlocks(outputs).length} CAs`,
                 (error: Error) => refusalText(error),
@@ -744,19 +751,9 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         const root = await mintRoot("Missing chain root");
         const ca = await mintSubCa(root, "Missing chain CA");
         const refusal = (chainPem: pulumi.Output<string | null | undefined>) =>
-            runWithStandIn(
-                () =>
-                    new ApicClientBundle("ob", {
-                        clientCa: {
-                            certPem: ca.certPem,
-                            privateKeyPem: ca.keyPem,
-                            chainPem: chainPem as pulumi.Output<string>,
-                        },
-                        identity: "urn:example:apic-client:ob",
-                        serverTrustBundlePem: root.certPem,
-                        keyAlgorithm: "ECDSA",
-                    }).caChainPem,
-                { state: new Map() },
+            bundleChainOf(
+                { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: chainPem as pulumi.Output<string> },
+                root.certPem,
             ).then(
                 () => "accepted",
                 (error: Error) => refusalText(error),
