@@ -632,6 +632,10 @@ function newMaterial(row: PlannedCertificate, rekeyed: boolean, base: PkiPlan): 
 
 const keyOfEpoch = (epoch: number): string => `key of epoch ${epoch}`;
 
+/** The client epoch of endpoint `id` in `plan`; undefined for an endpoint it does not have. */
+const clientEpochOf = (plan: PkiPlan, id: string | undefined): number | undefined =>
+    plan.endpoints.find((e) => e.id === id)?.client.epoch;
+
 /**
  * Endpoints whose APIC client gets a new key under the same epoch (pki:keyAlgorithm changed): the
  * gateway pins only the new key, which no previous epoch's record names, so the key APIC holds is
@@ -2878,7 +2882,7 @@ function stepsFor(
             clientOverlap(head.config, e.id)
         );
     });
-    const epochOfClient = (id?: string) => head.endpoints.find((e) => e.id === id)?.client.epoch ?? 0;
+    const epochOfClient = (id?: string) => clientEpochOf(head, id) ?? 0;
     const revokedPrevious = revokedOlder.filter((r) => r.epoch === epochOfClient(r.endpoint) - 1);
     for (const r of revokedPrevious) {
         before.push(
@@ -2930,8 +2934,7 @@ function stepsFor(
         const { pkcs12Profile, pkcs12Iterations } = head.config;
         // Each client epoch has its own PKCS#12 password (apicClientBundle): the password stays only
         // where the endpoint's client epoch does.
-        const epochOf = (plan: PkiPlan, id: string) => plan.endpoints.find((e) => e.id === id)?.client.epoch;
-        const newPassword = rewritten.filter((id) => epochOf(base, id) !== epochOf(head, id));
+        const newPassword = rewritten.filter((id) => clientEpochOf(base, id) !== clientEpochOf(head, id));
         const samePassword = rewritten.filter((id) => !newPassword.includes(id));
         const NEW_PASSWORD =
             "render's apic/<endpoint>/client.p12.password, stack output apicBundles.<endpoint>.pkcs12Password";
