@@ -26,7 +26,6 @@ import {
     signCrlSeries,
     signIntermediate,
     spkiSha256,
-    weakRootKeyEncryption,
 } from "../pki/ceremony";
 import { CRL_REASONS, RevokedEntry } from "../pki/crl";
 import { bindingProblem, rootBinding } from "../pki/rootBinding";
@@ -442,13 +441,13 @@ function withLoggedNow(error: unknown, log: IssuanceLog): Error {
 
 /**
  * Warns on standard error, before anything is shown or asked, of a root key encrypted more weakly
- * than init-root encrypts it (weakRootKeyEncryption), with the command that re-encrypts it as
+ * than init-root encrypts it (RootFolder.open read it: weakRootKeyEncryption), with the command that re-encrypts it as
  * init-root does, the plain key only in a pipe (openssl asks both passphrases on the terminal).
  * A warning, not a refusal: an emergency CRL must still be signable with the key as it is.
  */
 function warnOfWeakRootKey(folder: RootFolder): void {
     const file = folder.path(ROOT_KEY);
-    const weak = weakRootKeyEncryption(folder.readEncryptedKey(), file);
+    const weak = folder.weakKeyEncryption;
     if (weak === undefined) return;
     const [key, fresh] = [shellWord(file), shellWord(`${file}.new`)];
     process.stderr.write(

@@ -18,7 +18,7 @@ import {
     shellWord,
     writeNewFile,
 } from "../files";
-import { encryptedRootKeyBlock } from "../pki/ceremony";
+import { weakRootKeyEncryption } from "../pki/ceremony";
 import { RootTrustDomain } from "../plan/hierarchy";
 import { RenderLock, RenderLockError, takeLock } from "../render/stateLock";
 
@@ -730,7 +730,15 @@ export class NewRootFolder {
 }
 
 export class RootFolder {
+    /** How root.key is encrypted when weaker than init-root encrypts it (weakRootKeyEncryption), as open() read it. */
+    private weakKey: ReturnType<typeof weakRootKeyEncryption>;
+
     private constructor(readonly dir: string) {}
+
+    /** What open() found weaker in root.key's encryption than init-root's, or undefined. */
+    get weakKeyEncryption(): ReturnType<typeof weakRootKeyEncryption> {
+        return this.weakKey;
+    }
 
     /** The folder of a root init-root has just put in place. */
     static made(dir: string): RootFolder {
@@ -807,8 +815,9 @@ export class RootFolder {
         folder.readLog(); // a missing, linked, loose or altered log stops the ceremony before anything is signed (read again under the lock)
         // A key or certificate that is missing, linked or loose, or a key file that is no one
         // encrypted key (cut short, say), stops it before anything is shown or asked, not after the
-        // people have read the review and typed their confirmation and the passphrase.
-        encryptedRootKeyBlock(folder.readEncryptedKey(), folder.path(ROOT_KEY));
+        // people have read the review and typed their confirmation and the passphrase. Read once
+        // here, without the passphrase, for how it is encrypted too.
+        folder.weakKey = weakRootKeyEncryption(folder.readEncryptedKey(), folder.path(ROOT_KEY));
         folder.readCertificate();
         return folder;
     }

@@ -36,7 +36,7 @@ import { normalSerial } from "./x509";
 import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
 import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
-import { withArticle, pemBlocksInOrder, pemDecode, pemEncode } from "./pem";
+import { pemBlocksInOrder, pemDecode, pemEncode, withArticle } from "./pem";
 import { passwordEncryptionOf, pbes2Encryption } from "./pkcs12";
 import { bindingProblem, bindingUnit, rootBinding, stackCaNames, stackCaSlot } from "./rootBinding";
 import {
@@ -307,7 +307,7 @@ const ENCRYPTED_KEY = "ENCRYPTED PRIVATE KEY";
  * passphrase: the file must hold one PEM block, ENCRYPTED PRIVATE KEY, ended, and nothing else but
  * white space: given the whole text, Node would take its first key block, so a plain key put
  * before an encrypted one would open with any passphrase. An unencrypted key is refused.
- * RootFolder.open runs these checks before anything is shown or asked; decryptRootKey again.
+ * RootFolder.open runs these checks (weakRootKeyEncryption) before anything is shown or asked; decryptRootKey again.
  */
 export function encryptedRootKeyBlock(encryptedPem: string, file: string): string {
     const blocks = pemBlocksInOrder(encryptedPem);
