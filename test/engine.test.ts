@@ -715,7 +715,7 @@ describe("Engine stand-in: a run that hangs ends, a long one that makes progress
         ]);
     });
 
-    it("refuses a run option of the wrong kind before the run starts, naming the option, the value and what it takes (runWithStandIn and runProgram)", async () => {
+    it("refuses a run option of the wrong kind, or one it does not take, before the run starts, naming the option, the value and what it takes (runWithStandIn and runProgram)", async () => {
         // Before: a timeoutMs of -1, 0 or "abc" failed the run as hung ("no progress for -1 ms")
         // while its program went on into the next run; now as a date failed with "this.options.now
         // is not a function", state {} with "state is not iterable"; stack "" and project 5 were taken.
@@ -755,6 +755,19 @@ describe("Engine stand-in: a run that hangs ends, a long one that makes progress
             [{ stackTraces: "yes" }, 'the stackTraces option must be true or false; got "yes"'],
             [{ keyFile: "" }, 'the keyFile option must be the path of a JSON file of test-only keys; got ""'],
             [{ warn: true }, "the warn option must be a function taking each warning's text; got true"],
+            // A misspelt option was ignored: the run went on without it.
+            [
+                { stackTrace: true },
+                'the run options have no "stackTrace" (did you mean stackTraces?); the options are project, stack, config, timeoutMs, stackTraces, now, state, keyFile, warn',
+            ],
+            [
+                { timeout: 5_000 },
+                'the run options have no "timeout" (did you mean timeoutMs?); the options are project, stack, config, timeoutMs, stackTraces, now, state, keyFile, warn',
+            ],
+            [
+                { force: true },
+                'the run options have no "force"; the options are project, stack, config, timeoutMs, stackTraces, now, state, keyFile, warn',
+            ],
             [5, "the run options must be an object ({ state, timeoutMs, ... }), or left out; got 5"],
             [null, "the run options must be an object ({ state, timeoutMs, ... }), or left out; got null"],
         ];

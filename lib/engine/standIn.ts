@@ -650,6 +650,40 @@ function shownOption(value: unknown): string {
 /** Pulumi's rule for project and stack names. */
 const PULUMI_NAME = /^[A-Za-z0-9_.-]{1,100}$/;
 
+/** Every run option, by name (a Record, so that an option added to RunOptions must be added here). */
+const RUN_OPTION_NAMES: Readonly<Record<keyof RunOptions, true>> = {
+    project: true,
+    stack: true,
+    config: true,
+    timeoutMs: true,
+    stackTraces: true,
+    now: true,
+    state: true,
+    keyFile: true,
+    warn: true,
+};
+
+/** The run options among `options`, which may hold a caller's own options too (render's). */
+export function runOptionsOf(options: RunOptions): RunOptions {
+    return Object.fromEntries(Object.entries(options).filter(([name]) => Object.hasOwn(RUN_OPTION_NAMES, name)));
+}
+
+/** Refuses an option the run does not take: a misspelt `stackTrace` or `timeout` would be ignored in silence. */
+function refuseUnknownRunOptions(given: Record<string, unknown>): void {
+    const known = Object.keys(RUN_OPTION_NAMES);
+    for (const name of Object.keys(given)) {
+        if (Object.hasOwn(RUN_OPTION_NAMES, name)) continue;
+        const lower = name.toLowerCase();
+        // The nearest in length of the options the name begins, or begins with ("stackTrace": stackTraces, not stack).
+        const meant = known
+            .filter((option) => option.toLowerCase().startsWith(lower) || lower.startsWith(option.toLowerCase()))
+            .sort((a, b) => Math.abs(a.length - name.length) - Math.abs(b.length - name.length))[0];
+        throw new Error(
+            `the run options have no ${JSON.stringify(name)}${meant === undefined ? "" : ` (did you mean ${meant}?)`}; the options are ${known.join(", ")}`,
+        );
+    }
+}
+
 /**
  * Refuses a run option of the wrong kind before the run starts, naming the option, the value and
  * what it takes: left to the run, a timeoutMs of -1 failed it as hung at once while its program
@@ -663,6 +697,7 @@ export function checkRunOptions(options: unknown): asserts options is RunOptions
         );
     }
     const given = options as Record<string, unknown>;
+    refuseUnknownRunOptions(given);
     const refuse = (option: string, takes: string): never => {
         throw new Error(`the ${option} option must be ${takes}; got ${shownOption(given[option])}`);
     };

@@ -13,6 +13,7 @@ import {
     EngineState,
     EngineStandIn,
     RecordedResource,
+    runOptionsOf,
     runWithStandIn,
     RunOptions,
     stackOutputsOf,
@@ -165,7 +166,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
 async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOptions): Promise<RenderResult> {
     const outDir = folder.target;
     if (plan.pendingIntermediates.length > 0) {
-        const { outputs } = await runWithStandIn(() => requestOfflineSignatures(plan), options);
+        const { outputs } = await runWithStandIn(() => requestOfflineSignatures(plan), runOptionsOf(options));
         for (const id of plan.pendingIntermediates) {
             folder.write(`csr/${id}.csr`, outputs.intermediateCsrs[id], PUBLIC);
         }
@@ -180,7 +181,7 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
             // Kept in the state like a stack output: the next render with it reads this record back.
             deploymentRecord: stack.outputs.deploymentRecord,
         };
-    }, options);
+    }, runOptionsOf(options));
 
     for (const object of engine.kubernetesObjects()) {
         const metadata = (object.inputs.metadata ?? {}) as { name?: string; namespace?: string };
