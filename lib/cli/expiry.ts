@@ -26,7 +26,7 @@ import {
     unendedPemBlock,
     withArticle,
 } from "../pki/pem";
-import { crlInDer, CrlInfo, crlValidAt, parseCrl } from "../pki/crl";
+import { crlInDer, CrlInfo, crlValidAt, DAY_MS, parseCrl } from "../pki/crl";
 import { CERTIFICATE_LABELS, certificateDerOf, derSequences } from "../pki/der";
 import { pkcs7Contents } from "../pki/pkcs7";
 import { pfxOf, pkcs12Certificates, Pkcs12PasswordError } from "../pki/pkcs12";
@@ -75,8 +75,6 @@ The roots of pki:frontEnd.publicRoots, which render writes to front-end/public-r
 named "public root (pki:frontEnd.publicRoots)": once one has expired, the stack refuses updates.
 --now judges at another time (a rehearsal). --format json prints { healthy, due, rows }.
 Exit status: 0 nothing due, 1 something due, 2 wrong usage, unreadable input or any other failure.`;
-
-const DAY_MS = 86_400_000;
 
 export interface ExpiryRow {
     kind: "certificate" | "crl" | "crl series";

@@ -8,6 +8,7 @@ import { Accounts, gitWorkTreeOf, physicalPath, realPath } from "../files";
 import { undoUnlessDone } from "../interrupt";
 import { RecordError, recordRepair } from "../plan/caRotation";
 import { planFromRawConfig } from "../plan/plan";
+import { DAY_MS } from "../pki/crl";
 import { isWorkingFolder } from "../render/files";
 import { deployedRecordOf, latestRecordedTime, renderPlan } from "../render/render";
 import { updateWarnings } from "../stack";
@@ -83,8 +84,6 @@ rehearse a lifecycle, e.g. with the lifecycle command and --state, over years in
 --state, --now (default: the clock) may not go back before the latest time the state holds (a
 certificate's notBefore, a time its deployment record took from a render): give a later --now,
 or a new --state.`;
-
-const DAY_MS = 86_400_000;
 
 /**
  * Refuses a --state that is the output folder or inside it, or inside a folder named as one render

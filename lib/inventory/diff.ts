@@ -1026,7 +1026,7 @@ function loweredEpochs(base: PkiPlan, head: PkiPlan): RefusedChange[] {
  */
 const mayStillBeValid = (revocations: readonly RevocationConfig[], validityDays: number, now: Date) =>
     revocations
-        .map((r) => ({ r, until: new Date(Date.parse(r.revokedAt) + validityDays * 86_400_000 + CLOCK_SKEW_MS) }))
+        .map((r) => ({ r, until: new Date(Date.parse(r.revokedAt) + validityDays * DAY_MS + CLOCK_SKEW_MS) }))
         .filter(({ until }) => until.getTime() > now.getTime());
 
 /**

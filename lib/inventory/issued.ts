@@ -3,6 +3,7 @@ import * as crypto from "crypto";
 import { PlannedCertificate, plannedCertificates } from "./planned";
 import { DeployedKey } from "../plan/caRotation";
 import { PkiPlan } from "../plan/plan";
+import { DAY_MS } from "../pki/crl";
 import { spkiPin } from "../pki/pins";
 import { isoInstant, nameOnOneLine } from "../pki/x509";
 
@@ -59,7 +60,7 @@ export function buildInventory(plan: PkiPlan, pems: IssuedPems): IssuedCertifica
             planned.role !== "customer-facing" && deployedKey?.spki === spki
                 ? new Date(Math.min(Date.parse(deployedKey.since), notBefore.getTime()))
                 : notBefore;
-        const renewAt = Math.max(notBefore.getTime(), keySince.getTime() + planned.renewAfterDays * 86_400_000);
+        const renewAt = Math.max(notBefore.getTime(), keySince.getTime() + planned.renewAfterDays * DAY_MS);
         return {
             ...planned,
             // As issued, as the names are: an offline root's is the ceremony's (its OU too), not the plan's

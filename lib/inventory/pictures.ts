@@ -6,7 +6,7 @@
  * plan gains appears without a change here. Every text from config goes through `mermaidText`,
  * so no stack name, subject or host can end a label or start a statement.
  */
-import { crlWindow } from "../pki/crl";
+import { crlWindow, DAY_MS } from "../pki/crl";
 import { PkiPlan } from "../plan/plan";
 import { IssuedCertificate } from "./issued";
 import { PlannedCertificate, plannedCertificates } from "./planned";
@@ -24,8 +24,6 @@ export interface ChangedCertificates {
 
 /** Endpoints drawn one by one; the others fold into one node (or one bar per role), so that large stacks stay within what Mermaid and GitHub draw. */
 export const DEFAULT_MAX_ENDPOINTS = 10;
-
-const DAY_MS = 86_400_000;
 
 /** Characters that mean nothing to Mermaid's flowchart and gantt grammars, inside or outside a quoted label. */
 const PLAIN = /^[A-Za-z0-9 .,/=_()-]$/;

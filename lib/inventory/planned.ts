@@ -18,6 +18,7 @@ import { IntermediateSlot, ROOT_IDS, rootOf } from "../plan/hierarchy";
 
 // Where render writes the front end's APIC files: the plan owns the name, since it refuses an endpoint named "ui".
 export { APIC_UI_DIR };
+import { DAY_MS } from "../pki/crl";
 import { publicRenewalWindowDays } from "../pki/publicCert";
 import { issuerOf } from "../pki/x509";
 import * as crypto from "crypto";
@@ -226,7 +227,7 @@ function frontEndRows(plan: PkiPlan): PlannedCertificate[] {
         ...plan.frontEnd.customerFacing.flatMap((c): PlannedCertificate[] => {
             if (c.certificate === undefined) return [];
             const cert = new crypto.X509Certificate(c.certificate);
-            const lifetimeDays = Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000);
+            const lifetimeDays = Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / DAY_MS);
             return [
                 {
                     id: customerFacingCertId(c.host),

@@ -37,7 +37,7 @@ import {
 } from "../inventory/planned";
 import { apicUiKeystoreName } from "../pki/apic";
 import { seriesCrlDue } from "../pki/crlSeries";
-import { CLOCK_SKEW_MS, CrlInfo, CrlRecord, crlValidityDays, crlWindow, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
+import { CLOCK_SKEW_MS, CrlInfo, CrlRecord, crlValidityDays, crlWindow, DAY_MS, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
 import { pemBlocks } from "../pki/pem";
 import { PUBLIC_CA_LEAD_DAYS } from "../pki/publicCert";
 import {
@@ -78,7 +78,6 @@ import {
 /** How long before the end a human is asked to act on what the pipeline cannot do (seed 001: alert 30 days ahead). */
 export const HUMAN_LEAD_DAYS = 30;
 
-const DAY_MS = 86_400_000;
 const day = (iso: string | Date): string => (typeof iso === "string" ? iso : iso.toISOString()).slice(0, 10);
 
 /**

@@ -35,7 +35,7 @@ import { characterCount, hasControlCharacter, json } from "../config/values";
 import { normalSerial } from "./x509";
 import { RootTrustDomain, trustDomainOf } from "../plan/hierarchy";
 import { CA_USES } from "../plan/plan";
-import { buildCrl, CrlWindow, RevokedEntry } from "./crl";
+import { buildCrl, CrlWindow, DAY_MS, RevokedEntry } from "./crl";
 import { pemBlocksInOrder, pemDecode, pemEncode, withArticle } from "./pem";
 import { passwordEncryptionOf, pbes2Encryption } from "./pkcs12";
 import { bindingProblem, bindingUnit, rootBinding, stackCaNames, stackCaSlot } from "./rootBinding";
@@ -48,8 +48,6 @@ import {
     subjectKeyIdOf,
 } from "./asn1";
 import { arrayBuffer, serialNumber, sign, SIGNATURE_HASHES, toDer } from "./x509";
-
-const DAY_MS = 86_400_000;
 
 export interface RootSpec {
     commonName: string;

@@ -40,7 +40,7 @@ import {
     transitionProblems,
 } from "./caRotation";
 import { groupings } from "./endpoints";
-import { CLOCK_SKEW_MS } from "../pki/crl";
+import { CLOCK_SKEW_MS, DAY_MS } from "../pki/crl";
 import { pickSeriesCrl, SeriesInput, seriesCrlRecord, seriesSpan } from "../pki/crlSeries";
 import { nameCovering, OwnCa, ownCaPublicRootsProblems, publicCertificateProblems } from "../pki/publicCert";
 import {
@@ -629,7 +629,7 @@ function describeCertificate(pem: string): { subject: SubjectSpec; key: KeySpec;
     return {
         subject: subject(name.getField("CN")[0] ?? "offline root", name.getField("O")[0]),
         key,
-        validityDays: Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / 86_400_000),
+        validityDays: Math.round((Date.parse(cert.validTo) - Date.parse(cert.validFrom)) / DAY_MS),
     };
 }
 
