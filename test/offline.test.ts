@@ -13,6 +13,7 @@ import { MeshPluginCa } from "../lib/components/meshPluginCa";
 import { UiApicClient } from "../lib/components/uiApicClient";
 import { createRoot, crlSeriesWindows, signCrlSeries, signIntermediate } from "../lib/pki/ceremony";
 import { crlWindow } from "../lib/pki/crl";
+import { spkiPin } from "../lib/pki/pins";
 import { INITIAL_RECORD, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
 import { diffPlans } from "../lib/inventory/diff";
@@ -469,6 +470,30 @@ describe("Offline roots: no root key enters the stack", function () {
                 },
             );
         }
+    });
+
+    it("refuses one root key for two trust domains, in another certificate of it: a verifier trusts the key, not the certificate", () => {
+        // Before: compared by certificate only, a certificate the server root's key made again for the
+        // client domain planned, and the gateway's ca.crt then took what the server CAs sign.
+        const sameKey = rootRemade(
+            roots.serverRoot.certPem,
+            roots.serverRoot.keyPem,
+            "Example Bank APIC Client Offline Root",
+            7300,
+        );
+        const pin = spkiPin(new crypto.X509Certificate(roots.serverRoot.certPem).publicKey);
+        assert.throws(
+            () =>
+                planFromRawConfig({
+                    ...base,
+                    offlineRoots: { ...base.offlineRoots, clientRoot: { certificate: sameKey } },
+                }),
+            {
+                message:
+                    "invalid stack configuration:\n" +
+                    `  - pki:offlineRoots.serverRoot and pki:offlineRoots.clientRoot are two certificates of one key (SPKI pin ${pin}): a verifier trusting either accepts what the other's CAs sign; make pki:offlineRoots.serverRoot a root of its own key with "npx apic-istio-pki ceremony init-root --environment example --trust-domain gateway-server" (or set pki:trustDomains shared)`,
+            },
+        );
     });
 
     it("refuses a CA the root signed to outlive it (under a root.crt the root key re-made with a later notAfter), naming the key, both dates and the reissue", () => {

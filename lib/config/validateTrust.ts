@@ -267,15 +267,28 @@ export function validateOfflineRoots(
         if (root !== undefined) roots[slot as RootSlot] = root;
     }
     // Compared as certificates, not as text: the same root with an `openssl x509` subject= line
-    // before it, or with CRLF line ends, is still one root in two trust domains.
-    const fingerprints = Object.entries(roots).map(
-        ([slot, r]) => [slot, parseCertificate(r.certificate)?.fingerprint256] as const,
-    );
-    for (const [i, [slot, fingerprint]] of fingerprints.entries()) {
-        const twin = fingerprints.slice(0, i).find(([, other]) => other === fingerprint);
-        if (twin !== undefined) {
+    // before it, or with CRLF line ends, is still one root in two trust domains. And by key: another
+    // certificate of the same key (renewed, or made again with another subject) is the same trust
+    // anchor to a verifier, so whatever one domain's CAs sign would pass in the other's.
+    const identities = Object.entries(roots).map(([slot, r]) => {
+        const cert = parseCertificate(r.certificate);
+        return {
+            slot,
+            fingerprint: cert?.fingerprint256,
+            key: cert === undefined ? undefined : spkiPin(cert.publicKey),
+        };
+    });
+    for (const [i, { slot, fingerprint, key }] of identities.entries()) {
+        const earlier = identities.slice(0, i);
+        const sameCertificate = earlier.find((other) => fingerprint !== undefined && other.fingerprint === fingerprint);
+        const sameKey = earlier.find((other) => key !== undefined && other.key === key);
+        if (sameCertificate !== undefined) {
             fail(
-                `pki:offlineRoots.${slot} and pki:offlineRoots.${twin[0]} are the same certificate; each trust domain needs its own root (or set pki:trustDomains shared)`,
+                `pki:offlineRoots.${slot} and pki:offlineRoots.${sameCertificate.slot} are the same certificate; each trust domain needs its own root (or set pki:trustDomains shared)`,
+            );
+        } else if (sameKey !== undefined) {
+            fail(
+                `pki:offlineRoots.${slot} and pki:offlineRoots.${sameKey.slot} are two certificates of one key (SPKI pin ${key}): a verifier trusting either accepts what the other's CAs sign; make pki:offlineRoots.${slot} a root of its own key with "npx apic-istio-pki ceremony init-root --environment ${environment ?? "<pki:environment>"} --trust-domain ${ROOT_TRUST_DOMAINS[slot as RootSlot]}" (or set pki:trustDomains shared)`,
             );
         }
     }
