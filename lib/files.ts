@@ -399,6 +399,52 @@ function databaseLines(database: "passwd" | "group"): string[] | LookupFailure {
     return text.split("\n").filter((line) => line.trim() !== "" && !line.startsWith("#"));
 }
 
+/** Where `ls` is looked for: its usual places first, so that a PATH without it (or with another) changes nothing. */
+const LS_PROGRAMS = ["/bin/ls", "/usr/bin/ls", "ls"];
+
+/**
+ * The mode `ls -ld` shows for `at` ("drwxrwxr-x+") when it has an access control list, undefined
+ * when it has none, or why that could not be told. On Linux a POSIX ACL's mask takes the place of
+ * the group bits in the mode, so a folder whose ACL lets another user write looks like a user
+ * private group's 0775. Node reads no ACLs; ls marks one with "+" after the mode (coreutils'
+ * file_has_acl, as macOS's ls does).
+ */
+function accessListOf(at: string): string | undefined | LookupFailure {
+    for (const program of LS_PROGRAMS) {
+        const result = spawnSync(program, ["-ld", "--", at], {
+            encoding: "utf8",
+            env: { ...process.env, LC_ALL: "C" },
+            timeout: 60_000,
+            stdio: ["ignore", "pipe", "ignore"],
+        });
+        const code = (result.error as NodeJS.ErrnoException | undefined)?.code;
+        if (code === "ENOENT") continue;
+        const mode = /^[-a-zA-Z]{10}\S?/.exec(result.stdout ?? "")?.[0];
+        if (result.error !== undefined || result.status !== 0 || mode === undefined) {
+            const how = code ?? (result.signal !== null ? `signal ${result.signal}` : `exit status ${result.status}`);
+            return new LookupFailure(`${program} -ld failed (${how})`);
+        }
+        return mode.endsWith("+") ? mode : undefined;
+    }
+    return new LookupFailure("there is no ls to show it");
+}
+
+/**
+ * Why others may write `at`, which `uid` owns and its group may write: that group is not the
+ * user's alone (Accounts.groupProblem), or an access control list names others (accessListOf);
+ * undefined when neither. `chmod g-w` takes the write access away in either case (on an ACL, it
+ * lowers the mask).
+ */
+export function groupWriteProblem(at: string, gid: number, uid: number, accounts: Accounts): string | undefined {
+    const group = accounts.groupProblem(gid, uid);
+    if (group !== undefined) return group;
+    const list = accessListOf(at);
+    if (list === undefined) return undefined;
+    return list instanceof LookupFailure
+        ? `whether an access control list lets others write it could not be told: ${list.reason}`
+        : `it has an access control list (ls -ld shows ${list}), whose mask the group bits of its mode show, so the users and groups the list names may write it too`;
+}
+
 /**
  * The system's users and groups, for one render: each database is listed at most once (one
  * `getent` each, and only when a folder on the way is group-writable), then kept. A render makes
@@ -495,7 +541,7 @@ const toGroup = ([name, , gid, members]: string[]): Group | undefined =>
  * Why a folder or link on the path to a file render writes lets another user change where that
  * path leads, or undefined: a folder another user owns (root excepted), or one its group or others
  * may write without the sticky bit (its group may when it is the user's own and only the user
- * belongs to it: Accounts.groupProblem), or in a sticky folder others may write (/tmp) an entry
+ * belongs to it, and no access control list names others: groupWriteProblem), or in a sticky folder others may write (/tmp) an entry
  * of another user's (they may rename it). Any of them could swap a folder render writes into, or
  * deletes a tree in, for a link while it works, sending private keys or deletions anywhere.
  * Returns the problem and the fix.
@@ -527,7 +573,7 @@ function othersMayChange(
         // Only its group: no one else's when that group is the user's alone (a user private group).
         let group: string | undefined;
         try {
-            group = stat.uid === uid ? accounts.groupProblem(stat.gid, uid) : undefined;
+            group = stat.uid === uid ? groupWriteProblem(at, stat.gid, uid, accounts) : undefined;
         } catch (error) {
             group = `its group ${stat.gid} could not be looked up (${codeOf(error)})`;
         }

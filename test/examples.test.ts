@@ -3641,6 +3641,18 @@ describe("The stand-in's key file (keyFile): test-only RSA keys kept between run
         );
         assert.strictEqual(ran, false);
         fs.chownSync(writable, 0, 0);
+        // The group the owner's alone, but an access control list lets nobody write it: the mode's
+        // group bits, 0664, are then the list's mask (it was taken as a user private group's file).
+        const acl = spawnSync("setfacl", ["-m", "u:nobody:rw", writable], { encoding: "utf8" });
+        assert.strictEqual(acl.status, 0, `setfacl: ${acl.stderr}`);
+        await assert.rejects(
+            runWithStandIn(() => (ran = true), { keyFile: writable }),
+            {
+                message: `keyFile ${writable} has mode 0664, and it has an access control list (ls -ld shows -rw-rw-r--+), whose mask the group bits of its mode show, so the users and groups the list names may write it too: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${writable}`,
+            },
+        );
+        assert.strictEqual(ran, false);
+        assert.strictEqual(spawnSync("setfacl", ["-b", writable]).status, 0);
         await runWithStandIn(() => (ran = true), { keyFile: writable });
         assert.strictEqual(ran, true);
         ran = false;

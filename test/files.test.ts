@@ -2181,6 +2181,17 @@ describe("render: never writes into, or deletes a tree in, a place another user 
             assert.deepStrictEqual([taken.status, taken.err], [0, ""]);
             assert.deepStrictEqual(fs.readdirSync(team).sort(), ["dev.state.json", "out"]);
             assert.strictEqual((await render("--force")).status, 0);
+            // An access control list letting nobody write the folder: its mode still shows 0775 (the
+            // list's mask), as a user private group's folder does, and was taken as one.
+            run("setfacl", "-m", "u:nobody:rwx", team);
+            assert.deepStrictEqual(
+                await render("--force"),
+                refused(
+                    "it has an access control list (ls -ld shows drwxrwxr-x+), whose mask the group bits of its mode show, so the users and groups the list names may write it too",
+                ),
+            );
+            run("setfacl", "-b", team);
+            assert.strictEqual((await render("--force")).status, 0);
             // Another user listed beside the user: they may swap what render writes there.
             run("gpasswd", "-M", "root,nobody", group);
             const before = entries(team).sort();

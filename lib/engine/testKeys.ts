@@ -16,6 +16,7 @@ import {
     Accounts,
     codeOf,
     createReplacement,
+    groupWriteProblem,
     NoRegularFile,
     othersUid,
     PRIVATE_FILE,
@@ -92,7 +93,7 @@ function readOwnFile(file: string): string | undefined {
         // 002 gives 0664) is the owner's, as render's path check takes it. Read by others it may
         // be: its keys are test-only and public (TEST_KEYS_ABOUT).
         const mode = stat.mode & 0o777;
-        const group = (mode & 0o020) !== 0 ? new Accounts().groupProblem(stat.gid, stat.uid) : undefined;
+        const group = (mode & 0o020) !== 0 ? groupWriteProblem(file, stat.gid, stat.uid, new Accounts()) : undefined;
         if ((mode & 0o002) !== 0 || group !== undefined) {
             throw new Error(
                 `keyFile ${file} has mode 0${mode.toString(8)}${group === undefined ? "" : `, and ${group}`}: its keys become the CA keys of the test run, so only its owner may write it; run chmod go-w ${shellWord(file)}`,
