@@ -2527,55 +2527,85 @@ describe("workflows: the lifecycle decision step, replayed", function () {
     });
 });
 
+/**
+ * lifecycle.yml's step "open or update the pull requests", replayed: an origin with the stacks dev and
+ * sit on main, a clone (`work`) at the decided commit, a fake gh (one open pull request per head
+ * branch, every call logged; `pr create` of pki-lifecycle/fails fails) and the decide job's artifact,
+ * written by `result`.
+ */
+function proposeReplay() {
+    const root = tempDir("lifecycle-propose");
+    const origin = path.join(root, "origin.git");
+    const work = path.join(root, "work");
+    const run = (cwd: string, ...args: string[]) => {
+        const r = spawnSync("git", args, { cwd, encoding: "utf8" });
+        assert.strictEqual(r.status, 0, r.stderr);
+        return r.stdout.trim();
+    };
+    run(root, "init", "-q", "--bare", "-b", "main", origin);
+    run(root, "clone", "-q", origin, work);
+    fs.mkdirSync(path.join(work, "stacks"));
+    for (const stack of ["dev", "sit"]) {
+        fs.copyFileSync(path.join(ROOT, `stacks/Pulumi.${stack}.yaml`), path.join(work, `stacks/Pulumi.${stack}.yaml`));
+    }
+    run(work, "add", ".");
+    run(work, "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", "commit", "-qm", "stacks");
+    run(work, "push", "-q", "origin", "HEAD:refs/heads/main");
+    const decided = run(work, "rev-parse", "HEAD");
+    // gh, as far as this step uses it: one open pull request per head branch, every call logged.
+    const fake = path.join(root, "fake");
+    fs.mkdirSync(fake);
+    fs.writeFileSync(
+        path.join(fake, "gh"),
+        [
+            "#!/bin/bash",
+            'printf "%s\\n" "$*" >> "$FAKE/calls"',
+            'open="$FAKE/open-${4//\\//_}"',
+            'case "$1 $2" in',
+            // "number author": with --app, GitHub lists only what that app opened (a fork's pull request is not).
+            '  "pr list") [ -f "$open" ] && read -r n who < "$open" && { [[ " $* " != *" --app "* ]] || [ "$who" = app ]; } && echo "$n"; exit 0 ;;',
+            // A pull request GitHub refuses to open (a failure of the API): pki-lifecycle/fails.
+            '  "pr create") [ "$6" != pki-lifecycle/fails ] || { echo "HTTP 502: Bad Gateway" >&2; exit 1; }',
+            '    echo "5 app" > "$FAKE/open-${6//\\//_}"; cp "${10}" "$FAKE/body"; cp "${10}" "$FAKE/body-${6//\\//_}" ;;',
+            '  "pr edit") cp "$5" "$FAKE/body" ;;',
+            '  "pr close") rm -f "$FAKE"/open-* ;;',
+            "esac",
+        ].join("\n") + "\n",
+        { mode: 0o755 },
+    );
+    const temp = path.join(root, "runner");
+    const result = (stack: string, value: object, stackFile?: string) => {
+        fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
+        fs.writeFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), JSON.stringify(value));
+        if (stackFile !== undefined) fs.writeFileSync(path.join(temp, "lifecycle", stack, "stack.yaml"), stackFile);
+    };
+    const step = workflow("lifecycle.yml").jobs.propose.steps.find(
+        (s) => s.name === "open or update the pull requests",
+    );
+    const propose = () =>
+        replay(step?.run ?? "exit 9", work, {
+            PATH: `${fake}:${process.env.PATH}`,
+            FAKE: fake,
+            RUNNER_TEMP: temp,
+            GITHUB_SHA: decided,
+            GH_TOKEN: "unused",
+            // As GitHub sets it on a scheduled run.
+            DEFAULT_BRANCH: interpolate(step?.env?.DEFAULT_BRANCH ?? "", SCHEDULED),
+            RUN_URL: "https://github.example/bank/pki/actions/runs/9",
+        });
+    const calls = () => fs.readFileSync(path.join(fake, "calls"), "utf8").trim().split("\n");
+    return { origin, work, run, fake, temp, decided, result, propose, calls };
+}
+
 describe("workflows: the lifecycle pull-request step, replayed", function () {
     this.timeout(30_000);
 
     it("opens one pull request per stack on a fixed branch, updates it without a new push when nothing changed, keeps it when the decision failed, and closes it when nothing is due", () => {
-        const root = tempDir("lifecycle-propose");
-        const origin = path.join(root, "origin.git");
-        const work = path.join(root, "work");
-        const run = (cwd: string, ...args: string[]) => {
-            const r = spawnSync("git", args, { cwd, encoding: "utf8" });
+        const { origin, work, run, fake, temp, decided, result, calls, ...replayed } = proposeReplay();
+        const propose = () => {
+            const r = replayed.propose();
             assert.strictEqual(r.status, 0, r.stderr);
-            return r.stdout.trim();
-        };
-        run(root, "init", "-q", "--bare", "-b", "main", origin);
-        run(root, "clone", "-q", origin, work);
-        fs.mkdirSync(path.join(work, "stacks"));
-        for (const stack of ["dev", "sit"]) {
-            fs.copyFileSync(
-                path.join(ROOT, `stacks/Pulumi.${stack}.yaml`),
-                path.join(work, `stacks/Pulumi.${stack}.yaml`),
-            );
-        }
-        run(work, "add", ".");
-        run(work, "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", "commit", "-qm", "stacks");
-        run(work, "push", "-q", "origin", "HEAD:refs/heads/main");
-        const decided = run(work, "rev-parse", "HEAD");
-        // gh, as far as this step uses it: one open pull request per head branch, every call logged.
-        const fake = path.join(root, "fake");
-        fs.mkdirSync(fake);
-        fs.writeFileSync(
-            path.join(fake, "gh"),
-            [
-                "#!/bin/bash",
-                'printf "%s\\n" "$*" >> "$FAKE/calls"',
-                'open="$FAKE/open-${4//\\//_}"',
-                'case "$1 $2" in',
-                // "number author": with --app, GitHub lists only what that app opened (a fork's pull request is not).
-                '  "pr list") [ -f "$open" ] && read -r n who < "$open" && { [[ " $* " != *" --app "* ]] || [ "$who" = app ]; } && echo "$n"; exit 0 ;;',
-                '  "pr create") echo "5 app" > "$FAKE/open-${6//\\//_}"; cp "${10}" "$FAKE/body" ;;',
-                '  "pr edit") cp "$5" "$FAKE/body" ;;',
-                '  "pr close") rm -f "$FAKE"/open-* ;;',
-                "esac",
-            ].join("\n") + "\n",
-            { mode: 0o755 },
-        );
-        const temp = path.join(root, "runner");
-        const result = (stack: string, value: object, stackFile?: string) => {
-            fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
-            fs.writeFileSync(path.join(temp, "lifecycle", stack, "lifecycle.json"), JSON.stringify(value));
-            if (stackFile !== undefined) fs.writeFileSync(path.join(temp, "lifecycle", stack, "stack.yaml"), stackFile);
+            return r;
         };
         const edited =
             fs.readFileSync(path.join(work, "stacks/Pulumi.dev.yaml"), "utf8") +
@@ -2587,24 +2617,6 @@ describe("workflows: the lifecycle pull-request step, replayed", function () {
         );
         result("sit", { changed: false, markdown: "", republishCrls: false, needsHuman: [] });
         result("$(touch PWNED)", { changed: true, markdown: "x", republishCrls: false, needsHuman: [] }, "x");
-        const step = workflow("lifecycle.yml").jobs.propose.steps.find(
-            (s) => s.name === "open or update the pull requests",
-        );
-        const propose = () => {
-            const r = replay(step?.run ?? "exit 9", work, {
-                PATH: `${fake}:${process.env.PATH}`,
-                FAKE: fake,
-                RUNNER_TEMP: temp,
-                GITHUB_SHA: decided,
-                GH_TOKEN: "unused",
-                // As GitHub sets it on a scheduled run.
-                DEFAULT_BRANCH: interpolate(step?.env?.DEFAULT_BRANCH ?? "", SCHEDULED),
-                RUN_URL: "https://github.example/bank/pki/actions/runs/9",
-            });
-            assert.strictEqual(r.status, 0, r.stderr);
-            return r;
-        };
-        const calls = () => fs.readFileSync(path.join(fake, "calls"), "utf8").trim().split("\n");
         const branchHead = () => run(origin, "rev-parse", "refs/heads/pki-lifecycle/dev");
 
         // Someone's fork has a pull request from a branch of the same name: it is not the workflow's.
@@ -2658,6 +2670,91 @@ describe("workflows: the lifecycle pull-request step, replayed", function () {
             calls().every((c) => !/merge/.test(c)),
             "nothing merges",
         );
+    });
+
+    it("goes on past a stack that fails (a name git takes for no branch, a pull request GitHub refuses), names each, and fails at the end", () => {
+        const { origin, work, run, fake, temp, decided, result, calls, propose } = proposeReplay();
+        const due = (stack: string, markdown: string) =>
+            result(stack, { changed: true, markdown, republishCrls: false, needsHuman: [] }, `# ${stack}, edited\n`);
+        // Names the stack file pattern admits and git takes for no branch.
+        due("a..b", "## Due on a..b");
+        due("prod.", "## Due on prod.");
+        due("fails", "## Due on fails");
+        due("zz", "## Due on zz");
+        const r = propose();
+        const url = "https://github.example/bank/pki/actions/runs/9";
+        const refused = (stack: string) =>
+            `::error title=PKI lifecycle: stack ${stack}::git takes no branch named pki-lifecycle/${stack} (no '..', no '.lock' or '.' at the end, see git check-ref-format): no pull request can carry its edits; rename stacks/Pulumi.${stack}.yaml (and the stack) to a name git takes as a branch`;
+        assert.deepStrictEqual(
+            { status: r.status, stdout: r.stdout.split("\n") },
+            {
+                status: 1,
+                stdout: [
+                    refused("a..b"),
+                    "::error title=PKI lifecycle: stack fails::opening the pull request of pki-lifecycle/fails failed (exit 1); the other stacks went on",
+                    refused("prod."),
+                    "::error title=PKI lifecycle::the pull requests of stack(s) a..b fails prod. failed (the errors above say what); the other stacks' are done",
+                    "",
+                ],
+            },
+        );
+        const list = (stack: string) =>
+            `pr list --head pki-lifecycle/${stack} --base main --state open --app github-actions --json number --jq .[0].number // empty`;
+        const create = (stack: string) =>
+            `pr create --base main --head pki-lifecycle/${stack} --title PKI lifecycle: what is due on stack ${stack} --body-file ${temp}/body.md`;
+        assert.deepStrictEqual(
+            calls(),
+            ["fails", "zz"].flatMap((stack) => [list(stack), create(stack)]),
+        );
+        // The stack after the failed one: its branch holds its own edit alone, on the decided commit.
+        assert.strictEqual(run(origin, "rev-parse", "pki-lifecycle/zz^"), decided);
+        assert.strictEqual(run(origin, "diff", "--name-only", decided, "pki-lifecycle/zz"), "stacks/Pulumi.zz.yaml");
+        assert.strictEqual(run(work, "status", "--porcelain"), "");
+        assert.strictEqual(
+            fs.readFileSync(path.join(fake, "body-pki-lifecycle_zz"), "utf8"),
+            `## Due on zz\n\n<sub>Proposed by the scheduled [PKI lifecycle run](${url}). Review and merge like any change; nothing merges it by itself.</sub>\n`,
+        );
+    });
+
+    it("cuts a report too long for a pull request's body after its last whole line, closes its code block, says where the whole report is, and goes on to the next stack", () => {
+        const { fake, result, calls, propose } = proposeReplay();
+        const due = (stack: string, markdown: string) =>
+            result(stack, { changed: true, markdown, republishCrls: false, needsHuman: [] }, `# ${stack}, edited\n`);
+        // Over 60,000 characters: whole lines of a code block (its emoji and é take 4 and 2 bytes),
+        // then one long line of emoji alone.
+        const line = "😀é" + "x".repeat(95) + "\n";
+        const head = "## Due on big\n\n```mermaid\n";
+        due("big", head + line.repeat(1000) + "```\n");
+        due("long", "😀".repeat(70_000));
+        due("zz", "## Due on zz");
+        const r = propose();
+        assert.deepStrictEqual(
+            { status: r.status, stdout: r.stdout, stderr: r.stderr },
+            { status: 0, stdout: "", stderr: "" },
+        );
+        const url = "https://github.example/bank/pki/actions/runs/9";
+        assert.deepStrictEqual(
+            calls()
+                .filter((c) => c.startsWith("pr create"))
+                .map((c) => c.split(" ")[5]),
+            ["pki-lifecycle/big", "pki-lifecycle/long", "pki-lifecycle/zz"],
+        );
+        const body = (stack: string) => fs.readFileSync(path.join(fake, `body-pki-lifecycle_${stack}`), "utf8");
+        // jq ends the report with a line break.
+        const footer = `\n\n<sub>Proposed by the scheduled [PKI lifecycle run](${url}). Review and merge like any change; nothing merges it by itself.</sub>\n`;
+        const cut = (stack: string, more: number) =>
+            `\n**(cut: ${more} more characters; the whole report is \`.markdown\` in \`${stack}/lifecycle.json\` of the artifact \`lifecycle\` of ${url}, kept 14 days)**`;
+        assert.strictEqual(body("zz"), "## Due on zz" + footer);
+        // The whole lines before the 60,000th character, the code block closed; every character whole.
+        const lines = Math.floor((60_000 - head.length) / Array.from(line).length);
+        const kept = head + line.repeat(lines);
+        const whole = Array.from(head + line.repeat(1000) + "```\n").length;
+        assert.strictEqual(body("big"), kept + "```\n" + cut("big", whole - Array.from(kept).length) + footer);
+        assert.strictEqual(body("long"), "😀".repeat(60_000) + cut("long", 10_000) + footer);
+        for (const stack of ["big", "long"]) {
+            // GitHub's limit: 65,536 characters (code points).
+            assert.ok(Array.from(body(stack)).length <= 65_536, stack);
+        }
     });
 });
 
@@ -2823,11 +2920,12 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             },
             { op: "update", urn: urn("pulumi:pulumi:Stack", "apic-istio-pki-prod"), detailedDiff: {} },
         ];
-        const run = (steps: object[], packConfig?: string) => {
+        // steps: the preview's list, or (an object) the whole preview.
+        const run = (steps: object[] | object, packConfig?: string) => {
             const { dir, calls } = fakes({
                 pulumi: 'if [ "$1" = preview ]; then cat "$FAKE/preview.json"; fi',
             });
-            fs.writeFileSync(path.join(dir, "preview.json"), JSON.stringify({ steps }));
+            fs.writeFileSync(path.join(dir, "preview.json"), JSON.stringify(Array.isArray(steps) ? { steps } : steps));
             const runner = tempDir("workflow-runner");
             if (packConfig !== undefined) {
                 fs.mkdirSync(path.join(runner, "policy/config"), { recursive: true });
@@ -3165,6 +3263,58 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
                 "- the offline root's ceremony is due\n" +
                 "- before 2027-01-18 take apic/\\<endpoint>/truststore.crl out of DataPower; pki:organization is \\*R\\&D\\_bank\\* \\`x\\` \\\\\n" +
                 "\nThe issue is updated by every run and closed when nothing needs a human any more.\n",
+        );
+    });
+
+    it("goes on past a stack whose issue fails or whose decision cannot be read (closing none of its issues), names each, and fails at the end", () => {
+        const step = workflow("lifecycle.yml").jobs.attention.steps.find(
+            (s) => s.name === "open, update or close the issues",
+        );
+        assert.ok(step?.run);
+        const { dir, calls } = fakes({
+            gh: [
+                'if [ "$1 $2" = "issue list" ]; then cat "$FAKE/issues.json"; fi',
+                'if [ "$1 $2" = "issue create" ] && [[ $4 == *a-first* ]]; then echo "HTTP 502: Bad Gateway" >&2; exit 1; fi',
+            ].join("\n"),
+        });
+        // broken's issue is open: a decision that cannot be read is no reason to close it.
+        fs.writeFileSync(
+            path.join(dir, "issues.json"),
+            JSON.stringify([{ number: 8, title: "PKI lifecycle: stack broken needs a human" }]),
+        );
+        const temp = tempDir("workflow-temp");
+        for (const stack of ["a-first", "broken", "prod"])
+            fs.mkdirSync(path.join(temp, "lifecycle", stack), { recursive: true });
+        for (const stack of ["a-first", "prod"]) {
+            fs.writeFileSync(
+                path.join(temp, "lifecycle", stack, "lifecycle.json"),
+                JSON.stringify({
+                    changed: false,
+                    republishCrls: false,
+                    markdown: "",
+                    needsHuman: ["the offline root's ceremony is due"],
+                }),
+            );
+        }
+        const r = replayIssueStep(step.run, dir, temp, { DECIDED: "success" });
+        assert.deepStrictEqual(
+            { status: r.status, stdout: r.stdout.split("\n") },
+            {
+                status: 1,
+                stdout: [
+                    "::error title=PKI lifecycle: stack a-first::writing its issue failed (exit 1); the other stacks went on",
+                    "::error title=PKI lifecycle: stack broken::reading its decision failed (exit 2); the other stacks went on",
+                    "::error title=PKI lifecycle::the issues of stack(s) a-first broken failed (the errors above say what); the other stacks' are done",
+                    "",
+                ],
+            },
+        );
+        assert.deepStrictEqual(
+            calls().filter((c) => !c.startsWith("gh issue list")),
+            ["a-first", "prod"].map(
+                (stack) =>
+                    `gh issue create --title PKI lifecycle: stack ${stack} needs a human --body-file ${temp}/issue.md`,
+            ),
         );
     });
 
