@@ -2951,6 +2951,15 @@ describe("workflows: the CRL re-publication and the issues of the lifecycle work
             ups: ["pulumi up --stack prod --yes --skip-preview --non-interactive --policy-pack policy"],
             previews: ["pulumi preview --stack prod --json --non-interactive --policy-pack policy"],
         });
+        // A preview without its list of steps says nothing of what the update changes: no update.
+        for (const preview of [{}, { steps: null }, { steps: {} }, { steps: "none" }]) {
+            assert.deepStrictEqual(run(preview), {
+                status: 1,
+                stdout: "Not re-publishing: pulumi preview of prod gave no list of steps (.steps is not an array): what pulumi up would change is unknown. Run this workflow again; if it says so again, look at the preview of the stack by hand.\n",
+                ups: [],
+                previews: ["pulumi preview --stack prod --json --non-interactive --policy-pack policy"],
+            });
+        }
         // The stack's policy pack settings, when the default branch has them; another stack's are not its.
         const withConfig = " --policy-pack-config policy/config/prod.json";
         assert.deepStrictEqual(run(crlSteps, "prod.json"), {
