@@ -14,7 +14,7 @@ import { validateConfig } from "../lib/config/validate";
 import { IssuedCertificate } from "../lib/inventory/issued";
 import { readDeployed } from "../lib/lifecycle/deployed";
 import { decide, Deployed, DeployedCertificate } from "../lib/lifecycle/rules";
-import { editStackText, refuseUnmeantChanges, StackEditError } from "../lib/lifecycle/stackEdit";
+import { editStackText, keyText, refuseUnmeantChanges, StackEditError } from "../lib/lifecycle/stackEdit";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
 import { CaPosition, INITIAL_ROTATION, parseRecord, RotationRecord } from "../lib/plan/caRotation";
 import { planFromRawConfig } from "../lib/plan/plan";
@@ -157,7 +157,7 @@ other: [x,  y]
                 )
                 .replace(
                     "  # the end of config\n",
-                    "  pki:crlPeriodDays: 14\n  pki:revocationsNote:\n    x:\n      y: { z: 1 }\n  # the end of config\n",
+                    '  pki:crlPeriodDays: 14\n  pki:revocationsNote:\n    x:\n      "y": { z: 1 }\n  # the end of config\n',
                 ),
         );
     });
@@ -389,6 +389,32 @@ other: [x,  y]
         assert.throws(() => editStackText("config:\n  pki:x: |Tr0ub4dor&3\n", [{ path: ["pki:a"], value: 1 }]), {
             message: "the stack file is not YAML: a character or token out of place at line 2, column 11",
         });
+    });
+
+    it("quotes a key that YAML 1.2, Pulumi's yaml.v3 or YAML 1.1 would read as other than its text, and leaves other keys plain", () => {
+        const quoted = [
+            ...["null", "Null", "NULL", "~", "true", "True", "FALSE", "y", "Y", "n", "yes", "No", "ON", "off"],
+            ...["1e3", "0x10", "0o17", "0777", "1_000", ".inf", ".NaN", "-1", "2026-01-01", "", "a b", "a: b"],
+        ];
+        assert.deepStrictEqual(
+            quoted.map((key) => keyText(key)),
+            quoted.map((key) => JSON.stringify(key)),
+        );
+        const plain = ["ob", "_x", "pki:rotation", "pki:config:caRotation", "a.b", "nullable", "yes-no", "on1", "Y2"];
+        assert.deepStrictEqual(
+            plain.map((key) => keyText(key)),
+            plain,
+        );
+        // Added to a block map, to a flow map: each reads back as the endpoint named null.
+        const path = ["pki:rotation", "endpoints", "null", "serverEpoch"];
+        assert.strictEqual(
+            editStackText(text, [{ path, value: 1 }]),
+            text.replace("      dp: {}\n", '$&      "null": { serverEpoch: 1 }\n'),
+        );
+        assert.strictEqual(
+            editStackText("config:\n  pki:rotation: { endpoints: { ob: { serverEpoch: 1 } } }\n", [{ path, value: 1 }]),
+            'config:\n  pki:rotation: { endpoints: { ob: { serverEpoch: 1 }, "null": { serverEpoch: 1 } } }\n',
+        );
     });
 });
 
@@ -1316,6 +1342,37 @@ describe("lifecycle: the renewals due on a deployed stack, as one reviewed edit"
             ),
         );
         assert.strictEqual(rawConfigFromStackFile(file).meshStrictMtls, "true");
+    });
+
+    it("writes the renewals of endpoints named null, true, y, no and 1e3 with their keys quoted, which Pulumi reads back as those names", async () => {
+        const folder = tempDir("lifecycle-reserved-names");
+        const file = path.join(folder, "Pulumi.life.yaml");
+        const names = ["null", "true", "y", "no", "1e3"];
+        const stack = STACK.replace(
+            "      services: [accounts]   # one service\n",
+            "$&" + names.map((name, i) => `    "${name}": { services: [svc${i}] }\n`).join(""),
+        );
+        fs.writeFileSync(file, stack);
+        await deployFile(newStackState(), file, T0, path.join(folder, "deployed"));
+        const { status, json } = await lifecycleJson(file, path.join(folder, "deployed"), at(63), "--write");
+        assert.deepStrictEqual([status, json.changed, json.needsHuman], [0, true, []]);
+        const renewed = "{ serverEpoch: 1, clientEpoch: 1, clientPhase: switch }";
+        assert.strictEqual(
+            fs.readFileSync(file, "utf8"),
+            stack.replace(
+                "    leafEpoch: 0\n",
+                "    leafEpoch: 0\n    endpoints:\n" +
+                    // In the order of the endpoint ids; each but ob quoted.
+                    ['"1e3"', '"no"', '"null"', "ob", '"true"', '"y"']
+                        .map((key) => `      ${key}: ${renewed}\n`)
+                        .join(""),
+            ),
+        );
+        const renewal = { serverEpoch: 1, clientEpoch: 1, clientPhase: "switch" };
+        assert.deepStrictEqual(
+            (JSON.parse(rawConfigFromStackFile(file).rotation) as { endpoints: unknown }).endpoints,
+            Object.fromEntries(["ob", ...names].map((name) => [name, renewal])),
+        );
     });
 
     it("renews the leaves due at once when their CA's rotation is refused (ECDSA CA keys), not waiting for a switch that never comes", async () => {

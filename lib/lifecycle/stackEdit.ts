@@ -6,7 +6,7 @@
  */
 import { isDeepStrictEqual } from "util";
 import * as YAML from "yaml";
-import { aliasTargets, parseYamlDocument, readOtherwiseByYaml12 } from "../config/goYaml";
+import { aliasTargets, parseYamlDocument, readOtherwiseByYaml12, resolvePlainScalar } from "../config/goYaml";
 import { yamlProblem } from "../files";
 
 /** A value to set below the stack file's `config:` map, or a key to remove. */
@@ -20,15 +20,34 @@ export interface ValueEdit {
 /** A stack file this editor cannot change the way Pulumi would read it. */
 export class StackEditError extends Error {}
 
+/** YAML 1.1's booleans and nulls, whatever their case: yaml.v3 reads y, yes, on... as booleans into a Go bool. */
+const YAML_11_WORDS = /^(true|false|null|yes|no|on|off|y|n)$/i;
+
+/**
+ * Whether `text`, written plain where `characters` are safe, reads back as that same text in every
+ * reader of the file: `yaml`'s YAML 1.2 core schema (null, True, 1e3, 0x10, .inf), Pulumi's
+ * yaml.v3 (resolvePlainScalar: also ~, 1_000, 0777, timestamps) and YAML 1.1's words, in any case.
+ * Anything else is written quoted.
+ */
+const readsBackPlain = (text: string, characters: RegExp): boolean =>
+    characters.test(text) &&
+    !YAML_11_WORDS.test(text) &&
+    resolvePlainScalar(text) === text &&
+    YAML.parse(text) === text;
+
 /** The text of a scalar: plain when YAML (and Pulumi's yaml.v3) read it back as the same value. */
 function scalarText(value: number | string): string {
     if (typeof value === "number") return String(value);
-    return /^[a-z][A-Za-z0-9_-]*$/.test(value) && !/^(true|false|null|yes|no|on|off|y|n)$/i.test(value)
-        ? value
-        : JSON.stringify(value);
+    return readsBackPlain(value, /^[a-z][A-Za-z0-9_-]*$/) ? value : JSON.stringify(value);
 }
 
-const keyText = (key: string): string => (/^[A-Za-z_][A-Za-z0-9_.:-]*$/.test(key) ? key : JSON.stringify(key));
+/**
+ * The text of a map key: plain when read back as that same text, else quoted; an endpoint (a
+ * domain) may be named null, true, y or 1e3, which written plain would be another key, or none.
+ * Exported for tests.
+ */
+export const keyText = (key: string): string =>
+    readsBackPlain(key, /^[A-Za-z_][A-Za-z0-9_.:-]*$/) ? key : JSON.stringify(key);
 
 /** `{ a: { b: v } }` for the keys after the first, as a flow map entry's value. */
 const flowValue = (keys: readonly string[], value: number | string): string =>
