@@ -1524,6 +1524,29 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"], "the other render's output is kept");
     });
 
+    it("refuses to replace, even with --force, a render of another environment: an --out mistyped would put this stack's keys where that environment's are looked for", async () => {
+        const dir = tempDir("other-environment");
+        const out = path.join(dir, "out");
+        fs.mkdirSync(out);
+        const inventory = '{ "environment": "prod", "option": 1, "certificates": [] }\n';
+        fs.writeFileSync(path.join(out, "inventory.json"), inventory);
+        fs.mkdirSync(path.join(out, "apic/ob"), { recursive: true });
+        fs.writeFileSync(path.join(out, "apic/ob/client.key"), "prod's key\n", { mode: 0o600 });
+        for (const force of [[], ["--force"]]) {
+            assert.deepStrictEqual(await cli("render", "--config", option1(dir), "--out", out, ...force), {
+                status: 1,
+                out: "",
+                err: `error: output folder ${out} holds a render of environment "prod", not of this stack's pki:environment "files"; --force only replaces an earlier render of the same environment: choose another --out (or, when that render is no longer needed, remove it first)\n`,
+            });
+        }
+        assert.deepStrictEqual(entries(out).sort(), ["apic/", "apic/ob/", "apic/ob/client.key", "inventory.json"]);
+        assert.strictEqual(fs.readFileSync(path.join(out, "inventory.json"), "utf8"), inventory);
+        assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["Pulumi.option-1.yaml", "out"]);
+        // The same environment's render is replaced.
+        fs.writeFileSync(path.join(out, "inventory.json"), inventory.replace("prod", "files"));
+        assert.strictEqual((await cli("render", "--config", option1(dir), "--out", out, "--force")).status, 0);
+    });
+
     it("removes, under the lock, the staging folders and new state files of killed renders, naming each; refuses when the output itself is only in a swap's old folder", async () => {
         const dir = tempDir("leftovers");
         const out = path.join(dir, "out");

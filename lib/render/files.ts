@@ -88,21 +88,24 @@ const isRenderFile = (relative: string): boolean => RENDER_FILES.some((pattern) 
 const MAX_INVENTORY_BYTES = 256 * 1024 * 1024;
 
 /**
- * Whether `file` is an inventory.json as render writes it ({ environment, option, certificates: [] }):
- * a regular file, read without following a link and without blocking (a FIFO there must not hang
- * the render, which holds its locks), of at most MAX_INVENTORY_BYTES.
+ * The environment of `file` when it is an inventory.json as render writes it ({ environment,
+ * option, certificates: [] }), else undefined: a regular file, read without following a link and
+ * without blocking (a FIFO there must not hang the render, which holds its locks), of at most
+ * MAX_INVENTORY_BYTES.
  */
-function isRenderInventory(file: string): boolean {
+function renderInventoryEnvironment(file: string): string | undefined {
     // A link (ELOOP), nothing that can be opened, or no regular file: none is a render's inventory.
-    const no = (): boolean => false;
+    const no = (): undefined => undefined;
     try {
         return withRegularFileNoFollow(file, { missing: no, link: no, unopenable: no, notFile: no }, (fd, stat) => {
-            if (stat.size > MAX_INVENTORY_BYTES) return false;
+            if (stat.size > MAX_INVENTORY_BYTES) return undefined;
             const inventory = JSON.parse(fs.readFileSync(fd, "utf8")) as Record<string, unknown>;
-            return typeof inventory.environment === "string" && Array.isArray(inventory.certificates);
+            return typeof inventory.environment === "string" && Array.isArray(inventory.certificates)
+                ? inventory.environment
+                : undefined;
         });
     } catch {
-        return false; // not JSON, or not readable after all
+        return undefined; // not JSON, or not readable after all
     }
 }
 
@@ -125,7 +128,8 @@ function foreignEntries(folder: string, under = ""): string[] {
         // A link at a render's path is removed with the render, never followed: the folder's own.
         const link = entry.isSymbolicLink() && (isRenderFile(relative) || RENDER_FOLDERS.test(relative));
         const written = link || (entry.isFile() && isRenderFile(relative));
-        return !written || (relative === "inventory.json" && !isRenderInventory(path.join(folder, relative)))
+        return !written ||
+            (relative === "inventory.json" && renderInventoryEnvironment(path.join(folder, relative)) === undefined)
             ? [relative]
             : [];
     });
@@ -185,9 +189,10 @@ function removeRender(folder: string): void {
 /**
  * Refuses a target that render may not write to: one whose path another user could change
  * (othersPathRefusal), a link, a file, another user's folder (even empty, even to root), or a
- * folder holding anything but an earlier render (and that only with `force`).
+ * folder holding anything but an earlier render (and that only with `force`), or a render of
+ * another `environment`.
  */
-function checkTarget(target: string, force: boolean, accounts: Accounts): void {
+function checkTarget(target: string, force: boolean, accounts: Accounts, environment: string | undefined): void {
     const unsafe = othersPathRefusal(`output folder ${target}`, "--out", target, accounts);
     if (unsafe !== undefined) throw new Error(unsafe);
     let existing: fs.Stats | undefined;
@@ -233,6 +238,16 @@ function checkTarget(target: string, force: boolean, accounts: Accounts): void {
     if (entries.length > 0 && !entries.includes("inventory.json") && !entries.includes("csr")) {
         throw new Error(
             `output folder ${target} holds files that are not a render (it has no inventory.json or csr/); --force only replaces an earlier render: choose another --out`,
+        );
+    }
+    // Another environment's render is not an earlier render of this stack: --force would put this
+    // environment's keys and Secrets where that environment's are looked for (an --out mistyped).
+    const earlier = entries.includes("inventory.json")
+        ? renderInventoryEnvironment(path.join(target, "inventory.json"))
+        : undefined;
+    if (earlier !== undefined && environment !== undefined && earlier !== environment) {
+        throw new Error(
+            `output folder ${target} holds a render of environment ${JSON.stringify(earlier)}, not of this stack's pki:environment ${JSON.stringify(environment)}; --force only replaces an earlier render of the same environment: choose another --out (or, when that render is no longer needed, remove it first)`,
         );
     }
     if (entries.length > 0 && !force) {
@@ -307,10 +322,10 @@ export class StagedFolder {
      */
     static open(
         target: string,
-        options: { force: boolean; warn?: (message: string) => void; accounts?: Accounts },
+        options: { force: boolean; warn?: (message: string) => void; accounts?: Accounts; environment?: string },
     ): StagedFolder {
         const accounts = options.accounts ?? new Accounts();
-        checkTarget(target, options.force, accounts);
+        checkTarget(target, options.force, accounts, options.environment);
         const parent = path.dirname(target);
         let missing: string[];
         let staging: string;
@@ -343,7 +358,7 @@ export class StagedFolder {
         }
         const folder = new StagedFolder(target, staging, missing, lock, options.warn ?? (() => undefined));
         try {
-            checkTarget(target, options.force, accounts);
+            checkTarget(target, options.force, accounts, options.environment);
             folder.removeLeftovers();
             folder.checkSwappable();
         } catch (error) {

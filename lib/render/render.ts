@@ -144,6 +144,7 @@ export async function renderPlan(plan: PkiPlan, outDir: string, options: RenderO
         force: options.force === true,
         warn: options.warn,
         accounts: options.accounts,
+        environment: plan.config.environment,
     });
     try {
         const result = await renderInto(plan, folder, clocked);
