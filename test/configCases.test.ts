@@ -2264,6 +2264,32 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // The default ingress gateway's pods carry app: istio-ingressgateway beside istio: ingressgateway.
+        "frontEnd.customerFacingGateway selecting by labels the backend gateway's pods carry too",
+        {
+            frontEnd:
+                '{ customerFacingGateway: { namespace: public-gw, selector: { app: istio-ingressgateway, "sidecar.istio.io/inject": "false" } } }',
+        },
+        [
+            'pki:frontEnd.customerFacingGateway.selector {"app":"istio-ingressgateway","sidecar.istio.io/inject":"false"} selects the backend ingress gateway\'s pods too: ' +
+                "Istio's default ingress gateway carries app: istio-ingressgateway, sidecar.istio.io/inject: false beside istio: ingressgateway, " +
+                "so the backend gateway would serve the customer-facing hosts and hold their keys. " +
+                "Select the customer-facing gateway's pods by a label of their own, e.g. { istio: public-ingressgateway }",
+        ],
+    ],
+    [
+        // Its folder apic/ui/truststore.json/ would meet the truststore's file after every key was made.
+        "frontEnd.apicHosts naming a file of the render's apic/ui/",
+        {
+            frontEnd:
+                "{ services: [sample-app], callers: [sample-app], apicHosts: [apic.example.api.bank.example, truststore.json] }",
+        },
+        [
+            "pki:frontEnd.apicHosts[1] \"truststore.json\" is the name of a file a render writes in apic/ui/ (APIC's UI truststore), where the host's own folder of APIC files would go. " +
+                "List the host(s) on which APIC receives the UI services' calls, e.g. [apic.dev.api.bank.example]",
+        ],
+    ],
+    [
         "frontEnd.services labels as a list",
         { frontEnd: "{ services: [{ name: sample-app, labels: [app] }] }" },
         [

@@ -9,6 +9,8 @@ import { NO_CERTIFICATE, publicChainOf, publicRootDateProblem } from "../pki/pub
 import { trustBundleProblem } from "../pki/trustBundle";
 import { isSelfSigned, subjectOf } from "../pki/x509";
 import {
+    APIC_UI_FILES,
+    BACKEND_GATEWAY_POD_LABELS,
     caSecretProblem,
     customerFacingSecretName,
     dnsNameProblems,
@@ -635,6 +637,17 @@ function customerFacingGateway(
         );
         return undefined;
     }
+    // The other way round: a selector the backend's pods satisfy sends the customer-facing hosts,
+    // and their keys, to the backend gateway.
+    const shared = Object.entries(selector);
+    if (complete && shared.every(([k, v]) => BACKEND_GATEWAY_POD_LABELS[k] === v)) {
+        fail(
+            `${key}.selector ${showJson(selector)} selects the backend ingress gateway's pods too: Istio's default ingress gateway carries ${shared.map(([k, v]) => `${k}: ${v}`).join(", ")} ` +
+                `beside ${backend.map(([k, v]) => `${k}: ${v}`).join(", ")}, so the backend gateway would serve the customer-facing hosts and hold their keys. ` +
+                `Select the customer-facing gateway's pods by a label of their own, e.g. { istio: public-ingressgateway }${leaveOut(gatewayNamespace, "for one gateway")}`,
+        );
+        return undefined;
+    }
     return bad || namespace === undefined ? undefined : { namespace, selector };
 }
 
@@ -654,7 +667,16 @@ export function validateFrontEnd(
     callerNamespaceProblems(listed, chosen, value.services, guardedNamespaces(gatewayNamespace, gateway), fail);
     overlappingSelectors(listed, chosen, value.services, fail);
     callerSecretProblems(listed, chosen, value.services, fail);
-    const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail);
+    const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail).filter((host, i) => {
+        // A render writes each APIC host's files to apic/ui/<host>/, beside the UI truststore's.
+        const file = Object.values(APIC_UI_FILES).find((f) => f === host.toLowerCase());
+        if (file === undefined) return true;
+        fail(
+            `${KEY}.apicHosts[${i}] "${host}" is the name of a file a render writes in apic/ui/ (APIC's UI truststore), where the host's own folder of APIC files would go. ` +
+                `List the host(s) on which APIC receives the UI services' calls, e.g. [apic.dev.api.bank.example]`,
+        );
+        return false;
+    });
     apicObjectNameProblems(listed, chosen, apicHosts, fail);
     if (chosen.length > 0 && apicHosts.length === 0 && value.apicHosts === undefined) {
         fail(

@@ -630,10 +630,37 @@ export const customerFacingSecretName = (id: string): string => `public-tls-${id
  */
 export const ISTIO_CA_SECRET_SUFFIX = "-cacert";
 
+/** The files a render writes in apic/ui/ beside one folder per APIC host (render.ts writeFrontEnd). */
+export const APIC_UI_FILES = {
+    truststorePem: "truststore.pem",
+    truststoreCrl: "truststore.crl",
+    truststoreJson: "truststore.json",
+} as const;
 /** Istio reads its plug-in CA from this secret at start-up. */
 export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as const;
 /** The backend ingress gateway's pod labels: the selector of the APIC Gateways (and, by default, the customer-facing one). */
 export const GATEWAY_SELECTOR = { istio: "ingressgateway" } as const;
+/**
+ * The pod labels of the default Istio ingress gateway (istio/istio manifests/charts/gateways/
+ * istio-ingress: values.yaml gateways.istio-ingressgateway.labels and templates/deployment.yaml,
+ * installed in istio-system, revision "default"), which the backend's pods carry: a customer-facing
+ * selector made only of these selects the backend's pods too.
+ */
+export const BACKEND_GATEWAY_POD_LABELS: Readonly<Record<string, string>> = {
+    ...GATEWAY_SELECTOR,
+    app: "istio-ingressgateway",
+    "app.kubernetes.io/name": "istio-ingressgateway",
+    "service.istio.io/canonical-name": "istio-ingressgateway",
+    "service.istio.io/canonical-revision": "latest",
+    "istio.io/rev": "default",
+    "install.operator.istio.io/owning-resource": "unknown",
+    "operator.istio.io/component": "IngressGateways",
+    "sidecar.istio.io/inject": "false",
+    "istio.io/dataplane-mode": "none",
+    heritage: "Tiller",
+    release: "istio",
+    chart: "gateways",
+};
 
 /**
  * The namespaces where the policy pack admits Secrets with private keys unless told otherwise

@@ -8,6 +8,7 @@ import * as YAML from "yaml";
 import { apicPayloads, apicUiPayloads } from "../pki/apic";
 import * as crypto from "crypto";
 import { APIC_UI_DIR, customerFacingCsrFile, PUBLIC_ROOTS_FILE } from "../inventory/planned";
+import { APIC_UI_FILES } from "../config/values";
 import * as pulumi from "@pulumi/pulumi";
 import {
     EngineState,
@@ -290,9 +291,9 @@ function offlineCrlSeries(plan: PkiPlan): RecordedCrlSeries[] {
 function writeFrontEnd(folder: StagedFolder, plan: PkiPlan, frontEnd: pulumi.Unwrap<FrontEndOutputs>): void {
     const { apic } = frontEnd;
     if (apic.truststorePem !== undefined) {
-        folder.write(`${APIC_UI_DIR}/truststore.pem`, apic.truststorePem, PUBLIC);
+        folder.write(`${APIC_UI_DIR}/${APIC_UI_FILES.truststorePem}`, apic.truststorePem, PUBLIC);
         if (apic.truststoreCrlPem !== undefined)
-            folder.write(`${APIC_UI_DIR}/truststore.crl`, apic.truststoreCrlPem, PUBLIC);
+            folder.write(`${APIC_UI_DIR}/${APIC_UI_FILES.truststoreCrl}`, apic.truststoreCrlPem, PUBLIC);
         for (const [host, server] of Object.entries(apic.servers)) {
             folder.write(`${APIC_UI_DIR}/${host}/server.crt`, server.certPem, PUBLIC);
             folder.write(`${APIC_UI_DIR}/${host}/ca-chain.pem`, server.caChainPem, PUBLIC);
@@ -310,7 +311,7 @@ function writeFrontEnd(folder: StagedFolder, plan: PkiPlan, frontEnd: pulumi.Unw
             ),
         });
         const json = (value: unknown): string => JSON.stringify(value, null, 2) + "\n";
-        folder.write(`${APIC_UI_DIR}/truststore.json`, json(payloads.truststore), PUBLIC);
+        folder.write(`${APIC_UI_DIR}/${APIC_UI_FILES.truststoreJson}`, json(payloads.truststore), PUBLIC);
         for (const [host, profile] of Object.entries(payloads.tlsServerProfiles)) {
             folder.write(`${APIC_UI_DIR}/${host}/tls-server-profile.json`, json(profile), PUBLIC);
         }
