@@ -2637,6 +2637,9 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         "CustomerFacingTls bad: the certificatePem given for b.bank.example holds no certificate; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes",
         'CustomerFacingTls bad: the certificatePem given for b.bank.example holds a private key (a "EC PRIVATE KEY" PEM block): certificates are handed out and stored in clear, so take the key out (and replace it if the text has been shared); give the public CA\'s certificate and its intermediates only',
         "CustomerFacingTls bad: the certificate given for b.bank.example is for DNS:z.bank.example, not for b.bank.example; give the certificate the public CA issued for this host's CSR",
+        // Its own certificate after the issuing CA's (cat bundle cert): not "is for <the CA>".
+        "CustomerFacingTls bad: the certificatePem given for b.bank.example: the certificates are out of order: certificate 2 of 2 (CN=b.bank.example) is b.bank.example's, " +
+            "and certificate 1 (CN=Bank issuing CA) is a CA; put the host's certificate first, then its intermediates",
     ].map((message) => ({ message, children: [] }));
 
     it("makes no host's key or CSR of a CustomerFacingTls whose certificatePem, given as plain text, is refused", async () => {
@@ -2647,6 +2650,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             dnsNames: ["z.bank.example"],
             allowedUses: ["server_auth"],
         });
+        const own = await mintLeaf(ca, {
+            commonName: "b.bank.example",
+            dnsNames: ["b.bank.example"],
+            allowedUses: ["server_auth"],
+        });
         const hosts = (certificatePem: string): [string, pulumi.Inputs] => [
             "CustomerFacingTls",
             { hosts: [{ host: "a.bank.example" }, { host: "b.bank.example", certificatePem }], keyAlgorithm: "ECDSA" },
@@ -2655,6 +2663,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             hosts("not a cert"),
             hosts(ca.keyPem),
             hosts(other.cert + ca.certPem),
+            hosts(ca.certPem + own.cert),
         ]);
         assert.deepStrictEqual(outcomes, HOST_B_CERTIFICATE_REFUSALS);
     });
@@ -2666,6 +2675,11 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         const other = await mintLeaf(ca, {
             commonName: "z.bank.example",
             dnsNames: ["z.bank.example"],
+            allowedUses: ["server_auth"],
+        });
+        const own = await mintLeaf(ca, {
+            commonName: "b.bank.example",
+            dnsNames: ["b.bank.example"],
             allowedUses: ["server_auth"],
         });
         const hosts = (certificatePem: string, publicRootsPem: pulumi.Input<string>): [string, pulumi.Inputs] => [
@@ -2680,6 +2694,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             hosts("hello", pulumi.output(root.certPem)),
             hosts(ca.keyPem, pulumi.secret(root.certPem)),
             hosts(other.cert + ca.certPem, pulumi.output(root.certPem)),
+            hosts(ca.certPem + own.cert, pulumi.output(root.certPem)),
         ]);
         assert.deepStrictEqual(outcomes, HOST_B_CERTIFICATE_REFUSALS);
     });

@@ -3069,6 +3069,19 @@ describe("diff of the front end (examples/front-end)", function () {
             );
         });
 
+        it("its certificate pasted after the CA's (cat bundle cert) is refused as out of order, not read as the CA's RSA key", () => {
+            // Certificate 1 is the test-only RSA CA: read as the host's, it asked for pki:keyAlgorithm RSA, a new key.
+            assert.throws(
+                () => plan(host({ certificate: TEST_ONLY_CA_CERT_PEM + first })),
+                (error: Error) =>
+                    error.message ===
+                    "invalid stack configuration:\n" +
+                        `  - pki:frontEnd.customerFacing.${CUSTOMER_HOST}.certificate: the certificates are out of order: ` +
+                        `certificate 2 of 2 (CN=${CUSTOMER_HOST}) is ${CUSTOMER_HOST}'s, and certificate 1 (O=Example Bank, CN=Test-only CA) is a CA; ` +
+                        "put the host's certificate first, then its intermediates",
+            );
+        });
+
         it("a new pki:organization while it serves a certificate: the certificate stays, only the CSR changes", () => {
             const served = host({ certificate: first });
             const d = diffPlans(plan(served), plan({ ...served, organization: "Example Bank plc" }));

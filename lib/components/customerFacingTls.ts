@@ -7,6 +7,7 @@ import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import {
     nameCovering,
+    outOfOrderProblem,
     publicChainOf,
     publicRootDateProblem,
     publicRootsAnchor,
@@ -205,6 +206,13 @@ function readPublicCertificate(
     if (typeof chain === "string") {
         throw argumentError(
             `CustomerFacingTls ${component}: the certificatePem given for ${host} ${chain}; give the public CA's certificate (leaf first, then its intermediates) or leave certificatePem out until it comes`,
+            resource,
+        );
+    }
+    const disordered = outOfOrderProblem(chain, host);
+    if (disordered !== undefined) {
+        throw argumentError(
+            `CustomerFacingTls ${component}: the certificatePem given for ${host}: ${disordered}`,
             resource,
         );
     }

@@ -116,6 +116,25 @@ export function publicChainOf(pem: string): crypto.X509Certificate[] | string {
     return chain;
 }
 
+/**
+ * The host's certificate pasted after its intermediates (`cat bundle.pem cert.pem`): certificate 1
+ * is a CA or not for `host` while a later one, no CA, covers it. Every other check reads
+ * certificate 1 as the host's (its key, names, lifetime), so this is said alone, first, as the end
+ * of a sentence that starts with the key; undefined when certificate 1 is the host's or none is.
+ */
+export function outOfOrderProblem(chain: readonly crypto.X509Certificate[], host: string): string | undefined {
+    const isHosts = (cert: crypto.X509Certificate): boolean =>
+        !caFlags(cert).ca && dnsNamesOf(cert).some((san) => dnsNameCovers(san, host));
+    const [first] = chain;
+    if (first === undefined || isHosts(first)) return undefined;
+    const at = chain.findIndex(isHosts);
+    if (at < 0) return undefined;
+    return (
+        `the certificates are out of order: certificate ${at + 1} of ${chain.length} (${subjectOf(chain[at])}) is ${host}'s, ` +
+        `and certificate 1 (${subjectOf(first)}) ${caFlags(first).ca ? "is a CA" : `is not for ${host}`}; put the host's certificate first, then its intermediates`
+    );
+}
+
 /** The DNS name of a certificate (the first of a PEM chain) that covers `host`; undefined when none does. */
 export function nameCovering(pem: string, host: string): string | undefined {
     const [leaf] = pemBlocks(pem, "CERTIFICATE");

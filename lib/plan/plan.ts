@@ -42,7 +42,14 @@ import {
 import { groupings } from "./endpoints";
 import { CLOCK_SKEW_MS, DAY_MS } from "../pki/crl";
 import { pickSeriesCrl, SeriesInput, seriesCrlRecord, seriesSpan } from "../pki/crlSeries";
-import { nameCovering, OwnCa, ownCaPublicRootsProblems, publicCertificateProblems } from "../pki/publicCert";
+import {
+    nameCovering,
+    outOfOrderProblem,
+    OwnCa,
+    ownCaPublicRootsProblems,
+    publicCertificateProblems,
+    publicChainOf,
+} from "../pki/publicCert";
 import {
     LeafPurpose,
     nameConstraintProblem,
@@ -1699,6 +1706,10 @@ function customerFacingProblems(config: PkiConfig, frontEnd: FrontEndPlan, optio
             ownMember(options.deployed?.customerFacingKeys, c.host),
             String(c.certificateEpoch),
         );
+        // Before the key's algorithm: certificate 1 an intermediate's would compare the CA's key.
+        const chain = publicChainOf(c.certificate);
+        const disordered = typeof chain === "string" ? undefined : outOfOrderProblem(chain, c.host);
+        if (disordered !== undefined) return [`pki:frontEnd.customerFacing.${c.host}.certificate: ${disordered}`];
         const certified = certifiedKey(c.certificate);
         if (certified !== undefined && keyName(certified) !== keyName(c.key)) {
             // The host's keys follow pki:keyAlgorithm: the key this certificate is for would be made anew.
