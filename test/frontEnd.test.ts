@@ -1217,6 +1217,49 @@ describe("Front end: customer-facing hosts, from the stack's CSR to the SIMPLE g
         );
     });
 
+    it("asks for no common name for a host longer than a common name's 64 characters: a public CA takes a CN only as one of the SAN's names", async () => {
+        // Before, the CN was the host's id cut to 64 characters, a name outside the SAN: Let's Encrypt
+        // adds the CN to the names to issue for, and refused the CSR (Baseline Requirements 7.1.4.3).
+        const long = `customer-payments-portal.${"x".repeat(50)}.bank.example`;
+        assert.strictEqual(long.length, 88);
+        const csrOf = async (organization?: string) => {
+            const { outputs } = await runWithStandIn(
+                () => ({
+                    csr: new CustomerFacingTls("public", {
+                        hosts: [{ host: long }, { host: CUSTOMER_HOST }],
+                        keyAlgorithm: "ECDSA",
+                        ...(organization !== undefined ? { organization } : {}),
+                    }).csrPems,
+                }),
+                { state: new Map() },
+            );
+            return outputs.csr as Record<string, string>;
+        };
+        const subjectAndNames = (csr: string) => [
+            openssl(["req", "-noout", "-subject"], csr),
+            /X509v3 Subject Alternative Name: *\n *(.*)\n/.exec(openssl(["req", "-noout", "-text"], csr).output)?.[1],
+        ];
+        const plain = await csrOf();
+        assert.deepStrictEqual(subjectAndNames(plain[long]), [{ status: 0, output: "subject=\n" }, `DNS:${long}`]);
+        const named = await csrOf("Example Bank");
+        assert.deepStrictEqual(subjectAndNames(named[long]), [
+            { status: 0, output: "subject=O = Example Bank\n" },
+            `DNS:${long}`,
+        ]);
+        // A host within 64 characters keeps its CN, the host itself.
+        assert.deepStrictEqual(subjectAndNames(named[CUSTOMER_HOST]), [
+            { status: 0, output: `subject=O = Example Bank, CN = ${CUSTOMER_HOST}\n` },
+            `DNS:${CUSTOMER_HOST}`,
+        ]);
+        // The stack's plan (diff, inventory) says the same subject.
+        const config = JSON.parse(base.frontEnd as string) as Record<string, unknown>;
+        const plan = planFromRawConfig({ ...base, frontEnd: { ...config, customerFacing: { [long]: {} } } });
+        assert.deepStrictEqual(
+            plan.frontEnd.customerFacing.map((c) => [c.host, c.subject]),
+            [[long, plan.config.organization === undefined ? {} : { organization: plan.config.organization }]],
+        );
+    });
+
     /** A CustomerFacingTls "public" for the host, given `publicRootsPem`: "created" or its refusal, and how many keys and CSRs it made. */
     const publicRootsVerdict = async (publicRootsPem: pulumi.Input<string>) => {
         const componentState: EngineState = new Map();

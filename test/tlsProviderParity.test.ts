@@ -240,6 +240,22 @@ describe("Engine stand-in: byte for byte what Go's crypto/x509 writes when drive
         assertSameState(made, go);
     });
 
+    it("writes a CSR whose subject has an organization and no common name (a customer-facing host over 64 characters) as Go does", () => {
+        const host = `customer-payments-portal.${"x".repeat(50)}.bank.example`;
+        for (const subject of [{ organization: "Bank" }, {}]) {
+            const csrInputs = { privateKeyPem: p256.state.privateKeyPem, subject, dnsNames: [host] };
+            const csr = tlsProvider.certRequest(csrInputs);
+            const [goCsr] = oracle({ ...csrInputs, kind: "csr" });
+            const csrDer = pemDecode(csr.state.certRequestPem as string, "CERTIFICATE REQUEST");
+            assertSameCertificate(
+                csrDer,
+                goCsr,
+                p256.state.privateKeyPem as string,
+                `CSR of ${JSON.stringify(subject)}`,
+            );
+        }
+    });
+
     it("signs an Ed25519 CSR with an empty subject and a DNS SAN (SAN critical) under an ECDSA CA as Go does", () => {
         const csrInputs = { privateKeyPem: ed25519.state.privateKeyPem, dnsNames: ["no-subject.bank.example"] };
         const csr = tlsProvider.certRequest(csrInputs);

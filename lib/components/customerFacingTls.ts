@@ -2,8 +2,8 @@ import * as crypto from "crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { KeyAlgorithm } from "../config/types";
-import { customerFacingSecretName, firstCharacters, MAX_HOSTNAME_LENGTH } from "../config/values";
-import { HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
+import { customerFacingSecretName, MAX_HOSTNAME_LENGTH } from "../config/values";
+import { customerFacingSubject, HTTPS_PORT, leafKey, rotatedName } from "../plan/plan";
 import { pemBlocks, pemTextProblem, runTogetherPemBlock, runTogetherProblem } from "../pki/pem";
 import {
     nameCovering,
@@ -444,10 +444,7 @@ export class CustomerFacingTls extends pulumi.ComponentResource {
             const id = idOf(h);
             // Both checked above, before any host's children.
             const { epoch, certificateEpoch } = epochsOf(h);
-            const subject = {
-                commonName: h.host.length <= 64 ? h.host : firstCharacters(id, 64),
-                ...(organization !== undefined ? { organization } : {}),
-            };
+            const subject = customerFacingSubject(h.host, organization);
             const generations = [...new Set([certificateEpoch, epoch])].map((e) => ({
                 epoch: e,
                 ...keyAndRequest(

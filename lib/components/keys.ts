@@ -5,7 +5,7 @@ import * as tls from "@pulumi/tls";
 import { KeyAlgorithm } from "../config/types";
 import { characterCount, hasControlCharacter, isMap, Json, showJson, typographicQuoteProblem } from "../config/values";
 import { defaultEarlyRenewalDays, MAX_COMMON_NAME_LENGTH, MAX_VALIDITY_DAYS } from "../config/validate";
-import { CA_USES, KeySpec, LeafPlan, rotatedName, SubjectSpec } from "../plan/plan";
+import { CA_USES, KeySpec, LeafPlan, RequestSubjectSpec, rotatedName, SubjectSpec } from "../plan/plan";
 import { PRIVATE_KEY_FORMS, PrivateKeyLabel, privateKeyLabelOf } from "../pki/der";
 import {
     pastedKeyProblem,
@@ -185,10 +185,12 @@ export function checkCaSubject(subject: CertificateSubject, component: string, r
     }
 }
 
-export function subjectArgs(subject: CertificateSubject): tls.types.input.CertRequestSubject {
-    return !isGiven(subject.organization)
-        ? { commonName: subject.commonName }
-        : { commonName: subject.commonName, organization: subject.organization };
+/** The provider's subject: a CSR's may name no CN (customerFacingSubject), a CA's always does. */
+export function subjectArgs(subject: CertificateSubject | RequestSubjectSpec): tls.types.input.CertRequestSubject {
+    return {
+        ...(subject.commonName !== undefined ? { commonName: subject.commonName } : {}),
+        ...(isGiven(subject.organization) ? { organization: subject.organization } : {}),
+    };
 }
 
 /** What a key, CSR and certificate are made from. */
@@ -246,7 +248,7 @@ export function locallySignedCertArgs(
 export function keyAndRequest(
     parent: pulumi.Resource,
     baseName: string,
-    spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris" | "key" | "epoch">,
+    spec: Pick<CertificateSpec, "dnsNames" | "uris" | "key" | "epoch"> & { readonly subject: RequestSubjectSpec },
     dependsOn?: pulumi.Input<pulumi.Resource[]>,
 ): { name: string; key: tls.PrivateKey; csr: tls.CertRequest } {
     // The epoch is part of the children's names: -1 or 1.5 would name resources, not rotate them.
@@ -266,7 +268,7 @@ export function keyAndRequest(
 /** The inputs of the `tls` CertRequest that keyAndRequest registers: SANs only when there are some. */
 export function certRequestArgs(
     privateKeyPem: pulumi.Input<string>,
-    spec: Pick<CertificateSpec, "subject" | "dnsNames" | "uris">,
+    spec: Pick<CertificateSpec, "dnsNames" | "uris"> & { readonly subject: RequestSubjectSpec },
 ): tls.CertRequestArgs {
     return {
         privateKeyPem,

@@ -12,6 +12,7 @@ import {
     LeafPlan,
     MESH_CA_SECRET,
     PkiPlan,
+    RequestSubjectSpec,
     SubjectSpec,
 } from "../plan/plan";
 import { IntermediateSlot, ROOT_IDS, rootOf } from "../plan/hierarchy";
@@ -55,10 +56,15 @@ export function describeKey(key: KeySpec): string {
     return key.algorithm === "RSA" ? `RSA ${key.rsaBits}` : `ECDSA ${key.ecdsaCurve === "P384" ? "P-384" : "P-256"}`;
 }
 
-export function describeSubject(subject: SubjectSpec): string {
-    return [subject.organization !== undefined ? `O=${subject.organization}` : "", `CN=${subject.commonName}`]
-        .filter((p) => p !== "")
-        .join(", ");
+export function describeSubject(subject: SubjectSpec | RequestSubjectSpec): string {
+    return (
+        [
+            subject.organization !== undefined ? `O=${subject.organization}` : "",
+            subject.commonName !== undefined ? `CN=${subject.commonName}` : "",
+        ]
+            .filter((p) => p !== "")
+            .join(", ") || "an empty subject"
+    );
 }
 
 /** `k8s/<cluster>/<namespace>/secret-<name>`, the render path and a readable location at once. */

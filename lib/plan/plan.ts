@@ -102,6 +102,9 @@ export interface SubjectSpec {
     readonly organizationalUnit?: string;
 }
 
+/** A CSR's subject, which may name no common name (customerFacingSubject). */
+export type RequestSubjectSpec = Omit<SubjectSpec, "commonName"> & { readonly commonName?: string };
+
 export interface CaPlan {
     /** Unique per CA certificate: the slot id, then `-g<generation>` from the first rotation on. */
     readonly id: CaId;
@@ -260,7 +263,7 @@ export interface CustomerFacingPlan {
     readonly certificateEpoch: number;
     /** The public CA's certificate and chain; undefined: pending (the CSR waits for signing). */
     readonly certificate?: string;
-    readonly subject: SubjectSpec;
+    readonly subject: RequestSubjectSpec;
     readonly key: KeySpec;
     readonly secret: { readonly namespace: string; readonly name: string };
 }
@@ -612,6 +615,17 @@ export const apicServerRecordKey = (host: string): string => `apic/${host}`;
 
 function subject(commonName: string, organization: string | undefined): SubjectSpec {
     return organization === undefined ? { commonName } : { commonName, organization };
+}
+
+/**
+ * The subject of a customer-facing host's CSR: CN the host, or no CN once the host is longer than a
+ * common name's 64 characters (RFC 5280). A public CA takes a CN only as one of the SAN's names
+ * (CA/Browser Forum Baseline Requirements 7.1.4.3; Let's Encrypt adds it to the names to issue
+ * for), so a CN cut from the host, or its id, would have the CSR refused; the SAN names the host.
+ */
+export function customerFacingSubject(host: string, organization: string | undefined): RequestSubjectSpec {
+    if (host.length <= MAX_COMMON_NAME) return subject(host, organization);
+    return organization === undefined ? {} : { organization };
 }
 
 export const meshCaId = (cluster: string): string => `mesh-ca-${cluster}`;
@@ -1630,10 +1644,7 @@ function planFrontEnd(config: PkiConfig, cas: readonly CaPlan[], apicServerCa: C
         epoch: c.epoch,
         certificateEpoch: c.certificateEpoch,
         ...(c.certificate !== undefined ? { certificate: c.certificate } : {}),
-        subject: subject(
-            host.length <= MAX_COMMON_NAME ? host : firstCharacters(hostId(host), MAX_COMMON_NAME),
-            config.organization,
-        ),
+        subject: customerFacingSubject(host, config.organization),
         // A public CA takes RSA 2048 and ECDSA P-256 alike; the stack's leaf algorithm decides.
         key: leafKey(config.keyAlgorithm),
         secret: { namespace: gateway.namespace, name: customerFacingSecretName(hostId(host)) },
