@@ -1370,7 +1370,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             ],
             [
                 'RootCa validityDays must be a whole number of days from 1 to 36500; got "365". Set it within that range or leave it unset (3650)',
-                'ApicClientBundle pkcs12Iterations must be a whole number from 10000 (Java 17\'s default) to 5000000 (the most Java opens); got "20000". Set it within that range or leave it unset (10000)',
+                'ApicClientBundle pkcs12Iterations must be a whole number from 10000 (Java 17\'s default) to 1000000 (its MAC key derivation runs in JavaScript: about 4 s per keystore at 1000000; the 32-character random password gains nothing from more); got "20000". Set it within that range or leave it unset (10000)',
             ],
         );
     });

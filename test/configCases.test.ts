@@ -2709,42 +2709,49 @@ const CASES: [string, Overrides, string[]][] = [
         "pkcs12Iterations below Java 17's default",
         { pkcs12Iterations: "9999" },
         [
-            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 5000000 (the most Java opens); got 9999",
+            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 1000000 (its MAC key derivation runs in JavaScript: about 4 s per keystore at 1000000; the 32-character random password gains nothing from more); got 9999",
+        ],
+    ],
+    [
+        "pkcs12Iterations above what the modern profile writes (its MAC key derivation runs in JavaScript)",
+        { pkcs12Iterations: "1000001" },
+        [
+            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 1000000 (its MAC key derivation runs in JavaScript: about 4 s per keystore at 1000000; the 32-character random password gains nothing from more); got 1000001",
         ],
     ],
     [
         "pkcs12Iterations above what Java opens",
         { pkcs12Iterations: "5000001" },
         [
-            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 5000000 (the most Java opens); got 5000001",
+            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 1000000 (its MAC key derivation runs in JavaScript: about 4 s per keystore at 1000000; the 32-character random password gains nothing from more); got 5000001",
         ],
     ],
     [
         "pkcs12Iterations above what the legacy profile takes (its key derivations run in JavaScript)",
         { pkcs12Profile: "legacy", pkcs12Iterations: "100001" },
         [
-            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 100000 with pki:pkcs12Profile legacy (its key derivations run in JavaScript: about 1 s per keystore at 100000; pki:pkcs12Profile modern takes up to 5000000); got 100001",
+            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 100000 with pki:pkcs12Profile legacy (its key derivations run in JavaScript: about 1 s per keystore at 100000; pki:pkcs12Profile modern takes up to 1000000); got 100001",
         ],
     ],
     [
         "pkcs12Iterations in exponent form",
         { pkcs12Iterations: '"1e5"' },
         [
-            'pki:pkcs12Iterations must be a whole number from 10000 (Java 17\'s default) to 5000000 (the most Java opens); got "1e5"',
+            'pki:pkcs12Iterations must be a whole number from 10000 (Java 17\'s default) to 1000000 (its MAC key derivation runs in JavaScript: about 4 s per keystore at 1000000; the 32-character random password gains nothing from more); got "1e5"',
         ],
     ],
     [
         "pkcs12Iterations true",
         { pkcs12Iterations: "true" },
         [
-            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 5000000 (the most Java opens); got true",
+            "pki:pkcs12Iterations must be a whole number from 10000 (Java 17's default) to 1000000 (its MAC key derivation runs in JavaScript: about 4 s per keystore at 1000000; the 32-character random password gains nothing from more); got true",
         ],
     ],
     [
         "pkcs12Iterations null",
         { pkcs12Iterations: "null" },
         [
-            'pki:pkcs12Iterations is empty (YAML null, ~ and "" all reach the program as ""); set it to a whole number from 10000 to 5000000, or remove the line for 10000',
+            'pki:pkcs12Iterations is empty (YAML null, ~ and "" all reach the program as ""); set it to a whole number from 10000 to 1000000, or remove the line for 10000',
         ],
     ],
     [

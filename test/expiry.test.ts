@@ -979,7 +979,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
         );
     });
 
-    it("exits 2 on a PKCS#12 keystore that asks for more work than one render writes, before deriving a key", async () => {
+    it("exits 2 on a PKCS#12 keystore that asks for more work than Java opens (more than render writes), before deriving a key", async () => {
         const folder = tempDir("expiry-pkcs12-work");
         const p12 = path.join(folder, "client.p12");
         fs.writeFileSync(`${p12}.password`, "changeit", { mode: 0o600 });
@@ -1011,7 +1011,7 @@ describe("expiry: exit statuses and JSON for monitoring", function () {
             await expiry(PKCS12_MAX_ITERATIONS, [PKCS12_MAX_ITERATIONS, 1]),
             refused(
                 "its MAC and encrypted parts ask for 10000001 iterations in all, more than the 10000000 this package reads " +
-                    `(a MAC and one encrypted part at 5000000 each, the most render writes); ${reexport}`,
+                    `(a MAC and one encrypted part at 5000000 each, the most Java opens); ${reexport}`,
             ),
         );
         // Up to the limit it is opened: its MAC, of one iteration, is checked (and does not match).

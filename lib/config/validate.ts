@@ -71,7 +71,7 @@ import {
     withoutPrivateKeys,
 } from "./values";
 import { CLOCK_SKEW_MS, CRL_REASONS, DAY_MS, MAX_CRL_PERIOD_DAYS } from "../pki/crl";
-import { PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS, pkcs12IterationsProblem } from "../pki/pkcs12";
+import { PKCS12_MAX_MODERN_ITERATIONS, PKCS12_MIN_ITERATIONS, pkcs12IterationsProblem } from "../pki/pkcs12";
 import { inX509Years, normalSerial } from "../pki/x509";
 import { daysInMonth } from "./goYaml";
 import { javascriptValueText, SecureValue, UnpassableValue } from "./pulumiText";
@@ -192,7 +192,7 @@ const SETTING: Record<Key, { allowed: string; unset?: string }> = {
     },
     pkcs12Profile: { allowed: "modern or legacy", unset: "for modern" },
     pkcs12Iterations: {
-        allowed: `a whole number from ${PKCS12_MIN_ITERATIONS} to ${PKCS12_MAX_ITERATIONS}`,
+        allowed: `a whole number from ${PKCS12_MIN_ITERATIONS} to ${PKCS12_MAX_MODERN_ITERATIONS}`,
         unset: `for ${PKCS12_MIN_ITERATIONS}`,
     },
 };
