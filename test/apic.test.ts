@@ -7,6 +7,7 @@ import * as tls from "tls";
 import * as pulumi from "@pulumi/pulumi";
 import { ApicClientBundle, ApicClientBundleArgs } from "../lib/components/apicClientBundle";
 import { IntermediateCa } from "../lib/components/intermediateCa";
+import { RootCa } from "../lib/components/rootCa";
 import { IstioGatewayTls } from "../lib/components/istioGatewayTls";
 import { UiApicClient } from "../lib/components/uiApicClient";
 import { EngineState, runWithStandIn } from "../lib/engine/standIn";
@@ -193,11 +194,14 @@ function openP12(file: string, password: string, extra: string[] = []): { info: 
     return { info: info.output, pems: pems.output, status: pems.status };
 }
 
+/** A root of the gateway's server certificates, none of the test-only CA's: APIC's truststore. */
+const gatewayServerRootPem: Promise<string> = mintRoot("Gateway server root").then((root) => root.certPem);
+
 /** An ApicClientBundle "ob" under the test-only CA with an ECDSA key, and `extra`. */
 const testOnlyObBundle = (extra: Partial<ApicClientBundleArgs> = {}): ApicClientBundleArgs => ({
     clientCa: { certPem: TEST_ONLY_CA_CERT_PEM, privateKeyPem: TEST_ONLY_CA_KEY_PEM, chainPem: TEST_ONLY_CA_CERT_PEM },
     identity: "urn:example:apic-client:ob",
-    serverTrustBundlePem: TEST_ONLY_CA_CERT_PEM,
+    serverTrustBundlePem: gatewayServerRootPem,
     keyAlgorithm: "ECDSA",
     ...extra,
 });
@@ -545,6 +549,7 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
     it("refuses a clientCa.chainPem of more than 10 intermediates, which APIC would refuse in the keystore, and takes 10", async () => {
         // A root and 11 CAs each under the one before (ECDSA: cheap to make).
         const root = await mintRoot("Long chain root");
+        const serverRootPem = await gatewayServerRootPem;
         const cas = [await mintSubCa(root, "Long chain CA 1")];
         for (let i = 2; i <= APIC_MAX_INTERMEDIATES + 1; i++)
             cas.push(await mintSubCa(cas[i - 2], `Long chain CA ${i}`));
@@ -556,7 +561,7 @@ describe("APIC bundles: PKCS#12 and the apic CLI payloads", function () {
                     privateKeyPem: cas[depth - 1].keyPem,
                     chainPem: [...cas.slice(0, depth).reverse(), root].map((ca) => ca.certPem).join(""),
                 },
-                root.certPem,
+                serverRootPem,
             ).then(
                 ({ outputs }) => `accepted with ${pemBlocks(outputs).length} CAs`,
                 (error: Error) => refusalText(error),
@@ -629,6 +634,12 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
         privateKeyPem: TEST_ONLY_CA_KEY_PEM,
         chainPem: TEST_ONLY_CA_CERT_PEM,
     };
+    /** ApicClientBundle's clientCa here: a CA of its own, as the test-only CA is in the bundles these tests give. */
+    let apicClientCa: typeof clientCa;
+    before(async () => {
+        const ca = await mintRoot("Trust test APIC client CA");
+        apicClientCa = { certPem: ca.certPem, privateKeyPem: ca.keyPem, chainPem: ca.certPem };
+    });
 
     /** What refuses `bundle` as ApicClientBundle's serverTrustBundlePem and as UiApicClient's apicTrustPem (an output, as the stack passes it). */
     async function refusals(bundle: string): Promise<string[]> {
@@ -642,7 +653,7 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
             await failure(
                 runWithStandIn(() => {
                     new ApicClientBundle("ob", {
-                        clientCa,
+                        clientCa: apicClientCa,
                         identity: "urn:example:apic-client:ob",
                         serverTrustBundlePem: bundle,
                         keyAlgorithm: "ECDSA",
@@ -893,5 +904,80 @@ describe("Trust bundles given to APIC's truststore and the UI sidecars' ca.crt",
             "ApicClientBundle serverTrustBundlePem holds a CERTIFICATE block without its END line, or a BEGIN or END marker inside a line; give whole PEM certificates, each marker at the start of a line of its own",
             "UiApicClient apicTrustPem holds a CERTIFICATE block without its END line, or a BEGIN or END marker inside a line; give whole PEM certificates, each marker at the start of a line of its own",
         ]);
+    });
+
+    it("refuses the APIC client CA's own trust as APIC's truststore, whose key would sign a server certificate APIC takes for the gateway's, and takes the gateway server CA's", async () => {
+        // Real components under the stand-in: the client CA has no extendedKeyUsage, so a truststore
+        // holding its key, or its root's, lets whoever holds that key (Pulumi state) pose as the gateway.
+        type Pick = (cas: {
+            clientRoot: RootCa;
+            clientCa: IntermediateCa;
+            serverRoot: RootCa;
+            serverCa: IntermediateCa;
+        }) => pulumi.Input<string>;
+        const truststore = (pick: Pick, sharedRoot = false) =>
+            runWithStandIn(
+                () => {
+                    const clientRoot = new RootCa("apic-client-root", {
+                        subject: { commonName: "APIC client root" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const clientCa = new IntermediateCa("apic-client-ca", {
+                        rootCa: clientRoot,
+                        subject: { commonName: "APIC client CA" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const serverRoot = sharedRoot
+                        ? clientRoot
+                        : new RootCa("gateway-server-root", {
+                              subject: { commonName: "Gateway server root" },
+                              keyAlgorithm: "ECDSA",
+                          });
+                    const serverCa = new IntermediateCa("gateway-server-ca", {
+                        rootCa: serverRoot,
+                        subject: { commonName: "Gateway server CA" },
+                        keyAlgorithm: "ECDSA",
+                    });
+                    const bundle = new ApicClientBundle("ob", {
+                        clientCa,
+                        identity: "urn:example:apic-client:ob",
+                        serverTrustBundlePem: pick({ clientRoot, clientCa, serverRoot, serverCa }),
+                        keyAlgorithm: "ECDSA",
+                    });
+                    return { truststorePem: bundle.truststorePem, server: serverCa.trustBundlePem };
+                },
+                { state: new Map() },
+            ).then(
+                ({ outputs }) =>
+                    outputs.truststorePem === outputs.server ? "accepted" : "accepted, another truststore",
+                (error: Error) => refusalText(error),
+            );
+        const fix =
+            "APIC would accept, as the gateway, a server certificate for any host that the APIC client CA's key (in Pulumi state) signs, " +
+            "as that CA has no extendedKeyUsage. Give the gateway server CA's trustBundlePem";
+        const rootAlone =
+            "ApicClientBundle serverTrustBundlePem holds CN=APIC client root, the root that issued clientCa's chain, and no CA it issued besides clientCa's: " +
+            `${fix} (under a root shared with clientCa's, that bundle holds the gateway server CA too)`;
+        assert.deepStrictEqual(
+            [
+                await truststore(({ clientRoot }) => clientRoot.certPem),
+                await truststore(({ clientCa }) => clientCa.trustBundlePem),
+                await truststore(({ clientRoot, serverCa }) =>
+                    pulumi.concat(serverCa.trustBundlePem, clientRoot.certPem),
+                ),
+                await truststore(({ serverCa }) => serverCa.trustBundlePem),
+                // One root for everything (pki:trustDomains: shared): the root beside the server CA it issued.
+                await truststore(({ serverCa }) => serverCa.trustBundlePem, true),
+                await truststore(({ serverRoot }) => serverRoot.certPem, true),
+            ],
+            [
+                rootAlone,
+                `ApicClientBundle serverTrustBundlePem holds CN=APIC client CA, which has clientCa's own key: ${fix}`,
+                rootAlone,
+                "accepted",
+                "accepted",
+                rootAlone,
+            ],
+        );
     });
 });

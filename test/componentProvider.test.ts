@@ -242,6 +242,8 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     const refusals = (calls: [string, pulumi.Inputs][]) =>
         refusalsBeforeChildren(calls).then(({ messages }) => messages);
     let schema: Schema;
+    /** A root of the gateway's server certificates, none of a test's client CA's: ApicClientBundle's serverTrustBundlePem. */
+    let gatewayServerRootPem: string;
     /** A schema's property names as a message lists them: "a, b and c". */
     const takes = (properties: Record<string, Property> | undefined) => {
         const names = Object.keys(properties ?? {}).sort();
@@ -249,6 +251,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
     };
     before(async () => {
         schema = JSON.parse(await provider.getSchema()) as Schema;
+        gatewayServerRootPem = (await mintRoot("Gateway server root")).certPem;
     });
 
     it("declares the nodejs runtime, and the plugin host finds exactly the package's nine components", () => {
@@ -682,7 +685,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             const apic = await construct("ApicClientBundle", "plugin-apic", {
                 clientCa: issuingCa,
                 identity: "urn:example:apic-client:plugin",
-                serverTrustBundlePem: root.state.certPem,
+                serverTrustBundlePem: gatewayServerRootPem,
                 keyAlgorithm: "ECDSA",
                 pkcs12Profile: "modern",
             });
@@ -935,7 +938,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     {
                         clientCa: issuing,
                         identity: "urn:a",
-                        serverTrustBundlePem: root.certPem,
+                        serverTrustBundlePem: gatewayServerRootPem,
                         keyAlgorithm: "ECDSA",
                         organization: "",
                     },
@@ -1260,7 +1263,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
             {
                 clientCa: issuing,
                 identity: "urn:a",
-                serverTrustBundlePem: root.certPem,
+                serverTrustBundlePem: gatewayServerRootPem,
                 keyAlgorithm: "ECDSA",
                 ...extra,
             },
@@ -1324,7 +1327,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     {
                         clientCa: issuing,
                         identity: "urn:bank:apic",
-                        serverTrustBundlePem: root.certPem,
+                        serverTrustBundlePem: gatewayServerRootPem,
                         keyAlgorithm: "ECDSA",
                         pkcs12Iterations: pulumi.secret(20_000),
                     },
@@ -1631,7 +1634,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                     {
                         clientCa: key,
                         identity: "urn:bank:apic",
-                        serverTrustBundlePem: root.certPem,
+                        serverTrustBundlePem: gatewayServerRootPem,
                         keyAlgorithm: "ECDSA",
                     },
                 ],
@@ -1660,13 +1663,13 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
         // "ob😀x", and 51 letters and an emoji a CN cut inside the emoji: "URIError: URI malformed".
         // A name such as "apicBundle" stays the default endpointId: refusing it would make an upgrade
         // re-issue a deployed bundle under a new CN.
-        const { root, issuing } = await bankIssuer();
+        const { issuing } = await bankIssuer();
         const bundle = (name: string, extra: pulumi.Inputs = {}): [string, pulumi.Inputs, string] => [
             "ApicClientBundle",
             {
                 clientCa: issuing,
                 identity: "urn:bank:apic",
-                serverTrustBundlePem: root.certPem,
+                serverTrustBundlePem: gatewayServerRootPem,
                 keyAlgorithm: "ECDSA",
                 ...extra,
             },
@@ -1999,7 +2002,10 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 "IntermediateCa",
                 { subject: { commonName: "i", organization: null }, issuer: { ...rootIssuer, chainPem: null } },
             ],
-            ["ApicClientBundle", { clientCa: issuing, identity: "urn:bank:apic", serverTrustBundlePem: root.certPem }],
+            [
+                "ApicClientBundle",
+                { clientCa: issuing, identity: "urn:bank:apic", serverTrustBundlePem: gatewayServerRootPem },
+            ],
             [
                 "IstioGatewayTls",
                 {
@@ -2277,7 +2283,7 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 {
                     clientCa: issuer,
                     identity: "urn:bank:apic-client:ob",
-                    serverTrustBundlePem: root.certPem,
+                    serverTrustBundlePem: gatewayServerRootPem,
                     keyAlgorithm: "ECDSA",
                 },
             ],
@@ -2447,6 +2453,24 @@ describe("Pulumi component provider (PulumiPlugin.yaml): schema and construct wi
                 children: [],
             },
         ]);
+    });
+
+    it("refuses, from another language, an ApicClientBundle serverTrustBundlePem holding the APIC client CA or its root, and takes the gateway server root", async () => {
+        const { root, ca, issuing } = await bankIssuer();
+        const bundle = (serverTrustBundlePem: string) =>
+            refusal("ApicClientBundle", { clientCa: issuing, identity: "urn:bank:apic", serverTrustBundlePem });
+        const fix =
+            "APIC would accept, as the gateway, a server certificate for any host that the APIC client CA's key (in Pulumi state) signs, " +
+            "as that CA has no extendedKeyUsage. Give the gateway server CA's trustBundlePem";
+        assert.deepStrictEqual(
+            [await bundle(root.certPem), await bundle(ca.certPem + root.certPem), await bundle(gatewayServerRootPem)],
+            [
+                "ApicClientBundle serverTrustBundlePem holds CN=Bank root, the root that issued clientCa's chain, and no CA it issued besides clientCa's: " +
+                    `${fix} (under a root shared with clientCa's, that bundle holds the gateway server CA too)`,
+                `ApicClientBundle serverTrustBundlePem holds CN=Bank issuing CA, which has clientCa's own key: ${fix}`,
+                "accepted",
+            ],
+        );
     });
 
     it("registers no key or password of an ApicClientBundle whose serverTrustBundlePem, given as an output, is refused once it resolves", async () => {

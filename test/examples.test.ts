@@ -45,6 +45,8 @@ import {
 import { PIN_MISMATCH, verifyPeer } from "./envoyVerifier";
 
 /** How a run ended, for tables of cases: "accepted", or the message it was refused with. */
+/** A root of the gateway's server certificates, none of a test's client CA's: ApicClientBundle's serverTrustBundlePem. */
+const gatewayServerRootPem: Promise<string> = mintRoot("Gateway server root").then((root) => root.certPem);
 const accepted = (): string => "accepted";
 /** A refusal's own text (refusalText). */
 const messageOf = refusalText;
@@ -427,7 +429,7 @@ describe("Components used alone", function () {
         const bundle = (chainPem: string) => () =>
             new ApicClientBundle("b", {
                 clientCa: { certPem: caA.certPem, privateKeyPem: caA.keyPem, chainPem },
-                serverTrustBundlePem: rootA.certPem,
+                serverTrustBundlePem: gatewayServerRootPem,
                 endpointId: "ob",
                 identity: "urn:example:apic",
                 keyAlgorithm: "ECDSA",
@@ -1030,7 +1032,7 @@ describe("Components used alone", function () {
             () =>
                 new ApicClientBundle("b", {
                     clientCa: { certPem: signer.certPem, privateKeyPem: signer.keyPem, chainPem },
-                    serverTrustBundlePem: root.certPem,
+                    serverTrustBundlePem: gatewayServerRootPem,
                     endpointId: "ob",
                     identity: "urn:example:apic",
                     keyAlgorithm: "ECDSA",
@@ -1522,7 +1524,7 @@ describe("Components used alone", function () {
         const bundle = (signer: TestCa, identity: string) => () =>
             new ApicClientBundle("b", {
                 clientCa: issuer(signer),
-                serverTrustBundlePem: root.certPem,
+                serverTrustBundlePem: gatewayServerRootPem,
                 endpointId: "ob",
                 identity,
                 keyAlgorithm: "ECDSA",
@@ -1826,7 +1828,7 @@ describe("Components used alone", function () {
                     const apic = new ApicClientBundle("san-apic", {
                         clientCa: ca,
                         identity: "urn:bank:apic",
-                        serverTrustBundlePem: ca.trustBundlePem,
+                        serverTrustBundlePem: gatewayServerRootPem,
                         keyAlgorithm: "ECDSA",
                     });
                     new IstioGatewayTls("san", {

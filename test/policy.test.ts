@@ -1011,7 +1011,10 @@ describe("Policy pack", function () {
                                   ? serverCa
                                   : clientCa,
                         identity: "urn:example:apic-client:payments",
-                        serverTrustBundlePem: serverRoot.certPem,
+                        // ApicClientBundle itself refuses the root of its clientCa as APIC's truststore: the
+                        // server CA signing APIC's client is left to the policy to find.
+                        serverTrustBundlePem:
+                            misuse === "server CA signs APIC" ? clientRoot.certPem : serverRoot.certPem,
                         keyAlgorithm: "ECDSA",
                     });
                     return { mesh: mesh.certChainPem };

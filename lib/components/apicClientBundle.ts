@@ -3,7 +3,7 @@ import { Json, showJson } from "../config/values";
 import * as random from "@pulumi/random";
 import { pemBlocks } from "../pki/pem";
 import { cachedPkcs12, pkcs12FriendlyName, pkcs12IterationsProblem, PKCS12_MIN_ITERATIONS } from "../pki/pkcs12";
-import { apicChainProblem, APIC_MAX_INTERMEDIATES } from "../pki/apic";
+import { apicChainProblem, APIC_MAX_INTERMEDIATES, clientCaInServerTrustProblem } from "../pki/apic";
 import { spkiPin } from "../pki/pins";
 import { KeyAlgorithm } from "../config/types";
 import { apicClientCert, pkcs12PasswordName } from "../plan/plan";
@@ -54,7 +54,10 @@ export interface ApicClientBundleArgs {
      * certificates, not from the ones the gateway sends (legacy mode wants the leaf's issuer there).
      * Refused unless it holds CA certificates (keyCertSign) only, none expired: DataPower trusts a
      * leaf in its validation credentials as itself, a pin that breaks at that leaf's renewal, and
-     * takes validation credentials that hold an expired certificate down.
+     * takes validation credentials that hold an expired certificate down. Refused too when it holds
+     * (by SPKI pin) clientCa, a CA of its chain or their root without a gateway server CA that root
+     * issued: the client CA has no extendedKeyUsage, so its key would sign a server certificate
+     * APIC takes for the gateway's.
      */
     readonly serverTrustBundlePem: pulumi.Input<string>;
     /**
@@ -199,7 +202,7 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             );
         }
         const organization = organizationArgument(args.organization, "ApicClientBundle organization", this);
-        const truststorePem = checkedTrustBundle(
+        const checkedBundle = checkedTrustBundle(
             args.serverTrustBundlePem,
             "ApicClientBundle serverTrustBundlePem",
             this,
@@ -219,6 +222,22 @@ export class ApicClientBundle extends pulumi.ComponentResource {
             signsFor: "clientAuth",
             signsNames: [{ type: "URI", value: identity, input: "identity" }, subjectSignedName(spec.subject)],
         });
+        // Not the client CA's own trust (once clientCa passes its checks, which name a bad one first):
+        // its key, or its chain's, would sign a server certificate APIC accepts as the gateway. The
+        // verdict alone leaves clientCa's outputs (a secret object from another language), so that
+        // the truststore stays as secret as it was given.
+        const notClientCa = pulumi.unsecret(
+            pulumi
+                .all([checkedBundle, clientCa.certPem, args.clientCa.chainPem])
+                .apply(([bundle, caCertPem, caChainPem]) => {
+                    const problem = clientCaInServerTrustProblem(bundle, caCertPem, caChainPem);
+                    if (problem !== undefined) {
+                        throw argumentError(`ApicClientBundle serverTrustBundlePem ${problem}`, this);
+                    }
+                    return true;
+                }),
+        );
+        const truststorePem = pulumi.all([checkedBundle, notClientCa]).apply(([bundle]) => bundle);
         const caChainPem = chainCertificatesOf(args.clientCa.chainPem).apply((chain) => {
             const problem = apicChainProblem(chain);
             if (problem !== undefined) {

@@ -8,6 +8,11 @@
  *   server profile that requires client certificates, with that host's keystore when it is issued here.
  */
 
+import * as crypto from "crypto";
+import { pemBlocks } from "./pem";
+import { spkiPin } from "./pins";
+import { isSelfSigned, subjectOf } from "./x509";
+
 /** APIC accepts at most 10 intermediate certificates in a keystore. */
 export const APIC_MAX_INTERMEDIATES = 10;
 
@@ -79,6 +84,79 @@ export function apicChainProblem(chainPem: string): string | undefined {
     const count = countCerts(chainPem);
     if (count <= APIC_MAX_INTERMEDIATES) return undefined;
     return `holds ${count} intermediate certificates, more than the ${APIC_MAX_INTERMEDIATES} an APIC keystore takes (APIC refuses such a keystore)`;
+}
+
+/** Each certificate of `texts` that Node reads (an unreadable one is its own check's to name). */
+function readableCertificates(texts: (string | null | undefined)[]): crypto.X509Certificate[] {
+    return texts
+        .filter((text): text is string => typeof text === "string")
+        .flatMap((text) => pemBlocks(text.replace(/\r\n/g, "\n"), "CERTIFICATE"))
+        .flatMap((block) => {
+            try {
+                return [new crypto.X509Certificate(block)];
+            } catch {
+                return [];
+            }
+        });
+}
+
+/** Whether `key` verifies `cert`'s signature (a key of another type verifies nothing). */
+function verifiedBy(cert: crypto.X509Certificate, key: crypto.KeyObject): boolean {
+    try {
+        return cert.verify(key);
+    } catch {
+        return false;
+    }
+}
+
+/**
+ * Why APIC's truststore (`bundlePem`, the CAs it trusts for the gateway's server certificate) must
+ * not be given, or undefined: it holds a certificate (compared by SPKI pin, so a re-issued or
+ * cross-signed copy counts too) with the key of the APIC client CA (`clientCaCertPem`), of a CA of
+ * its chain (`clientCaChainPem`), or of the root that issued that chain. The client CA carries no
+ * extendedKeyUsage, so its key would sign a server certificate for any gateway host that APIC
+ * accepts as the gateway. A root of the client CA's chain is let through only beside a CA it issued
+ * that is none of the client CA's: the root shared with the gateway server CA
+ * (`pki:trustDomains: shared`), whose weaker guarantee is documented there.
+ */
+export function clientCaInServerTrustProblem(
+    bundlePem: string,
+    clientCaCertPem: string | null | undefined,
+    clientCaChainPem: string | null | undefined,
+): string | undefined {
+    const [clientCa] = readableCertificates([clientCaCertPem]);
+    const chain = readableCertificates([clientCaChainPem]);
+    // The client CA itself (even a root used as one) and every CA of its chain that is not a root.
+    const own = new Map<string, crypto.X509Certificate>();
+    if (clientCa !== undefined) own.set(spkiPin(clientCa.publicKey), clientCa);
+    for (const cert of chain)
+        if (!isSelfSigned(cert) && !own.has(spkiPin(cert.publicKey))) own.set(spkiPin(cert.publicKey), cert);
+    const signed = [...own.values()].filter((cert) => !isSelfSigned(cert));
+    const rootPins = new Set(chain.filter(isSelfSigned).map((cert) => spkiPin(cert.publicKey)));
+    const trusted = readableCertificates([bundlePem]);
+    const fix =
+        "APIC would accept, as the gateway, a server certificate for any host that the APIC client CA's key " +
+        "(in Pulumi state) signs, as that CA has no extendedKeyUsage. Give the gateway server CA's trustBundlePem";
+    for (const cert of trusted) {
+        const pin = spkiPin(cert.publicKey);
+        const same = own.get(pin);
+        if (same !== undefined) {
+            const whose =
+                same === clientCa ? "clientCa's own key" : `the key of ${subjectOf(same)}, a CA of clientCa.chainPem`;
+            return `holds ${subjectOf(cert)}, which has ${whose}: ${fix}`;
+        }
+        const isClientRoot = rootPins.has(pin) || signed.some((lower) => verifiedBy(lower, cert.publicKey));
+        const issuesServerCa = trusted.some(
+            (other) => !own.has(spkiPin(other.publicKey)) && !isSelfSigned(other) && verifiedBy(other, cert.publicKey),
+        );
+        if (isClientRoot && !issuesServerCa) {
+            return (
+                `holds ${subjectOf(cert)}, the root that issued clientCa's chain, and no CA it issued besides clientCa's: ${fix} ` +
+                "(under a root shared with clientCa's, that bundle holds the gateway server CA too)"
+            );
+        }
+    }
+    return undefined;
 }
 
 export function apicPayloads(args: {
