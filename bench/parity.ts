@@ -38,24 +38,40 @@ export function selfSigned(keyPem: string): string {
     }).state.certPem as string;
 }
 
-/** One real ECDSA key and certificate handed back for every tls resource: fast, and valid PEM for the code that parses it. */
-let fastMaterial: { keyPem: string; publicKeyPem: string; certPem: string } | undefined;
+/** A real ECDSA key and its self-signed CA certificate, for the fast mock. */
+interface FastMaterial {
+    keyPem: string;
+    publicKeyPem: string;
+    certPem: string;
+}
+
+function fastMaterial(): FastMaterial {
+    const { privateKey } = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const keyPem = privateKey.export({ type: "sec1", format: "pem" }) as string;
+    const publicKeyPem = crypto.createPublicKey(privateKey).export({ type: "spki", format: "pem" }) as string;
+    return { keyPem, publicKeyPem, certPem: selfSigned(keyPem) };
+}
+
+/**
+ * The key and certificate handed back for every tls resource of the APIC-client trust domain
+ * (its root, its CA and the APIC client certificates, all named "...client..."), and the one for
+ * every other: fast, and valid PEM for the code that parses it. Two, not one: ApicClientBundle
+ * refuses a server truststore holding a key of the client CA's side.
+ */
+let fastMaterials: { client: FastMaterial; other: FastMaterial } | undefined;
 
 export function fastMocks(): pulumi.runtime.Mocks & { count: number } {
-    if (fastMaterial === undefined) {
-        const { privateKey } = crypto.generateKeyPairSync("ec", { namedCurve: "prime256v1" });
-        const keyPem = privateKey.export({ type: "sec1", format: "pem" }) as string;
-        const publicKeyPem = crypto.createPublicKey(privateKey).export({ type: "spki", format: "pem" }) as string;
-        fastMaterial = { keyPem, publicKeyPem, certPem: selfSigned(keyPem) };
-    }
-    const { keyPem, publicKeyPem, certPem } = fastMaterial;
+    fastMaterials ??= { client: fastMaterial(), other: fastMaterial() };
+    const materials = fastMaterials;
     const mocks = {
         count: 0,
         newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
             mocks.count++;
             const state: Record<string, unknown> = { ...args.inputs };
-            if (args.type.startsWith("tls:"))
+            if (args.type.startsWith("tls:")) {
+                const { keyPem, publicKeyPem, certPem } = /client/.test(args.name) ? materials.client : materials.other;
                 Object.assign(state, { privateKeyPem: keyPem, publicKeyPem, certPem, certRequestPem: "" });
+            }
             if (args.type.startsWith("random:")) state.result = "benchpassword";
             return { id: `${args.name}-id`, state };
         },
