@@ -2279,13 +2279,15 @@ const CASES: [string, Overrides, string[]][] = [
     ],
     [
         // Its folder apic/ui/truststore.json/ would meet the truststore's file after every key was made.
+        // Named by its index in the list, an invalid host before it counted too.
         "frontEnd.apicHosts naming a file of the render's apic/ui/",
         {
             frontEnd:
-                "{ services: [sample-app], callers: [sample-app], apicHosts: [apic.example.api.bank.example, truststore.json] }",
+                "{ services: [sample-app], callers: [sample-app], apicHosts: [apic.example.api.bank.example, bad_host, truststore.json] }",
         },
         [
-            "pki:frontEnd.apicHosts[1] \"truststore.json\" is the name of a file a render writes in apic/ui/ (APIC's UI truststore), where the host's own folder of APIC files would go. " +
+            `pki:frontEnd.apicHosts[1] "bad_host" has the label "bad_host"; labels are lower-case letters, digits and '-', not starting or ending with '-'`,
+            "pki:frontEnd.apicHosts[2] \"truststore.json\" is the name of a file a render writes in apic/ui/ (APIC's UI truststore), where the host's own folder of APIC files would go. " +
                 "List the host(s) on which APIC receives the UI services' calls, e.g. [apic.dev.api.bank.example]",
         ],
     ],

@@ -341,7 +341,16 @@ function apicObjectNameProblems(
     }
 }
 
-function dnsNames(value: Json | undefined, key: string, fail: Fail): string[] {
+/**
+ * The DNS names of list `value` at `key`, each one refused named by its index in the list; `reserved`
+ * says why a valid name may not be used here, if it may not.
+ */
+function dnsNames(
+    value: Json | undefined,
+    key: string,
+    fail: Fail,
+    reserved: (host: string) => string | undefined = () => undefined,
+): string[] {
     if (value === undefined) return [];
     if (!Array.isArray(value)) {
         fail(`${key} must be a list of DNS names; got ${showJson(value)}`);
@@ -370,6 +379,11 @@ function dnsNames(value: Json | undefined, key: string, fail: Fail): string[] {
             fail(
                 `${key}[${i}] "${host}" and ${key}[${twin.index}] "${twin.host}" have the same name in Kubernetes objects and APIC payloads, "${hostNameForm(host)}" (dots become '-'), so one would replace the other's; give the UI services that call one of them a stack of their own`,
             );
+            return [];
+        }
+        const why = reserved(host);
+        if (why !== undefined) {
+            fail(`${key}[${i}] "${host}" ${why}`);
             return [];
         }
         byName.set(hostNameForm(host), { host, index: i });
@@ -667,16 +681,13 @@ export function validateFrontEnd(
     callerNamespaceProblems(listed, chosen, value.services, guardedNamespaces(gatewayNamespace, gateway), fail);
     overlappingSelectors(listed, chosen, value.services, fail);
     callerSecretProblems(listed, chosen, value.services, fail);
-    const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail).filter((host, i) => {
-        // A render writes each APIC host's files to apic/ui/<host>/, beside the UI truststore's.
-        const file = Object.values(APIC_UI_FILES).find((f) => f === host.toLowerCase());
-        if (file === undefined) return true;
-        fail(
-            `${KEY}.apicHosts[${i}] "${host}" is the name of a file a render writes in apic/ui/ (APIC's UI truststore), where the host's own folder of APIC files would go. ` +
-                `List the host(s) on which APIC receives the UI services' calls, e.g. [apic.dev.api.bank.example]`,
-        );
-        return false;
-    });
+    // A render writes each APIC host's files to apic/ui/<host>/, beside the UI truststore's.
+    const apicHosts = dnsNames(value.apicHosts, `${KEY}.apicHosts`, fail, (host) =>
+        Object.values(APIC_UI_FILES).some((file) => file === host.toLowerCase())
+            ? "is the name of a file a render writes in apic/ui/ (APIC's UI truststore), where the host's own folder of APIC files would go. " +
+              "List the host(s) on which APIC receives the UI services' calls, e.g. [apic.dev.api.bank.example]"
+            : undefined,
+    );
     apicObjectNameProblems(listed, chosen, apicHosts, fail);
     if (chosen.length > 0 && apicHosts.length === 0 && value.apicHosts === undefined) {
         fail(
