@@ -2278,6 +2278,20 @@ const CASES: [string, Overrides, string[]][] = [
         ],
     ],
     [
+        // Helm gives every pod of the istio-ingress chart istio.labels: part-of istio, managed-by Helm.
+        "frontEnd.customerFacingGateway.selector made of the chart's common labels",
+        {
+            frontEnd:
+                '{ customerFacingGateway: { namespace: public-gw, selector: { app: istio-ingressgateway, "app.kubernetes.io/part-of": istio } } }',
+        },
+        [
+            'pki:frontEnd.customerFacingGateway.selector {"app":"istio-ingressgateway","app.kubernetes.io/part-of":"istio"} selects the backend ingress gateway\'s pods too: ' +
+                "Istio's default ingress gateway carries app: istio-ingressgateway, app.kubernetes.io/part-of: istio beside istio: ingressgateway, " +
+                "so the backend gateway would serve the customer-facing hosts and hold their keys. " +
+                "Select the customer-facing gateway's pods by a label of their own, e.g. { istio: public-ingressgateway }",
+        ],
+    ],
+    [
         // Its folder apic/ui/truststore.json/ would meet the truststore's file after every key was made.
         // Named by its index in the list, an invalid host before it counted too.
         "frontEnd.apicHosts naming a file of the render's apic/ui/",

@@ -642,9 +642,10 @@ export const MESH_CA_SECRET = { namespace: "istio-system", name: "cacerts" } as 
 export const GATEWAY_SELECTOR = { istio: "ingressgateway" } as const;
 /**
  * The pod labels of the default Istio ingress gateway (istio/istio manifests/charts/gateways/
- * istio-ingress: values.yaml gateways.istio-ingressgateway.labels and templates/deployment.yaml,
- * installed in istio-system, revision "default"), which the backend's pods carry: a customer-facing
- * selector made only of these selects the backend's pods too.
+ * istio-ingress: values.yaml gateways.istio-ingressgateway.labels, templates/deployment.yaml and
+ * the "istio.labels" every resource gets, revision "default"; heritage, release and chart only
+ * when installed in istio-system), which the backend's pods carry: a customer-facing selector
+ * made only of these selects the backend's pods too.
  */
 export const BACKEND_GATEWAY_POD_LABELS: Readonly<Record<string, string>> = {
     ...GATEWAY_SELECTOR,
@@ -660,6 +661,8 @@ export const BACKEND_GATEWAY_POD_LABELS: Readonly<Record<string, string>> = {
     heritage: "Tiller",
     release: "istio",
     chart: "gateways",
+    "app.kubernetes.io/part-of": "istio",
+    "app.kubernetes.io/managed-by": "Helm",
 };
 
 /**
