@@ -9,9 +9,8 @@
  */
 
 import * as crypto from "crypto";
-import { pemBlocks } from "./pem";
 import { spkiPin } from "./pins";
-import { isSelfSigned, subjectOf } from "./x509";
+import { isSelfSigned, keyVerifies, readableCertificates, subjectOf } from "./x509";
 
 /** APIC accepts at most 10 intermediate certificates in a keystore. */
 export const APIC_MAX_INTERMEDIATES = 10;
@@ -86,28 +85,9 @@ export function apicChainProblem(chainPem: string): string | undefined {
     return `holds ${count} intermediate certificates, more than the ${APIC_MAX_INTERMEDIATES} an APIC keystore takes (APIC refuses such a keystore)`;
 }
 
-/** Each certificate of `texts` that Node reads (an unreadable one is its own check's to name). */
-function readableCertificates(texts: (string | null | undefined)[]): crypto.X509Certificate[] {
-    return texts
-        .filter((text): text is string => typeof text === "string")
-        .flatMap((text) => pemBlocks(text.replace(/\r\n/g, "\n"), "CERTIFICATE"))
-        .flatMap((block) => {
-            try {
-                return [new crypto.X509Certificate(block)];
-            } catch {
-                return [];
-            }
-        });
-}
-
-/** Whether `key` verifies `cert`'s signature (a key of another type verifies nothing). */
-function verifiedBy(cert: crypto.X509Certificate, key: crypto.KeyObject): boolean {
-    try {
-        return cert.verify(key);
-    } catch {
-        return false;
-    }
-}
+/** Each certificate of `text` that Node reads, CRLF line ends taken as LF; none for no text. */
+const certificatesIn = (text: string | null | undefined): crypto.X509Certificate[] =>
+    typeof text === "string" ? readableCertificates(text.replace(/\r\n/g, "\n")) : [];
 
 /**
  * Why APIC's truststore (`bundlePem`, the CAs it trusts for the gateway's server certificate) must
@@ -124,8 +104,8 @@ export function clientCaInServerTrustProblem(
     clientCaCertPem: string | null | undefined,
     clientCaChainPem: string | null | undefined,
 ): string | undefined {
-    const [clientCa] = readableCertificates([clientCaCertPem]);
-    const chain = readableCertificates([clientCaChainPem]);
+    const [clientCa] = certificatesIn(clientCaCertPem);
+    const chain = certificatesIn(clientCaChainPem);
     // The client CA itself (even a root used as one) and every CA of its chain that is not a root.
     const own = new Map<string, crypto.X509Certificate>();
     if (clientCa !== undefined) own.set(spkiPin(clientCa.publicKey), clientCa);
@@ -133,7 +113,7 @@ export function clientCaInServerTrustProblem(
         if (!isSelfSigned(cert) && !own.has(spkiPin(cert.publicKey))) own.set(spkiPin(cert.publicKey), cert);
     const signed = [...own.values()].filter((cert) => !isSelfSigned(cert));
     const rootPins = new Set(chain.filter(isSelfSigned).map((cert) => spkiPin(cert.publicKey)));
-    const trusted = readableCertificates([bundlePem]);
+    const trusted = certificatesIn(bundlePem);
     const fix =
         "APIC would accept, as the gateway, a server certificate for any host that the APIC client CA's key " +
         "(in Pulumi state) signs, as that CA has no extendedKeyUsage. Give the gateway server CA's trustBundlePem";
@@ -145,9 +125,9 @@ export function clientCaInServerTrustProblem(
                 same === clientCa ? "clientCa's own key" : `the key of ${subjectOf(same)}, a CA of clientCa.chainPem`;
             return `holds ${subjectOf(cert)}, which has ${whose}: ${fix}`;
         }
-        const isClientRoot = rootPins.has(pin) || signed.some((lower) => verifiedBy(lower, cert.publicKey));
+        const isClientRoot = rootPins.has(pin) || signed.some((lower) => keyVerifies(lower, cert.publicKey));
         const issuesServerCa = trusted.some(
-            (other) => !own.has(spkiPin(other.publicKey)) && !isSelfSigned(other) && verifiedBy(other, cert.publicKey),
+            (other) => !own.has(spkiPin(other.publicKey)) && !isSelfSigned(other) && keyVerifies(other, cert.publicKey),
         );
         if (isClientRoot && !issuesServerCa) {
             return (

@@ -22,7 +22,17 @@ import {
 import { pemBlocks, pemDecode } from "./pem";
 import { spkiPin } from "./pins";
 import { caFlags } from "./trustBundle";
-import { brokenSignatureHashOf, expiredAt, isRootCopy, isSelfSigned, notYetValidAt, signedBy, subjectOf } from "./x509";
+import {
+    brokenSignatureHashOf,
+    expiredAt,
+    isRootCopy,
+    isSelfSigned,
+    keyVerifies,
+    notYetValidAt,
+    readableCertificates,
+    signedBy,
+    subjectOf,
+} from "./x509";
 
 const DAY_SECONDS = 86_400;
 
@@ -254,15 +264,6 @@ const ownCaOfKey = (cert: crypto.X509Certificate, own: readonly ReadOwnCa[]): Re
     return own.find((ca) => ca.pin === pin);
 };
 
-/** Whether `caCert`'s key signed `cert`; false for a key of another algorithm, which Node may throw at. */
-function verifiesWith(cert: crypto.X509Certificate, caCert: crypto.X509Certificate): boolean {
-    try {
-        return cert.verify(caCert.publicKey);
-    } catch {
-        return false;
-    }
-}
-
 /** How a refusal shows the own CA whose key `given` holds: a retired root by the subject `given` gives it. */
 const ownCaShown = (ca: OwnCa, caCert: crypto.X509Certificate | undefined, given: crypto.X509Certificate): string =>
     caCert === undefined
@@ -280,13 +281,7 @@ const ownCaShown = (ca: OwnCa, caCert: crypto.X509Certificate | undefined, given
 export function ownCaChainProblem(key: string, host: string, pem: string, own: readonly OwnCa[]): string | undefined {
     if (own.length === 0) return undefined;
     const cas = readOwnCas(own);
-    const chain = pemBlocks(pem, "CERTIFICATE").flatMap((block) => {
-        try {
-            return [new crypto.X509Certificate(block)];
-        } catch {
-            return []; // the other checks name it
-        }
-    });
+    const chain = readableCertificates(pem);
     const fix = `a customer-facing host needs a certificate from a public CA, whose chain ends at a publicly trusted root, not at this PKI: have a public CA sign the CSR for ${host}`;
     for (const [i, cert] of chain.entries()) {
         const which = i === 0 ? "the certificate" : `${subjectOf(cert)} in its chain`;
@@ -297,7 +292,7 @@ export function ownCaChainProblem(key: string, host: string, pem: string, own: r
         // A retired root's key is known by its pin alone: a certificate of it is refused above, one it signed is
         // not (its chain ends at a root the anchor check finds in no public list, or at that retired root, refused).
         for (const { ca, caCert } of cas) {
-            if (caCert !== undefined && verifiesWith(cert, caCert)) {
+            if (caCert !== undefined && keyVerifies(cert, caCert.publicKey)) {
                 return `${key}: ${which} is signed by this stack's ${ca.name} (${subjectOf(caCert)}); ${fix}`;
             }
         }

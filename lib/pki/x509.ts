@@ -28,6 +28,7 @@ import {
     id_sha512WithRSAEncryption,
     RsaSaPssParams,
 } from "@peculiar/asn1-rsa";
+import { pemBlocks } from "./pem";
 
 /**
  * A distinguished name as Node gives it, on one line ("O=Bank, CN=Bank root"); "" for an empty
@@ -45,6 +46,25 @@ export const signedBy = (lower: crypto.X509Certificate, upper: crypto.X509Certif
 
 /** Whether the certificate signs itself: its own issuer, verified with its own key (a root, or an anchor a chain ends in). */
 export const isSelfSigned = (cert: crypto.X509Certificate): boolean => signedBy(cert, cert);
+
+/** Whether `key` verifies `cert`'s signature, whatever names it carries; false for a key of another algorithm, which Node may throw at. */
+export function keyVerifies(cert: crypto.X509Certificate, key: crypto.KeyObject): boolean {
+    try {
+        return cert.verify(key);
+    } catch {
+        return false;
+    }
+}
+
+/** Each certificate of `pem` that Node reads: one it cannot read is left to the check that names it. */
+export const readableCertificates = (pem: string): crypto.X509Certificate[] =>
+    pemBlocks(pem, "CERTIFICATE").flatMap((block) => {
+        try {
+            return [new crypto.X509Certificate(block)];
+        } catch {
+            return [];
+        }
+    });
 
 /**
  * Whether `cert` is a copy of `root`: the same subject and key (a root renewed with its key, or
