@@ -1524,7 +1524,7 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         assert.deepStrictEqual(fs.readdirSync(out), ["inventory.json"], "the other render's output is kept");
     });
 
-    it("refuses to replace, even with --force, a render of another environment: an --out mistyped would put this stack's keys where that environment's are looked for", async () => {
+    it("refuses to replace, even with --force, a render of another environment, finished or waiting for signatures: an --out mistyped would put this stack's keys where that environment's are looked for", async () => {
         const dir = tempDir("other-environment");
         const out = path.join(dir, "out");
         fs.mkdirSync(out);
@@ -1545,6 +1545,29 @@ describe("render: what an interrupted, killed or failing render leaves behind", 
         // The same environment's render is replaced.
         fs.writeFileSync(path.join(out, "inventory.json"), inventory.replace("prod", "files"));
         assert.strictEqual((await cli("render", "--config", option1(dir), "--out", out, "--force")).status, 0);
+
+        // A render stopped for the offline roots' signatures (CSRs only) records its environment too:
+        // its CSRs are where that environment's ceremony looks for them.
+        fs.rmSync(out, { recursive: true });
+        fs.mkdirSync(path.join(out, "csr"), { recursive: true });
+        const pending = '{ "environment": "prod", "unsigned": ["apic-client-ca"] }\n';
+        fs.writeFileSync(path.join(out, "pending.json"), pending);
+        fs.writeFileSync(path.join(out, "csr/apic-client-ca.csr"), "prod's CSR\n");
+        assert.deepStrictEqual(await cli("render", "--config", option1(dir), "--out", out, "--force"), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${out} holds a render of environment "prod", not of this stack's pki:environment "files"; --force only replaces an earlier render of the same environment: choose another --out (or, when that render is no longer needed, remove it first)\n`,
+        });
+        assert.deepStrictEqual(entries(out).sort(), ["csr/", "csr/apic-client-ca.csr", "pending.json"]);
+        fs.writeFileSync(path.join(out, "pending.json"), pending.replace("prod", "files"));
+        assert.strictEqual((await cli("render", "--config", option1(dir), "--out", out, "--force")).status, 0);
+        // A pending.json that is not a render's is not an earlier render's file.
+        fs.writeFileSync(path.join(out, "pending.json"), "[]\n");
+        assert.deepStrictEqual(await cli("render", "--config", option1(dir), "--out", out, "--force"), {
+            status: 1,
+            out: "",
+            err: `error: output folder ${out} holds files that are not a render's (pending.json); --force only replaces an earlier render: choose another --out\n`,
+        });
     });
 
     it("removes, under the lock, the staging folders and new state files of killed renders, naming each; refuses when the output itself is only in a swap's old folder", async () => {

@@ -168,6 +168,11 @@ describe("Offline roots: no root key enters the stack", function () {
         );
         for (const id of CA_IDS) assert.match(csrs[id], /^-----BEGIN CERTIFICATE REQUEST-----\n/);
         assert.deepStrictEqual(planFromRawConfig(base).pendingIntermediates, CA_IDS);
+        // Beside them, the environment they are of: render --force from another environment is refused on it.
+        assert.deepStrictEqual(JSON.parse(fs.readFileSync(path.join(stage1Dir, "../pending.json"), "utf8")), {
+            environment: "example",
+            unsigned: CA_IDS,
+        });
     });
 
     it("plans the root from the offline certificate: its subject, key and lifetime", () => {

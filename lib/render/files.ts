@@ -38,7 +38,7 @@ export { codeOf, createExclusive, PRIVATE_FILE, PUBLIC_FILE, writeNewFile } from
  * outside these, so the list cannot fall behind what render writes.
  */
 const RENDER_FILES: readonly RegExp[] = [
-    /^(inventory|deployment)\.json$/,
+    /^(inventory|deployment|pending)\.json$/,
     /^(trust|timeline)\.mmd$/,
     // k8s/<cluster>/<namespace>/<kind>-<name>.yaml
     /^k8s\/[^/]+\/[^/]+\/[^/]+\.yaml$/,
@@ -50,6 +50,9 @@ const RENDER_FILES: readonly RegExp[] = [
     /^front-end\/csr\/[^/]+\.csr$/,
     /^front-end\/public-roots\.pem$/,
 ];
+
+/** What a render stopped for the offline roots' signatures writes beside csr/: its environment. */
+export const PENDING_FILE = "pending.json";
 
 /** Most file systems' limit on a file name, in bytes (ext4, XFS, APFS). */
 const MAX_FILE_NAME_BYTES = 255;
@@ -88,21 +91,26 @@ const isRenderFile = (relative: string): boolean => RENDER_FILES.some((pattern) 
 const MAX_INVENTORY_BYTES = 256 * 1024 * 1024;
 
 /**
- * The environment of `file` when it is an inventory.json as render writes it ({ environment,
- * option, certificates: [] }), else undefined: a regular file, read without following a link and
- * without blocking (a FIFO there must not hang the render, which holds its locks), of at most
- * MAX_INVENTORY_BYTES.
+ * The files that say which environment a render was of: a finished render's inventory.json, and
+ * a render stopped for the offline roots' signatures (it wrote csr/ only) its pending.json.
  */
-function renderInventoryEnvironment(file: string): string | undefined {
+const ENVIRONMENT_FILES: readonly string[] = ["inventory.json", PENDING_FILE];
+
+/**
+ * The environment of `file` when it is an inventory.json as render writes it ({ environment,
+ * option, certificates: [] }) or a pending.json ({ environment, unsigned: [] }), else undefined: a
+ * regular file, read without following a link and without blocking (a FIFO there must not hang
+ * the render, which holds its locks), of at most MAX_INVENTORY_BYTES.
+ */
+function renderEnvironmentIn(file: string): string | undefined {
     // A link (ELOOP), nothing that can be opened, or no regular file: none is a render's inventory.
     const no = (): undefined => undefined;
     try {
         return withRegularFileNoFollow(file, { missing: no, link: no, unopenable: no, notFile: no }, (fd, stat) => {
             if (stat.size > MAX_INVENTORY_BYTES) return undefined;
             const inventory = JSON.parse(fs.readFileSync(fd, "utf8")) as Record<string, unknown>;
-            return typeof inventory.environment === "string" && Array.isArray(inventory.certificates)
-                ? inventory.environment
-                : undefined;
+            const list = path.basename(file) === PENDING_FILE ? inventory.unsigned : inventory.certificates;
+            return typeof inventory.environment === "string" && Array.isArray(list) ? inventory.environment : undefined;
         });
     } catch {
         return undefined; // not JSON, or not readable after all
@@ -111,8 +119,8 @@ function renderInventoryEnvironment(file: string): string | undefined {
 
 /**
  * The entries below `folder` that no render writes, by their paths in it (folders end in "/"): a
- * file, folder or link at a path render does not use, another special file, an inventory.json
- * that is not a render's (a link or special file there included: it is never followed or read),
+ * file, folder or link at a path render does not use, another special file, an inventory.json or
+ * pending.json that is not a render's (a link or special file there included: it is never followed or read),
  * and anything another user owns ("k8s/ of user 65534": they could swap a folder of theirs for a
  * link while it is deleted). Folders render uses are searched; a foreign one is named alone. A
  * folder --force may replace has none.
@@ -129,7 +137,7 @@ function foreignEntries(folder: string, under = ""): string[] {
         const link = entry.isSymbolicLink() && (isRenderFile(relative) || RENDER_FOLDERS.test(relative));
         const written = link || (entry.isFile() && isRenderFile(relative));
         return !written ||
-            (relative === "inventory.json" && renderInventoryEnvironment(path.join(folder, relative)) === undefined)
+            (ENVIRONMENT_FILES.includes(relative) && renderEnvironmentIn(path.join(folder, relative)) === undefined)
             ? [relative]
             : [];
     });
@@ -241,10 +249,10 @@ function checkTarget(target: string, force: boolean, accounts: Accounts, environ
         );
     }
     // Another environment's render is not an earlier render of this stack: --force would put this
-    // environment's keys and Secrets where that environment's are looked for (an --out mistyped).
-    const earlier = entries.includes("inventory.json")
-        ? renderInventoryEnvironment(path.join(target, "inventory.json"))
-        : undefined;
+    // environment's keys and Secrets where that environment's are looked for (an --out mistyped),
+    // or its CSRs where that environment's ceremony looks for its own.
+    const recorded = ENVIRONMENT_FILES.find((name) => entries.includes(name));
+    const earlier = recorded !== undefined ? renderEnvironmentIn(path.join(target, recorded)) : undefined;
     if (earlier !== undefined && environment !== undefined && earlier !== environment) {
         throw new Error(
             `output folder ${target} holds a render of environment ${JSON.stringify(earlier)}, not of this stack's pki:environment ${JSON.stringify(environment)}; --force only replaces an earlier render of the same environment: choose another --out (or, when that render is no longer needed, remove it first)`,

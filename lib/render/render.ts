@@ -25,7 +25,7 @@ import { RootSlot } from "../plan/hierarchy";
 import { parseCrl } from "../pki/crl";
 import { pemBlocks } from "../pki/pem";
 import { buildPki, FrontEndOutputs, pendingSignaturesMessage, requestOfflineSignatures } from "../stack";
-import { fileNameWithin, PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
+import { fileNameWithin, PENDING_FILE, PRIVATE_FILE as PRIVATE, PUBLIC_FILE as PUBLIC, StagedFolder } from "./files";
 import { heapLimitBytes, heapShortfall } from "./heap";
 import { Accounts } from "../files";
 import { IssuedCertificate } from "../inventory/issued";
@@ -172,6 +172,10 @@ async function renderInto(plan: PkiPlan, folder: StagedFolder, options: RenderOp
         for (const id of plan.pendingIntermediates) {
             folder.write(`csr/${id}.csr`, outputs.intermediateCsrs[id], PUBLIC);
         }
+        // Which environment these CSRs are of: render --force from another stack's environment is
+        // refused on it, as on a finished render's inventory.json (files.ts).
+        const pending = { environment: plan.config.environment, unsigned: [...plan.pendingIntermediates] };
+        folder.write(PENDING_FILE, JSON.stringify(pending, null, 2) + "\n", PUBLIC);
         throw new PendingSignaturesError(
             `${pendingSignaturesMessage(plan)}\nCSRs written to ${path.join(outDir, "csr")}`,
         );
