@@ -14,6 +14,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { AsyncLocalStorage } from "node:async_hooks";
 import * as util from "node:util";
+import { HOUR_MS } from "../pki/crl";
 import { PROVIDER_PEM, withArticle } from "../pki/pem";
 import { RANDOM_RESOURCES } from "./randomProvider";
 import { TestKeyFile } from "./testKeys";
@@ -215,7 +216,7 @@ function readyForRenewal(
 ): boolean {
     if (!RENEWING_CERTS.includes(type) || typeof kept.validityEndTime !== "string") return false;
     const earlyRenewalHours = typeof inputs.earlyRenewalHours === "number" ? inputs.earlyRenewalHours : 0;
-    return now.getTime() >= Date.parse(kept.validityEndTime) - earlyRenewalHours * 3_600_000;
+    return now.getTime() >= Date.parse(kept.validityEndTime) - earlyRenewalHours * HOUR_MS;
 }
 
 function kubernetesId(inputs: Record<string, unknown>, name: string): string {

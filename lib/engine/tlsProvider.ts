@@ -9,6 +9,7 @@
  */
 import * as crypto from "crypto";
 import { promisify } from "util";
+import { HOUR_MS } from "../pki/crl";
 import { PrivateKeyLabel, privateKeyLabelOf } from "../pki/der";
 import { pemDecode, pemEncode } from "../pki/pem";
 import * as der from "./der";
@@ -382,7 +383,7 @@ function validity(inputs: Inputs, options: ProviderOptions): { notBefore: Date; 
     const hours = requiredNumber(inputs, "validityPeriodHours");
     const earlyRenewalHours = (inputs.earlyRenewalHours as number | undefined) ?? 0;
     const notBefore = options.now ? options.now() : new Date();
-    const notAfter = new Date(notBefore.getTime() + hours * 3_600_000);
+    const notAfter = new Date(notBefore.getTime() + hours * HOUR_MS);
     return {
         notBefore,
         notAfter,

@@ -54,7 +54,8 @@ export interface CrlWindow {
     readonly number: number;
 }
 
-export const DAY_MS = 86_400_000;
+export const HOUR_MS = 3_600_000;
+export const DAY_MS = 24 * HOUR_MS;
 
 /**
  * How long a periodic CRL stays valid after the start of its publication period: four periods,

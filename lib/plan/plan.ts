@@ -40,7 +40,7 @@ import {
     transitionProblems,
 } from "./caRotation";
 import { groupings } from "./endpoints";
-import { CLOCK_SKEW_MS, DAY_MS } from "../pki/crl";
+import { CLOCK_SKEW_MS, DAY_MS, HOUR_MS } from "../pki/crl";
 import { pickSeriesCrl, SeriesInput, seriesCrlRecord, seriesSpan } from "../pki/crlSeries";
 import {
     nameCovering,
@@ -2041,7 +2041,7 @@ export function clientOverlap(config: PkiConfig, endpointId: string): boolean {
 
 /** When a mesh CA's or mesh root's finish may be deployed, its switch deployed `since` (ISO 8601). */
 export const meshFinishFrom = (config: PkiConfig, since: string): Date =>
-    new Date(Date.parse(since) + config.meshFinishAfterHours * 3_600_000);
+    new Date(Date.parse(since) + config.meshFinishAfterHours * HOUR_MS);
 
 /**
  * A mesh CA's or mesh root's `finish` sooner than pki:meshFinishAfterHours after its `switch` was
@@ -2062,7 +2062,7 @@ function earlyMeshFinish(config: PkiConfig, deployed: RotationRecord, now: Date)
             if (since === undefined) return [];
             const ready = meshFinishFrom(config, since);
             if (now.getTime() >= ready.getTime()) return [];
-            const hours = Math.floor((now.getTime() - Date.parse(since)) / 3_600_000);
+            const hours = Math.floor((now.getTime() - Date.parse(since)) / HOUR_MS);
             const stops =
                 slot === "meshCa" ? "ca-crl.pem revokes the old mesh CAs" : "the old root leaves root-cert.pem";
             return [
