@@ -120,9 +120,11 @@ export const keyStrengthPolicy: policy.ResourceValidationPolicy = {
     validateResource: (args, report) => {
         if (args.type === KEY) {
             const { bits, text } = keyStrength(args.props);
+            // The provider's default curve is the weak one: say so where it was left to the default.
+            const defaultCurve = args.props.algorithm === "ECDSA" && args.props.ecdsaCurve === undefined;
             if (bits < 2048)
                 report(
-                    `${args.name}: ${text} is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)`,
+                    `${args.name}: ${text} is too weak; use RSA 2048+ or ECDSA P256+${defaultCurve ? " (set ecdsaCurve: the default is P224)" : ""}`,
                 );
             return;
         }

@@ -11,7 +11,9 @@ import * as assert from "assert";
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
+import { POLICIES } from "../policy/policies";
 import { ROOT, tempDir } from "./helpers";
+import { servedPolicyPack } from "./policyPack";
 
 interface Manifest {
     name: string;
@@ -24,13 +26,15 @@ const PACKAGE = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf
 const TSC = path.join(ROOT, "node_modules/typescript/bin/tsc");
 
 /** The lowest version of each required peer range (`^3.142.0` -> 3.142.0): the other end from our pins. */
-const OLDEST_PEERS = Object.entries(PACKAGE.peerDependencies)
-    .filter(([name]) => PACKAGE.peerDependenciesMeta[name]?.optional !== true)
-    .map(([name, range]) => {
-        const lowest = range.match(/^\^(\d+\.\d+\.\d+)$/)?.[1];
-        assert.ok(lowest, `peer range of ${name} is ^x.y.z; got ${range}`);
-        return { name, version: lowest };
-    });
+function lowestOf(name: string): string {
+    const range = PACKAGE.peerDependencies[name];
+    const lowest = range?.match(/^\^(\d+\.\d+\.\d+)$/)?.[1];
+    assert.ok(lowest, `peer range of ${name} is ^x.y.z; got ${range}`);
+    return lowest;
+}
+const OLDEST_PEERS = Object.keys(PACKAGE.peerDependencies)
+    .filter((name) => PACKAGE.peerDependenciesMeta[name]?.optional !== true)
+    .map((name) => ({ name, version: lowestOf(name) }));
 
 function run(command: string, args: string[], cwd: string): string {
     const result = spawnSync(command, args, { cwd, encoding: "utf8" });
@@ -103,6 +107,8 @@ describe("The npm package, installed into a new project next to the oldest SDK i
                 "--ignore-scripts",
                 `./${packed.filename}`,
                 ...OLDEST_PEERS.map((p) => `${p.name}@${p.version}`),
+                // The optional peer the README installs for the policy pack, at the oldest of its range too.
+                `@pulumi/policy@${lowestOf("@pulumi/policy")}`,
             ],
             project,
         );
@@ -160,13 +166,19 @@ describe("The npm package, installed into a new project next to the oldest SDK i
         assert.deepStrictEqual(problems, []);
     });
 
-    it("shares the project's @pulumi/pulumi: npm ls finds one copy, the oldest of the peer range", () => {
+    it("shares the project's @pulumi/pulumi: npm ls finds one copy, the oldest of the peer range (and @pulumi/policy's own, for the pack's process)", () => {
         assert.notStrictEqual(
             OLDEST_PEERS.find((p) => p.name === "@pulumi/pulumi")?.version,
             PACKAGE.devDependencies["@pulumi/pulumi"],
         );
         const copies = run("npm", ["ls", "@pulumi/pulumi", "--all", "--parseable"], project).trim().split("\n");
-        assert.deepStrictEqual(copies, [path.join(fs.realpathSync(project), "node_modules/@pulumi/pulumi")]);
+        // @pulumi/policy 1.21 depends on @pulumi/pulumi ^3.204 itself: below that it brings its own copy,
+        // loaded only in the policy pack's process, never in the program's.
+        const policySdk = "node_modules/@pulumi/policy/node_modules/@pulumi/pulumi";
+        assert.deepStrictEqual(copies, [
+            path.join(fs.realpathSync(project), "node_modules/@pulumi/pulumi"),
+            path.join(fs.realpathSync(project), policySdk),
+        ]);
         for (const peer of OLDEST_PEERS) {
             const installed = JSON.parse(
                 fs.readFileSync(path.join(project, "node_modules", peer.name, "package.json"), "utf8"),
@@ -216,6 +228,24 @@ describe("The npm package, installed into a new project next to the oldest SDK i
             "team-server-ca-cert",
             "team-server-root-cert",
         ]);
+    });
+
+    it("runs the policy pack the README names (node_modules/apic-istio-pki/policy) as Pulumi runs it, on the project's SDK and @pulumi/policy", async () => {
+        const served = await servedPolicyPack(path.join(project, "node_modules/apic-istio-pki/policy"), project);
+        assert.deepStrictEqual(
+            { name: served.name, version: served.version, policies: served.policies.length },
+            { name: "apic-istio-pki", version: PACKAGE.version, policies: POLICIES.length },
+        );
+        assert.deepStrictEqual(
+            served.weakKeyDiagnostics.map((d) => [d.policy, d.level, d.message.split("\n")[1]]),
+            [
+                [
+                    "private-key-strength",
+                    "mandatory",
+                    "ob-apic-client-key: RSA 1024 is too weak; use RSA 2048+ or ECDSA P256+",
+                ],
+            ],
+        );
     });
 
     it("runs its bin from the project: --version, and --stack read from the project's stackConfigDir", () => {

@@ -23,6 +23,7 @@ import {
 import { specialSecretSig, specialSigKey } from "@pulumi/pulumi/runtime/rpc";
 import { Struct } from "google-protobuf/google/protobuf/struct_pb";
 import { RecordedResource, runWithStandIn } from "../lib/engine/standIn";
+import { servedPolicyPack } from "./policyPack";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { buildCrl } from "../lib/pki/crl";
 import { pemBlocks, pemBlocksInOrder, pemDecode, pemEncode } from "../lib/pki/pem";
@@ -1111,14 +1112,20 @@ describe("Policy pack", function () {
                 "ob-apic-client-key: ECDSA P224 is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)",
             ],
         );
-        assert.strictEqual(
-            (
-                await checkResource(keyStrengthPolicy, {
-                    ...named("ob-apic-client-key"),
-                    props: { algorithm: "RSA", rsaBits: 1024 },
-                })
-            ).length,
-            1,
+        // The hint on the provider's default curve only where the curve was left to it.
+        assert.deepStrictEqual(
+            await checkResource(keyStrengthPolicy, {
+                ...named("ob-apic-client-key"),
+                props: { algorithm: "RSA", rsaBits: 1024 },
+            }),
+            ["ob-apic-client-key: RSA 1024 is too weak; use RSA 2048+ or ECDSA P256+"],
+        );
+        assert.deepStrictEqual(
+            await checkResource(keyStrengthPolicy, {
+                ...named("ob-apic-client-key"),
+                props: { algorithm: "ECDSA", ecdsaCurve: "P224" },
+            }),
+            ["ob-apic-client-key: ECDSA P224 is too weak; use RSA 2048+ or ECDSA P256+"],
         );
         assert.deepStrictEqual(
             await checkResource(keyStrengthPolicy, {
@@ -1160,7 +1167,7 @@ describe("Policy pack", function () {
             [],
         );
         assert.deepStrictEqual(await checkResource(keyStrengthPolicy, { ...leafKey, props: { algorithm: "DSA" } }), [
-            "ob-apic-client-key: DSA (an algorithm the pack does not know) is too weak; use RSA 2048+ or ECDSA P256+ (set ecdsaCurve: the default is P224)",
+            "ob-apic-client-key: DSA (an algorithm the pack does not know) is too weak; use RSA 2048+ or ECDSA P256+",
         ]);
     });
 
@@ -5412,13 +5419,31 @@ describe("Policy pack", function () {
         );
     });
 
-    it("is a runnable pack: PulumiPolicy.yaml and a package main that the build produces", async () => {
+    it("is a runnable pack: started as Pulumi starts it (run-policy-pack in policy/), it serves every policy and refuses a weak key", async () => {
         assert.strictEqual(
             YAML.parse(fs.readFileSync(path.join(ROOT, "policy/PulumiPolicy.yaml"), "utf8")).runtime,
             "nodejs",
         );
-        const main = JSON.parse(fs.readFileSync(path.join(ROOT, "policy/package.json"), "utf8")).main;
-        assert.ok(fs.existsSync(path.join(ROOT, "policy", main)), `${main} exists after npm run build`);
+        const packJson = JSON.parse(fs.readFileSync(path.join(ROOT, "policy/package.json"), "utf8"));
+        assert.ok(
+            fs.existsSync(path.join(ROOT, "policy", packJson.main)),
+            `${packJson.main} exists after npm run build`,
+        );
+        // @pulumi/policy's PolicyPack reads its version from the pack's package.json and refuses to start without one.
+        const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8"));
+        assert.strictEqual(packJson.version, version, "policy/package.json's version is the package's");
+        const served = await servedPolicyPack(path.join(ROOT, "policy"), ROOT);
+        assert.deepStrictEqual(
+            { name: served.name, version: served.version, policies: served.policies },
+            { name: "apic-istio-pki", version, policies: POLICIES.map((p) => p.name) },
+        );
+        assert.deepStrictEqual(served.weakKeyDiagnostics, [
+            {
+                policy: "private-key-strength",
+                level: "mandatory",
+                message: `${keyStrengthPolicy.description}\nob-apic-client-key: RSA 1024 is too weak; use RSA 2048+ or ECDSA P256+`,
+            },
+        ]);
         assert.deepStrictEqual(POLICIES.map((p) => p.name).sort(), [
             "ca-key-strength",
             "ca-path-length",
