@@ -1119,6 +1119,105 @@ describe("workflows: the certificate diff step, replayed with the real tool", fu
     });
 });
 
+/**
+ * A stack on Option 2 that gains 200 services: its diff's Markdown (over 100,000 characters) runs
+ * past what the comment holds inside the "Added" table, with the Istio Gateways table after it.
+ */
+function bigStackChange(): { dir: string; base: string; head: string } {
+    const { dir, git } = gitRepo("workflow-big");
+    fs.mkdirSync(path.join(dir, "stacks"));
+    fs.copyFileSync(path.join(ROOT, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+    const file = path.join(dir, "stacks/Pulumi.big.yaml");
+    const text = fs
+        .readFileSync(path.join(ROOT, "stacks/Pulumi.sit.yaml"), "utf8")
+        .replace("pki:option: 1", "pki:option: 2");
+    fs.writeFileSync(file, text);
+    git("add", ".");
+    git("commit", "-qm", "base");
+    const base = git("rev-parse", "HEAD");
+    const extra = Array.from({ length: 200 }, (_, i) => `        - extra-${i}\n`).join("");
+    fs.writeFileSync(file, text.replace("        - wiremock\n", `        - wiremock\n${extra}`));
+    git("commit", "-qam", "200 services");
+    return { dir, base, head: git("rev-parse", "HEAD") };
+}
+
+describe("workflows: the certificate diff step of a large change, replayed with the real tool", function () {
+    this.timeout(120_000);
+
+    it("puts the whole texts in full/<stack>/ of the artifact, and the comment cuts the diff at a line's end and names the sections it cuts short and leaves out", () => {
+        const { dir, base, head } = bigStackChange();
+        fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
+        const temp = tempDir("workflow-runner");
+        const job = workflow("cert-diff.yml").jobs.diff;
+        const env = {
+            DIFF_BASE: base,
+            DIFF_HEAD: head,
+            EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
+            PR_NUMBER: "7",
+            PR_HEAD_SHA: head,
+            RUNNER_TEMP: temp,
+        };
+        for (const name of [STACK_STEP, "certificate diff and inventory of each stack"]) {
+            const r = replay(job.steps.find((s) => s.name === name)?.run ?? "exit 9", dir, env);
+            assert.strictEqual(r.status, 0, `${name}: ${r.stderr}`);
+        }
+        const tool = (...args: string[]) => {
+            const r = spawnSync(process.execPath, ["dist/lib/cli/main.js", ...args], { cwd: dir, encoding: "utf8" });
+            return r.stdout;
+        };
+        const diffArgs = ["diff", "--base", base, "--head", "stacks/Pulumi.big.yaml"];
+        const markdown = tool(...diffArgs, "--format", "markdown");
+        const artifact = path.join(temp, "cert-diff");
+        const full = (file: string) => fs.readFileSync(path.join(artifact, "full/big", file), "utf8");
+        // The whole texts, not the cut ones of stacks/big.json.
+        assert.ok(markdown.length > 100_000, `${markdown.length} characters`);
+        assert.strictEqual(full("diff.md"), markdown);
+        assert.strictEqual(full("diff.json"), tool(...diffArgs, "--format", "json", "--fail-on", "risky"));
+        assert.strictEqual(full("picture.mmd"), tool(...diffArgs, "--format", "mermaid"));
+        assert.strictEqual(
+            full("inventory.md"),
+            tool("inventory", "--config", "stacks/Pulumi.big.yaml", "--format", "markdown"),
+        );
+        assert.deepStrictEqual(fs.readdirSync(path.join(artifact, "full/big")).sort(), [
+            "diff.json",
+            "diff.md",
+            "error.txt",
+            "inventory.md",
+            "picture.mmd",
+        ]);
+        const result = JSON.parse(fs.readFileSync(path.join(artifact, "stacks/big.json"), "utf8"));
+        const headings = markdown
+            .split("\n")
+            .filter((l) => l.startsWith("### "))
+            .map((l) => l.slice(4));
+        assert.deepStrictEqual(result.sections, headings);
+        assert.deepStrictEqual(headings, [
+            "What to do, in order",
+            "Kubernetes secrets and APIC bundles",
+            "Added",
+            "Istio Gateways (each server added or removed)",
+        ]);
+        assert.deepStrictEqual(
+            [result.markdown.length, result.markdownLength, result.inventoryLength, result.mermaidLength],
+            [60000, markdown.length, full("inventory.md").length, full("picture.mmd").length],
+        );
+
+        // The comment: the diff up to the end of its last whole line within the limit, then the note.
+        const shown = comment.readDiffArtifact(artifact).results.get("big").markdown as string;
+        const note =
+            `*The diff's Markdown (${markdown.length} characters) is cut here, at the end of a line, to fit this comment. ` +
+            "Cut short: `Added`. Left out: `Istio Gateways (each server added or removed)`. " +
+            "The whole text is `full/big/diff.md` in the run's `cert-diff` artifact.*";
+        assert.ok(shown.endsWith(`\n\n${note}`), shown.slice(-600));
+        const kept = shown.slice(0, -note.length - 2);
+        assert.ok(kept.length <= comment.LIMITS.markdown && kept.length > comment.LIMITS.markdown - 300);
+        // Rendered as text, its "[" escaped: otherwise a whole-line prefix of the diff.
+        assert.ok(markdown.startsWith(`${kept.replace(/\\\[/g, "[")}\n`), "a whole-line prefix of the diff");
+        assert.match(kept.split("\n").at(-1) ?? "", /^\| ob-extra-\d+\/(server|client) \| .* \|$/);
+        assert.ok(!kept.includes("### Istio Gateways"));
+    });
+});
+
 interface FakeComment {
     id: number;
     issue: number;
@@ -1440,7 +1539,7 @@ describe("workflows: the comment script", function () {
         assert.ok(!left.includes("```mermaid"), "a picture Mermaid would refuse to draw is not cut: it is left out");
         assert.match(
             left,
-            /\n\n\*The trust picture \(\d+ characters\) is too long for this comment; the run's artifact has it\.\*\n\n/,
+            /\n\n\*The trust picture \(\d+ characters or more\) is too long for this comment, so it is left out\. The run's `cert-diff` artifact does not hold the whole picture \(no `full\/dev\/picture\.mmd`\)\.\*\n\n/,
         );
         const large = `flowchart LR\n${"    a --> b\n".repeat(2500)}`;
         assert.ok(comment.diffBody({ ...args, result: { ...result, mermaid: large } }).includes("```mermaid\n"));
@@ -1450,6 +1549,118 @@ describe("workflows: the comment script", function () {
         });
         assert.ok(!crowded.includes("```mermaid"), "left out where the comment would be longer than GitHub takes");
         assert.ok(crowded.length < 65536);
+    });
+
+    it("cuts a diff too long for the comment at a line's end and says exactly which sections it cuts short and leaves out, and where the whole text is", () => {
+        const dir = tempDir("artifact-cut");
+        fs.mkdirSync(path.join(dir, "stacks"));
+        const rows = (what: string, n: number) =>
+            Array.from(
+                { length: n },
+                (_, i) => `| ${what}-${i}/server | gateway-server | ${what}-${i}.ob.example | new key |`,
+            );
+        const table = ["| certificate | role | hosts / identity | forces |", "| --- | --- | --- | --- |"];
+        const markdown = [
+            "## Certificate changes: dev (Option 2)\n",
+            "### Added\n",
+            ...table,
+            ...rows("added", 800),
+            "\n### Removed\n",
+            ...table,
+            ...rows("removed", 3),
+            "\n### Istio Gateways (each server added or removed)\n",
+            "| gateway | change | server | host | credentialName |",
+            "",
+        ].join("\n");
+        const inventory = [...table, ...rows("inventory", 200), ""].join("\n");
+        const sections = ["Added", "Removed", "Istio Gateways (each server added or removed)"];
+        const read = (extra: object) => {
+            fs.writeFileSync(
+                path.join(dir, "stacks/dev.json"),
+                JSON.stringify({ stack: "dev", outcome: "changes", exitCode: 0, markdown, inventory, ...extra }),
+            );
+            return comment.readDiffArtifact(dir).results.get("dev");
+        };
+        const whole = { sections, markdownLength: markdown.length, inventoryLength: inventory.length };
+        fs.mkdirSync(path.join(dir, "full/dev"), { recursive: true });
+        fs.writeFileSync(path.join(dir, "full/dev/diff.md"), markdown);
+        fs.writeFileSync(path.join(dir, "full/dev/inventory.md"), inventory);
+        const result = read(whole);
+        const note =
+            `*The diff's Markdown (${markdown.length} characters) is cut here, at the end of a line, to fit this comment. ` +
+            "Cut short: `Added`. Left out: `Removed`, `Istio Gateways (each server added or removed)`. " +
+            "The whole text is `full/dev/diff.md` in the run's `cert-diff` artifact.*";
+        const [kept, after] = result.markdown.split("\n\n*");
+        assert.strictEqual(`*${after}`, note);
+        assert.ok(markdown.startsWith(`${kept}\n`) && kept.length <= comment.LIMITS.markdown, "whole lines only");
+        assert.match(
+            kept.split("\n").at(-1),
+            /^\| added-\d+\/server \| gateway-server \| added-\d+\.ob\.example \| new key \|$/,
+        );
+        const inventoryKept = result.inventory.split("\n\n*")[0];
+        assert.ok(inventory.startsWith(`${inventoryKept}\n`) && inventoryKept.length <= comment.LIMITS.inventory);
+        assert.strictEqual(
+            result.inventory.slice(inventoryKept.length),
+            `\n\n*The inventory (${inventory.length} characters) is cut here, at the end of a line, to fit this comment. ` +
+                "The whole table is `full/dev/inventory.md` in the run's `cert-diff` artifact.*",
+        );
+
+        // A run of an older workflow (no sections, no lengths, no full/): the headings its text shows,
+        // and that there may be more; and that the artifact does not hold the whole text.
+        fs.rmSync(path.join(dir, "full"), { recursive: true });
+        const older =
+            `*The diff's Markdown (${markdown.length} characters or more) is cut here, at the end of a line, to fit this comment. ` +
+            "Cut short: `Added`. Left out: `Removed`, `Istio Gateways (each server added or removed)`, and maybe more (the artifact lists no sections). " +
+            "The run's `cert-diff` artifact does not hold the whole text (no `full/dev/diff.md`).*";
+        const cut = {};
+        assert.strictEqual(read(cut).markdown.split("\n\n*")[1], older.slice(1));
+        // Its text cut by the workflow inside "Added": what follows is unknown.
+        assert.strictEqual(
+            read({ markdown: markdown.slice(0, 46000) }).markdown.split("\n\n*")[1],
+            "The diff's Markdown (46000 characters or more) is cut here, at the end of a line, to fit this comment. " +
+                "Cut short: `Added`. Left out: any sections after the cut (the artifact lists none). " +
+                "The run's `cert-diff` artifact does not hold the whole text (no `full/dev/diff.md`).*",
+        );
+        // A list of sections too long, or of other than short texts, is not taken.
+        for (const bad of [
+            Array(comment.MAX_SECTIONS + 1).fill("Added"),
+            ["x".repeat(comment.MAX_SECTION_LENGTH + 1)],
+            [1],
+        ]) {
+            assert.strictEqual(read({ ...cut, sections: bad }).markdown.split("\n\n*")[1], older.slice(1));
+        }
+        // A heading is named as inline code, neutralised.
+        const hostile = read({ ...whole, sections: ["Added", "@team <!-- x --> `"] }).markdown;
+        assert.ok(
+            hostile.endsWith(
+                "Left out: `` @\u200bteam &lt;!-- x --> ` ``. The run's `cert-diff` artifact does not hold the whole text (no `full/dev/diff.md`).*",
+            ),
+            hostile.slice(-200),
+        );
+
+        // At most: every text cut, the longest list of the longest names, a picture left out.
+        const worst = read({
+            markdown: "x\n".repeat(40000),
+            message: "m\n".repeat(3000),
+            inventory: "i\n".repeat(8000),
+            sections: Array(comment.MAX_SECTIONS).fill("@a".repeat(comment.MAX_SECTION_LENGTH / 2)),
+            mermaid: `flowchart LR\n${"    a --> b\n".repeat(2500)}`,
+        });
+        const body = comment.diffBody({
+            stack: "dev",
+            result: { ...worst, outcome: "crash", exitCode: 134 },
+            changed: true,
+            programChanged: true,
+            runUrl: "https://github.example/r/1",
+            conclusion: "failure",
+            headSha: sha("a"),
+            preview: comment.previewSection(undefined, {
+                serverUrl: "https://github.example",
+                repository: "bank/pki",
+                headSha: sha("a"),
+            }),
+        });
+        assert.ok(body.length <= 65536 - 1000, `${body.length} characters`);
     });
 
     it("renders a hostile organization in the diff's Markdown and the inventory as text: no HTML, link or image reaches the comment", async () => {

@@ -49,6 +49,14 @@ const COMMENT_MAX = 65536 - 1000;
  * text). A picture is never cut, since a cut one does not draw: one too long is left out.
  */
 const MAX_PICTURE = 50000;
+/**
+ * The most section headings of the diff's Markdown a result may list (`sections`), and their
+ * longest: the diff writes about a dozen, each shorter. Bounded, since the comment names them.
+ */
+const MAX_SECTIONS = 30;
+const MAX_SECTION_LENGTH = 80;
+/** Where a result's whole texts are, in the artifact (cert-diff.yml copies them there). */
+const FULL_FILES = { markdown: "diff.md", message: "error.txt", inventory: "inventory.md", mermaid: "picture.mmd" };
 const DIFF_WORKFLOW = ".github/workflows/cert-diff.yml";
 const PREVIEW_WORKFLOW = ".github/workflows/preview.yml";
 /** The author of comments made with the workflow's GITHUB_TOKEN. */
@@ -102,11 +110,72 @@ function renderedMarkdown(text) {
         .replace(/(#|\bGH-)(?=\d)/gi, "$1\u200b");
 }
 
-/** @param {string} text @param {number} limit */
-function truncate(text, limit) {
-    return text.length <= limit
-        ? text
-        : `${text.slice(0, limit)}\n\n… (cut at ${limit} characters; the full text is in the run's artifact)`;
+/**
+ * The text up to the end of its last line that fits in `limit` characters (never mid-line, so
+ * never mid-row of a table); the text itself when it fits.
+ * @param {string} text @param {number} limit
+ */
+function cutAtLine(text, limit) {
+    if (text.length <= limit) return text;
+    const end = text.lastIndexOf("\n", limit);
+    return end < 0 ? "" : text.slice(0, end);
+}
+
+/** The section headings of Markdown: its lines starting with "### ", without it. @param {string} text */
+const headingsOf = (text) =>
+    text
+        .split("\n")
+        .filter((line) => line.startsWith("### "))
+        .map((line) => line.slice(4));
+
+/** A heading the comment may name: text of bounded length. @param {unknown} h @returns {h is string} */
+const isSectionName = (h) => typeof h === "string" && h.length <= MAX_SECTION_LENGTH;
+
+/**
+ * Where the artifact keeps the whole of a cut text, said in Markdown: `full/<stack>/<file>` when
+ * it is there (a regular file inside the artifact), else that the artifact does not hold it.
+ * @param {string} stack @param {string} file @param {boolean} present @param {string} what
+ */
+function wholeTextAt(stack, file, present, what) {
+    return present
+        ? `The whole ${what} is \`full/${stack}/${file}\` in the run's \`cert-diff\` artifact.`
+        : `The run's \`cert-diff\` artifact does not hold the whole ${what} (no \`full/${stack}/${file}\`).`;
+}
+
+/** @param {number | undefined} length @param {string} text */
+const lengthText = (length, text) =>
+    length !== undefined ? `${length} characters` : `${text.length} characters or more`;
+
+/**
+ * The diff's Markdown (rendered) cut to `limit` at a line's end, and a note saying exactly what is
+ * missing: the section cut short, the sections left out (from the result's `sections`, checked;
+ * else the headings of the artifact's text, which may stop short), the whole length, and where
+ * the whole text is.
+ * @param {string} text @param {number} limit
+ * @param {{ stack: string, length?: number, sections?: string[], full: boolean }} about
+ */
+function cutMarkdown(text, limit, about) {
+    const kept = cutAtLine(text, limit);
+    if (kept === text) return text;
+    const shown = headingsOf(kept).length;
+    const known = about.sections ?? headingsOf(text).filter(isSectionName).slice(0, MAX_SECTIONS);
+    const name = (/** @type {string} */ h) => inlineCode(neutralize(h));
+    const rest = text.slice(kept.length).replace(/^\n+/, "");
+    const cutShort = shown > 0 && !rest.startsWith("### ") ? known[shown - 1] : undefined;
+    const leftOut = known.slice(shown);
+    // Without the list, the headings past what the artifact's stack file keeps are unknown.
+    const more = about.sections === undefined;
+    const note = [
+        `*The diff's Markdown (${lengthText(about.length, text)}) is cut here, at the end of a line, to fit this comment.`,
+        ...(cutShort !== undefined ? [`Cut short: ${name(cutShort)}.`] : []),
+        leftOut.length > 0
+            ? `Left out: ${leftOut.map(name).join(", ")}${more ? ", and maybe more (the artifact lists no sections)" : ""}.`
+            : more
+              ? "Left out: any sections after the cut (the artifact lists none)."
+              : "No section is left out.",
+        `${wholeTextAt(about.stack, FULL_FILES.markdown, about.full, "text")}*`,
+    ].join(" ");
+    return `${kept}\n\n${note}`;
 }
 
 /**
@@ -157,17 +226,32 @@ function readJson(root, relative) {
 }
 
 /**
- * @typedef {{ stack: string, outcome: string, exitCode: number, markdown: string, message: string, inventory: string, mermaid: string }} DiffResult
+ * A regular file inside the artifact folder (no link, nothing outside it): only looked for, never read.
+ * @param {string} root @param {string} relative
+ */
+function isArtifactFile(root, relative) {
+    const file = path.join(root, relative);
+    const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+    return stat !== undefined && stat.isFile() && fs.realpathSync(file).startsWith(fs.realpathSync(root) + path.sep);
+}
+
+/**
+ * `mermaidLength`: the whole picture's length; `full`: which whole texts the artifact holds
+ * (full/<stack>/<FULL_FILES[key]>).
+ * @typedef {{ stack: string, outcome: string, exitCode: number, markdown: string, message: string, inventory: string, mermaid: string,
+ *   mermaidLength?: number, full?: Partial<Record<keyof typeof FULL_FILES, boolean>> }} DiffResult
  * @typedef {{ pr?: number, headSha?: string, programChanged?: boolean }} DiffMeta
  * @typedef {{ results: Map<string, DiffResult>, meta: DiffMeta, problems: string[] }} DiffArtifact
  */
 
 /**
  * One stack's result, checked; undefined with a problem when it is not what the diff job writes.
- * @param {unknown} value @param {string} stack
+ * `hasFull` says whether the artifact holds a whole text (full/<stack>/<file>). The lengths and
+ * `sections` are optional (a run of an older workflow has none): one of the wrong shape is ignored.
+ * @param {unknown} value @param {string} stack @param {(file: string) => boolean} [hasFull]
  * @returns {{ result: DiffResult } | { problem: string }}
  */
-function checkDiffResult(value, stack) {
+function checkDiffResult(value, stack, hasFull = () => false) {
     if (!isObject(value)) return { problem: `stacks/${stack}.json is not an object` };
     if (value.stack !== stack) return { problem: `stacks/${stack}.json names another stack` };
     if (typeof value.outcome !== "string" || !DIFF_OUTCOMES.includes(value.outcome)) {
@@ -177,14 +261,42 @@ function checkDiffResult(value, stack) {
     if (typeof exitCode !== "number" || !Number.isInteger(exitCode) || exitCode < 0 || exitCode > 255) {
         return { problem: `stacks/${stack}.json has no exit status from 0 to 255` };
     }
+    /** @param {string} key @returns {number | undefined} */
+    const lengthOf = (key) => {
+        const length = value[`${key}Length`];
+        return typeof length === "number" && Number.isInteger(length) && length >= 0 ? length : undefined;
+    };
+    const full = Object.fromEntries(Object.entries(FULL_FILES).map(([key, file]) => [key, hasFull(file)]));
+    const sections = value.sections;
+    const about = {
+        stack,
+        length: lengthOf("markdown"),
+        sections:
+            Array.isArray(sections) && sections.length <= MAX_SECTIONS && sections.every(isSectionName)
+                ? sections
+                : undefined,
+        full: full.markdown,
+    };
     /** @type {Record<string, string>} */
     const texts = {};
     for (const key of /** @type {(keyof typeof LIMITS)[]} */ (Object.keys(LIMITS))) {
         const text = value[key] ?? "";
         if (typeof text !== "string") return { problem: `stacks/${stack}.json: ${key} is not text` };
         // The diff's Markdown and the inventory's table are rendered in the comment: no HTML, link
-        // or image of theirs may reach it. The message goes into a code block.
-        texts[key] = truncate(key === "message" ? neutralize(text) : renderedMarkdown(text), LIMITS[key]);
+        // or image of theirs may reach it. The message goes into a code block: its note is plain text.
+        if (key === "markdown") {
+            texts[key] = cutMarkdown(renderedMarkdown(text), LIMITS[key], about);
+            continue;
+        }
+        const shown = key === "message" ? neutralize(text) : renderedMarkdown(text);
+        const kept = cutAtLine(shown, LIMITS[key]);
+        const length = lengthText(lengthOf(key), text);
+        texts[key] =
+            kept === shown
+                ? shown
+                : key === "message"
+                  ? `${kept}\n\n… (cut at the end of a line: the message is ${length}. ${full.message ? `The whole message is full/${stack}/${FULL_FILES.message} in the run's cert-diff artifact.` : `The run's cert-diff artifact does not hold the whole message (no full/${stack}/${FULL_FILES.message}).`})`
+                  : `${kept}\n\n*The inventory (${length}) is cut here, at the end of a line, to fit this comment. ${wholeTextAt(stack, FULL_FILES.inventory, full.inventory, "table")}*`;
     }
     const mermaid = value.mermaid ?? "";
     if (typeof mermaid !== "string") return { problem: `stacks/${stack}.json: mermaid is not text` };
@@ -198,6 +310,8 @@ function checkDiffResult(value, stack) {
             inventory: texts.inventory,
             // Neutralised like the rest, whole or not at all (diffBody says why it is left out).
             mermaid: neutralize(mermaid),
+            ...(lengthOf("mermaid") !== undefined ? { mermaidLength: lengthOf("mermaid") } : {}),
+            full,
         },
     };
 }
@@ -231,7 +345,8 @@ function readDiffArtifact(root) {
         const stack = name.replace(/\.json$/, "");
         if (!name.endsWith(".json") || !STACK_NAME.test(stack)) continue;
         const read = readJson(root, `stacks/${name}`);
-        const checked = "value" in read ? checkDiffResult(read.value, stack) : read;
+        const hasFull = (/** @type {string} */ file) => isArtifactFile(root, `full/${stack}/${file}`);
+        const checked = "value" in read ? checkDiffResult(read.value, stack, hasFull) : read;
         if ("result" in checked) artifact.results.set(stack, checked.result);
         else artifact.problems.push(checked.problem);
     }
@@ -392,10 +507,11 @@ function diffBody(args) {
             // Shown whole or left out: GitHub refuses a longer comment, and a cut picture does not draw.
             const picture = pictureSection(result.mermaid);
             const length = [...parts, picture, ...inventory, footer(args)].join("\n\n").length;
+            const whole = lengthText(result.mermaidLength, result.mermaid);
             parts.push(
                 result.mermaid.length <= MAX_PICTURE && length <= COMMENT_MAX
                     ? picture
-                    : `*The trust picture (${result.mermaid.length} characters) is too long for this comment; the run's artifact has it.*`,
+                    : `*The trust picture (${whole}) is too long for this comment, so it is left out. ${wholeTextAt(stack, FULL_FILES.mermaid, result.full?.mermaid === true, "picture")}*`,
             );
         }
         parts.push(...inventory);
@@ -705,4 +821,6 @@ module.exports = {
     marker,
     LIMITS,
     MAX_PICTURE,
+    MAX_SECTIONS,
+    MAX_SECTION_LENGTH,
 };
