@@ -193,7 +193,7 @@ describe("Offline roots: revocation and CA retirement with the ceremony, end to 
         const out = path.join(dir, "rehearsal");
         const waiting = await render("rehearsal", { ...base, offlineRoots: offline({}) }, deployClock(), state);
         assert.strictEqual(waiting.status, 1, waiting.err);
-        assert.deepStrictEqual(fs.readdirSync(out).sort(), ["csr"]);
+        assert.deepStrictEqual(fs.readdirSync(out).sort(), ["csr", "pending.json"]);
         assert.deepStrictEqual(fs.readdirSync(path.join(out, "csr")), ["apic-client-ca.csr"]);
         const stateBefore = fs.readFileSync(state);
 
