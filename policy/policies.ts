@@ -55,6 +55,12 @@ type Props = Record<string, unknown>;
 const isCert = (type: string): boolean => type === SELF_SIGNED || type === LOCALLY_SIGNED;
 const uses = (props: Props): string[] => (Array.isArray(props.allowedUses) ? (props.allowedUses as string[]) : []);
 /**
+ * A certificate's allowedUses (uses), or undefined while a preview does not know them or one of them:
+ * read bare in a stack rule, the SDK would turn the whole rule into "can't run". Spread: each element
+ * read, so one not known yet reads as the whole not known.
+ */
+const knownUses = (props: Props): string[] | undefined => known(() => [...uses(props)]) as string[] | undefined;
+/**
  * The usages with which a TLS peer may accept a certificate as a leaf, isCaCertificate or not:
  * server_auth or client_auth, and the key usages a TLS key needs (to sign the handshake, or for an
  * RSA or DH key exchange). With no extended key usage at all, Envoy and OpenSSL accept one with
@@ -287,9 +293,13 @@ export const caKeyStrengthPolicy: policy.StackValidationPolicy = {
                 if (problem !== undefined) report(`${cert.name}: the CA key in ${given?.where} ${problem}`);
                 continue;
             }
-            const { bits, text } = keyStrength(key.props);
+            // Its algorithm, rsaBits or ecdsaCurve not known yet in a preview: pulumi up checks this key, the rule the others.
+            const strength = known(() => ({ ...keyStrength(key.props), algorithm: key.props.algorithm })) as
+                { bits: number; text: string; algorithm: unknown } | undefined;
+            if (strength === undefined) continue;
+            const { bits, text, algorithm } = strength;
             // The CA rule admits RSA and ECDSA alone, as the offline ceremony does (lib/pki/ceremony.ts).
-            if (bits < 3072 || key.props.algorithm === "ED25519")
+            if (bits < 3072 || algorithm === "ED25519")
                 report(`${cert.name}: the CA key ${key.name} is ${text}; CA keys must be RSA 3072+ or ECDSA P256+`);
         }
         // The key that signs, where the issuer is no CA certificate of the stack (whose key is checked above): a
@@ -383,9 +393,12 @@ export const rootPathLengthPolicy: policy.ResourceValidationPolicy = {
     },
 };
 
-/** A CA's path length limit: its maxPathLength, when it sets one (0 and unset set none in @pulumi/tls). */
+/**
+ * A CA's path length limit: its maxPathLength, when it sets one (0 and unset set none in @pulumi/tls).
+ * Undefined too while a preview does not know it: pulumi up checks that CA, the rule the others.
+ */
 function pathLengthLimitOf(cert: policy.PolicyResource): number | undefined {
-    const n = cert.props.maxPathLength;
+    const n = known(() => cert.props.maxPathLength);
     return isCaOf(cert) === true && typeof n === "number" && n >= 1 ? n : undefined;
 }
 
@@ -873,7 +886,7 @@ const servedNotKnown = (props: Props): boolean => givenNotKnown(props, SERVED_EN
 function fromClientCertificatesAlone(r: Partial<Pick<policy.PolicyResource, "propertyDependencies">>): boolean {
     const sources = ["data", "stringData"].flatMap((map) => r.propertyDependencies?.[map] ?? []);
     // Spread: each element read, so one not known yet reads as the whole not known.
-    const allowedOf = (cert: policy.PolicyResource) => known(() => [...uses(cert.props)]) as string[] | undefined;
+    const allowedOf = (cert: policy.PolicyResource) => knownUses(cert.props);
     const forClientAlone = (cert: policy.PolicyResource) => {
         const allowed = allowedOf(cert);
         return (
@@ -1862,8 +1875,11 @@ function leafDomainOf(leaf: policy.PolicyResource, signer: TopSigner): TrustDoma
  * name); any other leaf's, its components', as leafDomainOf has it for a root (APIC's client
  * identities are not the UI's).
  */
-function caLeafDomainOf(leaf: policy.PolicyResource): string {
-    if (uses(leaf.props).includes("server_auth")) return "server certificates";
+function caLeafDomainOf(leaf: policy.PolicyResource): string | undefined {
+    const allowed = knownUses(leaf.props);
+    // Its allowedUses not known yet in a preview: pulumi up places this leaf, the rule the others.
+    if (allowed === undefined) return undefined;
+    if (allowed.includes("server_auth")) return "server certificates";
     return `leaves of ${leafComponentOf(leaf) || "no component"}`;
 }
 
@@ -1922,8 +1938,11 @@ export const separateTrustDomainsPolicy: policy.StackValidationPolicy = {
             const ca = signingCaOf(leaf, meshCas);
             // istiod's own certificates, were the component to sign any, are the mesh's.
             if (ca === undefined || (ca.mesh && isMeshCa(leaf))) continue;
+            // A leaf whose allowedUses a preview does not know yet: pulumi up places it among its CA's domains,
+            // the rule the others. Any leaf a mesh CA signs is refused, whatever its domain.
+            const domain = caLeafDomainOf(leaf) ?? (ca.mesh ? "allowedUses not known yet" : undefined);
+            if (domain === undefined) continue;
             const entry = leavesByCa.get(ca.id) ?? { ca, domains: new Map<string, string[]>() };
-            const domain = caLeafDomainOf(leaf);
             entry.domains.set(domain, [...(entry.domains.get(domain) ?? []), leaf.name]);
             leavesByCa.set(ca.id, entry);
         }

@@ -1506,6 +1506,95 @@ describe("Policy pack", function () {
         );
     });
 
+    it("a value a preview does not know yet in one resource: a stack rule skips that resource alone (no \"can't run\") and reports the others' violations", async () => {
+        const withProps = (changes: Record<string, Record<string, unknown>>) =>
+            real.map((r) => (r.name in changes ? { ...r, props: { ...r.props, ...changes[r.name] } } : r));
+        const weakClientCaKey = {
+            "apic-client-ca-key": { rsaBits: 2048 },
+            "server-root-ca-key": { rsaBits: 2048 },
+        };
+        // Two CA levels below the client root and below the server root, whose maxPathLength is 1.
+        const deepChains = {
+            "dp-apic-client-cert": { isCaCertificate: true },
+            "dp-gateway-dp-server-cert": { isCaCertificate: true },
+        };
+        const pathLengthExceeded = (root: string, ca: string, below: string) =>
+            `${root}: maxPathLength 1 allows 1 CA level below it, but the stack puts 2 there (${ca} above ${below}): ` +
+            `OpenSSL and Go (istiod) would refuse every certificate ${below} or a CA below it signs ("path length constraint exceeded"; ` +
+            `Envoy's BoringSSL alone ignores a trust anchor's pathlen); set its maxPathLength to 2 or more, or sign ${below} higher up`;
+        // The client CA signs a gateway server certificate too, and the mesh CA another.
+        const caCertPemOf = (name: string) => ({ caCertPem: named(name).state?.certPem });
+        const mixedDomains = {
+            "ob-gateway-ob-server-cert": caCertPemOf("apic-client-ca-cert"),
+            "dp-gateway-dp-server-cert": caCertPemOf("mesh-ca-example-cert"),
+        };
+        const clientCaSigns = (leaves: string) =>
+            `apic-client-ca-cert: one CA signs for ${leaves}ob-gateway-ob-server-cert (server certificates), so its key mints certificates for several trust domains. ` +
+            "Give each its own CA under a root of its own (in a program of your own, an IntermediateCa for IstioGatewayTls' serverCa, " +
+            "another for ApicClientBundle's clientCa), or accept the weaker guarantee with allowSharedRoot: true";
+        const meshCaSigns =
+            "mesh-ca-example-cert: a mesh plug-in CA signs dp-gateway-dp-server-cert, outside MeshPluginCa; its key is in every cluster's cacerts, " +
+            "so any cluster could mint them. Sign them with a CA of their own under a root of their own (an IntermediateCa as " +
+            "IstioGatewayTls' serverCa or ApicClientBundle's clientCa), never a MeshPluginCa's certificate and key";
+        const bundleLeaves = "(leaves of apic-istio-pki:index:ApicClientBundle), ";
+        assert.deepStrictEqual(
+            [
+                // Each stack known: what the rules find.
+                await checkStack(caKeyStrengthPolicy, withProps(weakClientCaKey)),
+                await checkStack(caPathLengthPolicy, withProps(deepChains)),
+                await checkStack(separateTrustDomainsPolicy, withProps(mixedDomains)),
+                // A key's rsaBits, ecdsaCurve or algorithm not known yet: that key is left to pulumi up.
+                await checkStack(
+                    caKeyStrengthPolicy,
+                    withProps({
+                        ...weakClientCaKey,
+                        "server-root-ca-key": { rsaBits: UNKNOWN },
+                        "client-root-ca-key": { algorithm: "ECDSA", ecdsaCurve: UNKNOWN },
+                        "mesh-root-ca-key": { algorithm: UNKNOWN },
+                    }),
+                ),
+                // A CA's maxPathLength not known yet: that CA's limit is left to pulumi up.
+                await checkStack(
+                    caPathLengthPolicy,
+                    withProps({ ...deepChains, "server-root-ca-cert": { maxPathLength: UNKNOWN } }),
+                ),
+                // A leaf's allowedUses, or one of them, not known yet: that leaf is left out of its CA's domains; a mesh CA's is refused all the same.
+                await checkStack(
+                    separateTrustDomainsPolicy,
+                    withProps({ ...mixedDomains, "dp-apic-client-cert": { allowedUses: UNKNOWN } }),
+                ),
+                await checkStack(
+                    separateTrustDomainsPolicy,
+                    withProps({
+                        ...mixedDomains,
+                        "dp-apic-client-cert": { allowedUses: ["digital_signature", UNKNOWN] },
+                        "dp-gateway-dp-server-cert": {
+                            ...mixedDomains["dp-gateway-dp-server-cert"],
+                            allowedUses: UNKNOWN,
+                        },
+                    }),
+                ),
+            ],
+            [
+                [
+                    "server-root-ca-cert: the CA key server-root-ca-key is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+                    "apic-client-ca-cert: the CA key apic-client-ca-key is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+                ],
+                [
+                    pathLengthExceeded("server-root-ca-cert", "gateway-server-ca-cert", "dp-gateway-dp-server-cert"),
+                    pathLengthExceeded("client-root-ca-cert", "apic-client-ca-cert", "dp-apic-client-cert"),
+                ],
+                [meshCaSigns, clientCaSigns(`dp-apic-client-cert, ob-apic-client-cert ${bundleLeaves}`)],
+                [
+                    "apic-client-ca-cert: the CA key apic-client-ca-key is RSA 2048; CA keys must be RSA 3072+ or ECDSA P256+",
+                ],
+                [pathLengthExceeded("client-root-ca-cert", "apic-client-ca-cert", "dp-apic-client-cert")],
+                [meshCaSigns, clientCaSigns(`ob-apic-client-cert ${bundleLeaves}`)],
+                [meshCaSigns, clientCaSigns(`ob-apic-client-cert ${bundleLeaves}`)],
+            ],
+        );
+    });
+
     it("private-key-strength: checks a key given as PEM to a CertRequest or a SelfSignedCert by the leaf limits", async () => {
         const pem = (key: crypto.KeyObject) => key.export({ type: "pkcs8", format: "pem" }) as string;
         const given = (type: string, name: string, key: crypto.KeyObject | string) =>
