@@ -264,9 +264,20 @@ function givenKeyProblem(key: crypto.KeyObject): string | undefined {
     return undefined;
 }
 
-/** The certificate resource a certificate's caCertPem comes from, when the stack makes its issuer. */
-const issuerOf = (cert: policy.PolicyResource): policy.PolicyResource | undefined =>
-    cert.propertyDependencies.caCertPem?.find((r) => isCert(r.type));
+/**
+ * The certificate resource a certificate's caCertPem comes from, when the stack makes its issuer.
+ * The engine records every resource caCertPem is made from: a component's checked issuer
+ * (lib/components/keys.ts, checkedIssuer) depends on the issuer's chain and root too. Among several
+ * certificates, the one whose certPem is the certificate of caCertPem, when both are known (pulumi up);
+ * else (a preview) the first.
+ */
+function issuerOf(cert: policy.PolicyResource): policy.PolicyResource | undefined {
+    const certs = cert.propertyDependencies.caCertPem?.filter((r) => isCert(r.type)) ?? [];
+    if (certs.length < 2) return certs[0];
+    const issuer = pemCertificate(known(() => cert.props.caCertPem));
+    const made = (r: policy.PolicyResource) => pemCertificate(known(() => r.props.certPem));
+    return (issuer && certs.find((r) => made(r)?.raw.equals(issuer.raw))) ?? certs[0];
+}
 
 /** A certificate given as PEM (its first), or undefined while unknown or unreadable. */
 function pemCertificate(pem: unknown): crypto.X509Certificate | undefined {

@@ -1595,6 +1595,37 @@ describe("Policy pack", function () {
         );
     });
 
+    it("a leaf's issuer is the certificate of its caCertPem, whatever order the engine lists caCertPem's dependencies in", async () => {
+        // What pulumi up sends: each resource's outputs. A checked issuer's caCertPem depends on the issuer's chain and
+        // root too (lib/components/keys.ts, checkedIssuer): here the root first, as another order of pulumi.all could list it.
+        const rootFirst = ["client-root-ca-cert", "client-root-ca-key", "apic-client-ca-cert", "apic-client-ca-key"];
+        const madeByUp = (r: Resource): Resource => ({ ...r, props: { ...r.props, ...r.state } });
+        // With dp-apic-client-cert made a CA (`dpCa`): two CA levels below the client root, whose maxPathLength is 1.
+        const stack = (dependencies?: string[], dpCa = false) =>
+            real.map(madeByUp).map((r) =>
+                r.name === "dp-apic-client-cert" || r.name === "ob-apic-client-cert"
+                    ? {
+                          ...r,
+                          props: { ...r.props, isCaCertificate: dpCa && r.name === "dp-apic-client-cert" },
+                          propertyDependencies: dependencies && { caCertPem: dependencies },
+                      }
+                    : r,
+            );
+        const pathLength =
+            "client-root-ca-cert: maxPathLength 1 allows 1 CA level below it, but the stack puts 2 there (apic-client-ca-cert above dp-apic-client-cert): " +
+            'OpenSSL and Go (istiod) would refuse every certificate dp-apic-client-cert or a CA below it signs ("path length constraint exceeded"; ' +
+            "Envoy's BoringSSL alone ignores a trust anchor's pathlen); set its maxPathLength to 2 or more, or sign dp-apic-client-cert higher up";
+        assert.deepStrictEqual(
+            [
+                await checkStack(caPathLengthPolicy, stack(undefined, true)),
+                await checkStack(caPathLengthPolicy, stack(rootFirst, true)),
+                await checkStack(separateTrustDomainsPolicy, stack()),
+                await checkStack(separateTrustDomainsPolicy, stack(rootFirst)),
+            ],
+            [[pathLength], [pathLength], [], []],
+        );
+    });
+
     it("private-key-strength: checks a key given as PEM to a CertRequest or a SelfSignedCert by the leaf limits", async () => {
         const pem = (key: crypto.KeyObject) => key.export({ type: "pkcs8", format: "pem" }) as string;
         const given = (type: string, name: string, key: crypto.KeyObject | string) =>
