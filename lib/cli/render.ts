@@ -56,7 +56,7 @@ process's heap (about 200 KB per resource, 9 per endpoint) is refused before any
 naming the heap it needs (NODE_OPTIONS=--max-old-space-size=MB) or advising to split the stack.
 --state FILE keeps the stand-in's state between renders, as the engine's state does between
 updates: e.g. to rehearse the offline-root ceremony, whose first render stops after writing
-DIR/csr/<id>.csr and whose second uses the signed certificates, or a staged CA rotation
+DIR/csr/<id>.csr (and DIR/pending.json, its environment) and whose second uses the signed certificates, or a staged CA rotation
 (pki:caRotation), whose phases are checked against the previous render. As pulumi up deletes
 what its program no longer registers, a render that succeeds leaves in the state only what it
 registered (and the deployment record): the keys of removed endpoints and of rotated, retired or
