@@ -520,7 +520,7 @@ describe("A cluster removed from pki:clusters: its mesh CAs are revoked", functi
             "invalid stack configuration:\n" +
             `  - pki:clusters removes cluster ${cluster}, whose mesh CA mesh-ca-${cluster} must be revoked in the mesh root's CRL: ` +
             "until then its key (in that cluster's cacerts and its backups) can mint any workload identity the other clusters' sidecars accept " +
-            `(istiod, which reads no CRL, accepts it until the mesh root is replaced: pki:caRotation.${rootSlot}). ` +
+            `(istiod, which applies no CRL to its clients, accepts it until the mesh root is replaced: pki:caRotation.${rootSlot}). ` +
             "That needs pki:caKeyAlgorithm RSA: the stack signs that CRL with the mesh root's key, and CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; " +
             "keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA is re-issued at once, the mesh root too, so the cluster's old mesh CA chains to a root nothing trusts any more; " +
             "the mesh and APIC are down until istiod restarts and APIC's keystores and truststores are uploaded: see what diff says it breaks), then remove the cluster";

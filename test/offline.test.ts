@@ -1249,7 +1249,7 @@ describe("Offline roots: no root key enters the stack", function () {
         const problem =
             "removes cluster west, whose mesh CA mesh-ca-west must be revoked in the mesh root's CRL: " +
             "until then its key (in that cluster's cacerts and its backups) can mint any workload identity the other clusters' sidecars accept " +
-            "(istiod, which reads no CRL, accepts it until the mesh root is replaced: a new ceremony's root as pki:offlineRoots.meshRoot). " +
+            "(istiod, which applies no CRL to its clients, accepts it until the mesh root is replaced: a new ceremony's root as pki:offlineRoots.meshRoot). " +
             "The ceremony signs that CRL (pki:offlineRoots.meshRoot.crls), but from then on every cluster's cacerts carries ca-crl.pem, with the CRL of each kept mesh CA, " +
             "which the stack signs with that CA's key on every run: that needs pki:caKeyAlgorithm RSA, as CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview; " +
             "keep the cluster, set pki:caKeyAlgorithm RSA in a change of its own first (every CA the stack makes is re-issued at once: see what diff says it breaks; " +

@@ -106,7 +106,7 @@ export interface MeshPluginCaArgs extends SignerArgs {
     readonly installed?: boolean;
     /**
      * `root-cert.pem`: every root the mesh trusts (two during a root rotation; istiod needs
-     * ISTIO_MULTIROOT_MESH to trust more than the first), oldest first in every phase, the switch
+     * ISTIO_MULTIROOT_MESH to reload a changed root-cert.pem at all), oldest first in every phase, the switch
      * too: append a new root, never reorder. istiod up to 1.29 takes a changed root-cert.pem only
      * when one file's bytes hold the other's ("Updating new ROOT-CA not supported"). CA
      * certificates only, the signer's root among them.

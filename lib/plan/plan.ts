@@ -897,7 +897,7 @@ export function ecdsaClusterRemovalProblem(
     const why =
         `removes ${removed.clusters.length === 1 ? "cluster" : "clusters"} ${clusters}, whose mesh ${one ? "CA" : "CAs"} ${cas} must be revoked in the mesh root's CRL: ` +
         `until then ${one ? "its key" : "their keys"} (in that cluster's cacerts and its backups) can mint any workload identity the other clusters' sidecars accept ` +
-        `(istiod, which reads no CRL, accepts ${one ? "it" : "them"} until the mesh root is replaced: ${meshRootReplacement(config)}). `;
+        `(istiod, which applies no CRL to its clients, accepts ${one ? "it" : "them"} until the mesh root is replaced: ${meshRootReplacement(config)}). `;
     const churn = "CRLs signed with ECDSA would differ on every run (random signatures) and churn every preview";
     const meshRoot = rootOf("meshCa", config.trustDomains);
     if (config.offlineRoots[meshRoot] === undefined) {
