@@ -710,6 +710,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 ["Passphrase of the root key: ", PASSPHRASE],
             ],
             ...["sign", "--root", root, "--csr", csr, "--out", target],
+            ...["--log-sha256", sha256sum(path.join(root, ISSUANCE_LOG))],
         );
         assert.strictEqual(run.status, 0, run.transcript);
         assert.ok(!run.transcript.includes(PASSPHRASE), run.transcript);
@@ -1124,6 +1125,74 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 `error: --log-sha256 must be the SHA-256 of issuance.log the change request recorded after the last ceremony, all 64 hex digits (as sha256sum prints it); got "${recorded.slice(0, 32)}"`,
             ],
         );
+    });
+
+    it("refuses sign and crl on a terminal without --log-sha256, before anything is read or asked: a log rolled back on the medium (its CRL record cut off) would have crl issue CRL 1 again without the revocation and sign certify the compromised key again", async () => {
+        const rolled = await newRoot("rolled-back-root", "apic-client");
+        const logFile = path.join(rolled, ISSUANCE_LOG);
+        const compromisedCsr = opensslCsr(dir, "rolled-back", P256, STACK_SUBJECT);
+        const { serial, issued } = await signedBy(rolled, compromisedCsr, path.join(dir, "rolled-back.crt"));
+        const revoked = await ceremony(
+            PASSPHRASE,
+            ...["crl", "--root", rolled, "--period-days", "7", "--periods", "1", "--from", issued],
+            ...["--revoke", `${serial}:keyCompromise:${issued}`, "--out", path.join(dir, "rolled-back-1.pem"), "--yes"],
+        );
+        assert.strictEqual(revoked.status, 0, revoked.err);
+        const recorded = sha256sum(logFile);
+        // Rolled back on the medium as `head -2 issuance.log > t && cat t > issuance.log` leaves it:
+        // the root's and the certificate's records, the CRL's cut off. Its SHA-256 is the one the
+        // change request recorded after the sign, which no one comparing by eye tells from the latest.
+        fs.writeFileSync(logFile, `${lines(logFile).slice(0, 2).join("\n")}\n`);
+        const rolledBack = logOf(rolled);
+        assert.strictEqual(lines(logFile).length, 2);
+        const again = writeTemp(dir, "rolled-back-again.csr", fs.readFileSync(compromisedCsr, "utf8"));
+        const spki = opensslSpkiSha256(fs.readFileSync(again, "utf8"), "csr");
+        const series = path.join(dir, "rolled-back-2.pem");
+        const certificate = path.join(dir, "rolled-back-again.crt");
+        const commands = [
+            {
+                argv: ["crl", "--root", rolled, "--period-days", "7", "--periods", "1", "--out", series],
+                question: 'Sign this series? Type "yes": ',
+                answer: "yes",
+                risk: "drop a revocation and reuse a CRL number",
+            },
+            {
+                argv: ["sign", "--root", rolled, "--csr", again, "--out", certificate, "--reissue", serial],
+                question: "records for it: ",
+                answer: spki,
+                risk: "certify a key revoked as compromised",
+            },
+        ];
+        for (const { argv, question, answer, risk } of commands) {
+            // The custodians would answer: nothing but the refusal may come before their answers are asked.
+            const answers = [[question, answer] as const, ["Passphrase of the root key: ", PASSPHRASE] as const];
+            const run = await ceremonyOnTerminal(answers, ...argv);
+            assert.deepStrictEqual(
+                [argv[0], run.status, run.transcript.replace(/\r\n/g, "\n")],
+                [
+                    argv[0],
+                    2,
+                    `error: ${argv[0]} runs on a terminal (a real ceremony) and needs --log-sha256 HEX: the SHA-256 of ${logFile} the change request recorded after the last ceremony ` +
+                        `(init-root, sign and crl print it once they have appended to the log: "now has N records, SHA-256 HEX: record this in the change request"); ` +
+                        `every check of what may be signed reads that log, and one rolled back on the medium (a CRL record cut off) would have ${argv[0]} ${risk}; nothing was read or written: ` +
+                        `run the command again with --log-sha256 and the SHA-256 from the change request, never one sha256sum prints for the log as it is now (only scripted rehearsals, without a terminal, may omit it)\n` +
+                        "see apic-istio-pki ceremony --help\n",
+                ],
+            );
+            // With the SHA-256 the change request recorded after the crl, the rolled-back log is refused.
+            const pinned = await ceremonyOnTerminal(answers, ...argv, "--log-sha256", recorded);
+            assert.deepStrictEqual(
+                [argv[0], pinned.status, pinned.transcript.replace(/\r\n/g, "\n")],
+                [
+                    argv[0],
+                    1,
+                    `error: ${logFile} has SHA-256 ${sha256sum(logFile)} (2 records), not ${recorded} as --log-sha256 gives (the change request's): ` +
+                        "the log changed since the last ceremony; do not sign: compare it with its copies on the write-once archive to find what changed, and put the archived one back\n",
+                ],
+            );
+        }
+        assert.ok(!fs.existsSync(series) && !fs.existsSync(certificate), "nothing was written");
+        assert.strictEqual(logOf(rolled), rolledBack, "nothing was logged");
     });
 
     it("refuses a root folder that is, or whose key, certificate or log is, another user's (the fix a copy or a chown, never sudo), has a second hard link, or a loose key mode, before showing or asking anything", async () => {
@@ -2021,6 +2090,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 ["Passphrase of the root key: ", PASSPHRASE, () => fs.rmdirSync(away)],
             ],
             ...["sign", "--root", logRoot, "--csr", csr, "--out", target],
+            ...["--log-sha256", sha256sum(path.join(logRoot, ISSUANCE_LOG))],
         );
         const transcript = run.transcript.replace(/\r\n/g, "\n");
         assert.strictEqual(run.status, 1, transcript);
@@ -3356,6 +3426,7 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
                 ["Passphrase of the root key: ", PASSPHRASE],
             ],
             ...series("first.pem"),
+            ...["--log-sha256", sha256sum(path.join(lockedRoot, ISSUANCE_LOG))],
         );
         assert.ok(holder !== undefined, "the first holds the lock while it asks");
         const { pid, started } = holder;

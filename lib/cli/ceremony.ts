@@ -65,8 +65,8 @@ import { Command, oneOf, parse, UsageError } from "./stackSource";
 const FINGERPRINT_PREFIX = 32;
 
 const USAGE = `usage: ceremony init-root --out DIR --environment ENV --trust-domain DOMAIN --cn NAME [--org ORG] [--days 7300] [--key RSA|ECDSA]
-       ceremony sign --root DIR --csr FILE [--csr FILE ...] [--days 1095] [--out FILE] [--reissue SERIAL ...] [--log-sha256 HEX] [--yes]
-       ceremony crl --root DIR --period-days N --periods K [--from DATE] [--revoke SERIAL:REASON:REVOKED_AT ...] --out FILE [--log-sha256 HEX] [--yes]
+       ceremony sign --root DIR --csr FILE [--csr FILE ...] [--days 1095] [--out FILE] [--reissue SERIAL ...] --log-sha256 HEX [--yes]
+       ceremony crl --root DIR --period-days N --periods K [--from DATE] [--revoke SERIAL:REASON:REVOKED_AT ...] --out FILE --log-sha256 HEX [--yes]
        (each also takes --allow-git-work-tree)
 
 init-root  makes the root folder DIR (0700; refused inside a git work tree): DIR/root.key, the
@@ -113,7 +113,9 @@ serial of the root that signed it); sign and crl refuse a folder whose log begin
 holds, another root's record, naming the line, and a root.crt its own key does not verify or
 dated otherwise than the log's root record. Each command shows the log's record count and
 SHA-256 before its questions and once it has appended to it (record that in the change request);
-sign and crl --log-sha256 HEX (the SHA-256 the change request recorded) refuse a log changed since.
+sign and crl --log-sha256 HEX (the SHA-256 the change request recorded) refuse a log changed since;
+on a terminal they refuse to start without it, since a log rolled back on the medium shows a
+SHA-256 an earlier change request records (scripted rehearsals, without a terminal, may omit it).
 Files are created exclusively, never through a link,
 and never replaced. On Linux each refuses to start while the process may write a core file, which
 would hold the passphrase and the key: run "ulimit -c 0" in the ceremony's shell first.`;
@@ -387,6 +389,26 @@ function logSha256Option(value: string | undefined): string | undefined {
         );
     }
     return value.toLowerCase();
+}
+
+/**
+ * --log-sha256 as a real ceremony must give it: on a terminal (where --yes and the passphrase
+ * variable are refused too) sign and crl are refused without it, before anything is read or asked.
+ * Every check of what may be signed (a key revoked as compromised, the revocations each CRL must
+ * repeat, the CRL numbers) reads the log on the medium, and a log rolled back to an earlier state
+ * (a CRL record cut off) passes them all; the SHA-256 it shows is then one an earlier change request
+ * really records, which no one comparing by eye tells from the latest. Scripted rehearsals (no
+ * terminal) may omit it.
+ */
+function logSha256OnTerminal(given: string | undefined, command: "sign" | "crl", root: string): string | undefined {
+    if (given !== undefined || process.stdin.isTTY !== true) return given;
+    throw new UsageError(
+        `${command} runs on a terminal (a real ceremony) and needs --log-sha256 HEX: the SHA-256 of ${path.join(root, ISSUANCE_LOG)} the change request recorded after the last ceremony ` +
+            `(init-root, sign and crl print it once they have appended to the log: "now has N records, SHA-256 HEX: record this in the change request"); ` +
+            `every check of what may be signed reads that log, and one rolled back on the medium (a CRL record cut off) would have ${command} ` +
+            `${command === "sign" ? "certify a key revoked as compromised" : "drop a revocation and reuse a CRL number"}; nothing was read or written: ` +
+            `run the command again with --log-sha256 and the SHA-256 from the change request, never one sha256sum prints for the log as it is now (only scripted rehearsals, without a terminal, may omit it)`,
+    );
 }
 
 const recordCount = (n: number): string => `${n} record${n === 1 ? "" : "s"}`;
@@ -733,7 +755,7 @@ async function sign(argv: string[], out: (text: string) => void): Promise<number
         }
     }
     const validityDays = wholeNumber(v.days, "--days", 1095, 36500);
-    const logSha256 = logSha256Option(v["log-sha256"]);
+    const logSha256 = logSha256OnTerminal(logSha256Option(v["log-sha256"]), "sign", v.root);
     // By serial as compared (normalSerial), to the serial as given.
     const reissues = new Map(
         (v.reissue ?? []).map((serial) => {
@@ -944,7 +966,7 @@ async function crl(argv: string[], out: (text: string) => void): Promise<number>
     const now = new Date(Math.floor(Date.now() / 1000) * 1000);
     const from = v.from === undefined ? now : isoTime(v.from, "--from");
     const revoked = (v.revoke ?? []).map(revocation);
-    const logSha256 = logSha256Option(v["log-sha256"]);
+    const logSha256 = logSha256OnTerminal(logSha256Option(v["log-sha256"]), "crl", v.root);
     const folder = RootFolder.open(v.root, v["allow-git-work-tree"] === true);
     warnOfWeakRootKey(folder);
     // Before the log is read and any question asked: see RootFolder.lock.
