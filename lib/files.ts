@@ -106,15 +106,30 @@ export function createExclusive(file: string, mode: number): number {
 /**
  * Creates `file` exclusively with `mode` and writes `content` to it. When the write fails (a full
  * or failing disk), the file it created is removed before the system error is thrown: no file is
- * left half-written, to be taken for a whole one or to block the next attempt.
+ * left half-written, to be taken for a whole one or to block the next attempt. `synced`: the file
+ * is fsynced before it is closed (a failure removes it too), then its folder, so that both its
+ * content and its name are on the medium when this returns; render, writing thousands of files
+ * it can write again, leaves it off.
  */
-export function writeNewFile(file: string, content: string | Buffer, mode: number): void {
+export function writeNewFile(file: string, content: string | Buffer, mode: number, synced = false): void {
     const fd = createExclusive(file, mode);
     try {
         fs.writeFileSync(fd, content);
+        if (synced) fs.fsyncSync(fd);
     } catch (error) {
         removeCreated(file, fd);
         throw error;
+    } finally {
+        fs.closeSync(fd);
+    }
+    if (synced) syncFolder(path.dirname(file));
+}
+
+/** Flushes a folder's entries (a file created in it) to the medium. */
+function syncFolder(folder: string): void {
+    const fd = fs.openSync(folder, O_RDONLY | O_DIRECTORY);
+    try {
+        fs.fsyncSync(fd);
     } finally {
         fs.closeSync(fd);
     }

@@ -2110,6 +2110,46 @@ describe("The key ceremony: what a bank's key ceremony expects", function () {
         );
     });
 
+    it('syncs each certificate and CRL series it writes, then its folder, as it syncs the log record: a medium pulled out after "signed" keeps the file the log records', async () => {
+        const syncedRoot = await newRoot("synced-root", "apic-client");
+        const log = path.join(syncedRoot, ISSUANCE_LOG);
+        const out = path.join(dir, "synced");
+        fs.mkdirSync(out);
+        /** What each fsync of `run` flushed, by the path of its file descriptor, in order. */
+        const fsynced = async (run: () => Promise<{ status: number; err: string }>): Promise<string[]> => {
+            const flushed: string[] = [];
+            const fsyncSync = nodeFs.fsyncSync;
+            const result = await patched(
+                nodeFs,
+                "fsyncSync",
+                (fd: number) => {
+                    flushed.push(fs.readlinkSync(`/proc/self/fd/${fd}`));
+                    return fsyncSync(fd);
+                },
+                run,
+            );
+            assert.strictEqual(result.status, 0, result.err);
+            return flushed;
+        };
+        const certificate = path.join(out, "synced.crt");
+        assert.deepStrictEqual(
+            await fsynced(() =>
+                ceremony(PASSPHRASE, "sign", "--root", syncedRoot, "--csr", csr, "--out", certificate, "--yes"),
+            ),
+            [log, certificate, out],
+        );
+        const series = path.join(out, "synced.pem");
+        assert.deepStrictEqual(
+            await fsynced(() =>
+                ceremony(
+                    PASSPHRASE,
+                    ...["crl", "--root", syncedRoot, "--period-days", "7", "--periods", "1", "--out", series, "--yes"],
+                ),
+            ),
+            [log, series, out],
+        );
+    });
+
     it("leaves nothing half-written on a full medium: init-root keeps nothing of the new root, sign and crl cut their log records off again, and no partial certificate is left", async () => {
         /** Runs `run` with the ceremony's writes of `what` failing as on a full medium: after writing half of it, when `half`. */
         const full = <T>(what: RegExp, run: () => Promise<T>, half = false): Promise<T> => {

@@ -232,13 +232,15 @@ function checkTarget(file: string, label: string, elsewhere: string): void {
 }
 
 /**
- * A public file of the ceremony (a certificate, a CRL series), created exclusively. It was checked
+ * A public file of the ceremony (a certificate, a CRL series), created exclusively and synced with
+ * its folder, as the log record before it is: --out is most often on the removable medium, and
+ * one pulled out right after "signed" must not keep the record without the file. It was checked
  * and logged already; should writing still fail (a medium pulled out, a full disk), its PEM is
  * shown so that what the log records as signed is not lost.
  */
 function writePublic(file: string, content: string, label: string, out: (text: string) => void, after = ""): void {
     try {
-        writeNewFile(file, content, PUBLIC_FILE);
+        writeNewFile(file, content, PUBLIC_FILE, true);
     } catch (error) {
         out(content);
         throw new Error(
