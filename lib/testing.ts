@@ -74,8 +74,7 @@ export function runWithStandIn<T>(program: () => T | Promise<T>, options: RunOpt
                 hideSdkObjects(error);
                 throw error;
             },
-        )
-        .finally(() => sdkState().setStackResource(undefined));
+        );
 }
 
 /**
@@ -131,9 +130,11 @@ interface MockMonitor {
     newUrn(parent: string | undefined, type: string, name: string): string;
 }
 
-/** The SDK's runtime state (internal, as the stand-in reads its config): the root stack, the features. */
+/**
+ * The SDK's runtime state (internal, as the stand-in reads its config): the features. (The run's
+ * root stack goes when the run ends, with its mocks: the stand-in puts back the SDK's state.)
+ */
 interface SdkState {
-    setStackResource(resource: undefined): void;
     getStore(): { supportsTransforms: boolean; supportsInvokeTransforms: boolean };
 }
 

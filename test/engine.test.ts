@@ -9,6 +9,7 @@ import { ADJECTIVES, ADVERBS, NAMES } from "../lib/engine/petNames";
 import { RootCa } from "../lib/components/rootCa";
 import { RunOptions, runWithStandIn } from "../lib/engine/standIn";
 import { pemDecode, withArticle } from "../lib/pki/pem";
+import * as testing from "../lib/testing";
 import { certificates, kubernetesManifests, runProgram } from "../lib/testing";
 import * as tlsProvider from "../lib/engine/tlsProvider";
 import { mintRoot, openssl, opensslRoot, opensslText, TestCa, testRsaKey } from "./helpers";
@@ -901,5 +902,84 @@ describe("Engine stand-in: what a program reads (Resource.get, a StackReference)
                 message: `stand-in failed on pulumi:pulumi:StackReference "${name}": unknown stack "${name}": the stand-in knows the run's own stack alone (organization/apic-istio-pki/${stack}; options project and stack name it)`,
             });
         }
+    });
+});
+
+/** Whether `target` can be reached from `roots` through properties, array items, Map and Set entries (no closures). */
+function reachable(target: object, roots: unknown[]): boolean {
+    const seen = new Set<object>();
+    const queue = roots.filter((root): root is object => typeof root === "object" && root !== null);
+    while (queue.length > 0) {
+        const next = queue.pop()!;
+        if (next === target) return true;
+        if (seen.has(next)) continue;
+        seen.add(next);
+        const values: unknown[] = [];
+        if (next instanceof Map) for (const [key, value] of next) values.push(key, value);
+        if (next instanceof Set) values.push(...next);
+        for (const key of Reflect.ownKeys(next)) {
+            const descriptor = Object.getOwnPropertyDescriptor(next, key);
+            if (descriptor !== undefined && "value" in descriptor) values.push(descriptor.value);
+        }
+        for (const value of values) if (typeof value === "object" && value !== null) queue.push(value);
+    }
+    return false;
+}
+
+describe("Engine stand-in: a run leaves the SDK as it found it (a test file's own setMocks, in the same process)", function () {
+    this.timeout(60_000);
+    // A test file of the consumer's, written as Pulumi's docs show, run by mocha after a harness test.
+    const mocks: pulumi.runtime.Mocks = {
+        newResource: (args) => ({ id: `${args.name}-id`, state: { ...args.inputs } }),
+        call: (args) => args.inputs,
+    };
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const sdkState = require("@pulumi/pulumi/runtime/state") as { getStore(): object };
+    const sdkMonitor = () => (pulumi.runtime as unknown as { getMonitor(): { mocks?: unknown } }).getMonitor();
+    const value = <T>(output: pulumi.Output<T>) => new Promise<T>((ok) => output.apply(ok));
+
+    /** Registers a namespace as the consumer's test does, under the consumer's mocks. */
+    async function consumerNamespace(name: string): Promise<{ id: string; urn: string }> {
+        const namespace = new k8s.core.v1.Namespace(name, {});
+        return { id: await value(namespace.id), urn: await value(namespace.urn) };
+    }
+
+    it("puts back the mocks, project and stack set before a run, and keeps none of the run's engine, its keys, in the SDK", async () => {
+        await pulumi.runtime.setMocks(mocks, "myproj", "mystack");
+        const { engine, outputs } = await testing.runWithStandIn(
+            () => new tls.PrivateKey("run-key", { algorithm: "ECDSA", ecdsaCurve: "P256" }).privateKeyPem,
+            { project: "payments-pki" },
+        );
+        assert.match(outputs, /^-----BEGIN EC PRIVATE KEY-----\n/);
+        assert.deepStrictEqual([pulumi.getProject(), pulumi.getStack()], ["myproj", "mystack"]);
+        assert.strictEqual(sdkMonitor().mocks, mocks);
+        assert.deepStrictEqual(await consumerNamespace("ns"), {
+            id: "ns-id",
+            urn: "urn:pulumi:mystack::myproj::kubernetes:core/v1:Namespace::ns",
+        });
+        assert.strictEqual(
+            reachable(engine, [sdkState.getStore(), (globalThis as { stackResource?: unknown }).stackResource]),
+            false,
+        );
+    });
+
+    it("puts them back after a run that fails too", async () => {
+        await pulumi.runtime.setMocks(mocks, "myproj", "mystack");
+        await assert.rejects(
+            testing.runWithStandIn(
+                () => {
+                    new tls.PrivateKey("failed-run-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
+                    throw new Error("the program's own failure");
+                },
+                { project: "payments-pki", stack: "prod" },
+            ),
+            { message: "the program's own failure" },
+        );
+        assert.deepStrictEqual([pulumi.getProject(), pulumi.getStack()], ["myproj", "mystack"]);
+        assert.strictEqual(sdkMonitor().mocks, mocks);
+        assert.deepStrictEqual(await consumerNamespace("ns-after-failure"), {
+            id: "ns-after-failure-id",
+            urn: "urn:pulumi:mystack::myproj::kubernetes:core/v1:Namespace::ns-after-failure",
+        });
     });
 });

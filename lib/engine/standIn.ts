@@ -755,6 +755,7 @@ async function runAlone<T>(
     config: Record<string, string> | undefined,
 ): Promise<RunResult<T>> {
     const configBefore = config === undefined ? undefined : { ...sdkConfig() };
+    const restoreSdk = saveSdkState();
     if (config !== undefined) pulumi.runtime.setAllConfig(config, []);
     const stackTraceLimit = Error.stackTraceLimit;
     if (options.stackTraces !== true) Error.stackTraceLimit = 0;
@@ -762,12 +763,62 @@ async function runAlone<T>(
         return await runUntilSettled(program, options);
     } finally {
         Error.stackTraceLimit = stackTraceLimit;
+        restoreSdk();
         if (configBefore !== undefined) {
             const store = sdkConfig();
             for (const key of Object.keys(store)) delete store[key];
             Object.assign(store, configBefore);
         }
     }
+}
+
+/** The SDK's runtime store (internal, like waitForRPCs): what setMocks sets, and the run's root stack. */
+interface SdkStore {
+    settings: { options: object };
+    config?: Record<string, string>;
+    leakCandidates?: Set<unknown>;
+}
+
+/**
+ * Saves what a run's setMocks and root stack change in the SDK's store, and returns what puts it
+ * back: the mocks, project, stack and organization set before the run (a test file's own
+ * `pulumi.runtime.setMocks`, in the same process), or none. Else a later test registering under
+ * mocks of its own would get the run's engine, and the engine's private keys would stay reachable
+ * from the SDK until the next run. The config object is the same one: runAlone puts back its
+ * contents when a run sets config. (Internal, like waitForRPCs.)
+ */
+function saveSdkState(): () => void {
+    /* eslint-disable @typescript-eslint/no-require-imports */
+    const state = require("@pulumi/pulumi/runtime/state") as { getStore?: () => SdkStore };
+    const settingsModule = require("@pulumi/pulumi/runtime/settings") as {
+        resetOptions?: (...args: [string, string, number, string, string, boolean, string]) => void;
+    };
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    const store = state.getStore?.();
+    const resetOptions = settingsModule.resetOptions;
+    if (typeof store?.settings?.options !== "object" || typeof resetOptions !== "function") {
+        throw new Error(
+            "@pulumi/pulumi no longer keeps its settings in runtime/state's store, or resets them with runtime/settings.resetOptions; update the stand-in",
+        );
+    }
+    const storeBefore = { ...store };
+    const settingsBefore = { ...store.settings };
+    const optionsBefore = { ...store.settings.options };
+    const global = globalThis as { stackResource?: unknown };
+    const stackResourceBefore = global.stackResource;
+    const putBack = <O extends object>(object: O, saved: O) => {
+        for (const key of Object.keys(object)) if (!Object.hasOwn(saved, key)) delete object[key as keyof O];
+        Object.assign(object, saved);
+    };
+    return () => {
+        // The settings module keeps the mock monitor setMocks made (its engine) in a variable of its
+        // own too, used when no mocks are set: resetOptions empties it, then the store is as it was.
+        resetOptions("", "", -1, "", "", false, "");
+        putBack(store.settings.options, optionsBefore);
+        putBack(store.settings, { ...settingsBefore, options: store.settings.options });
+        putBack(store, { ...storeBefore, settings: store.settings });
+        global.stackResource = stackResourceBefore;
+    };
 }
 
 /**
