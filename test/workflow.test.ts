@@ -732,6 +732,31 @@ function replay(script: string, cwd: string, env: Record<string, string>) {
 }
 
 /**
+ * cert-diff.yml's diff job on the repository `dir` (the built tool linked in as dist/), its steps
+ * that list the changed stacks and write each one's diff and inventory replayed from `base` to
+ * `head`, as a pull request's run: its RUNNER_TEMP (`temp`, the artifact in cert-diff/), the job
+ * and the environment, for its later steps.
+ */
+function replayCertDiffSteps(dir: string, base: string, head: string) {
+    fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
+    const temp = tempDir("workflow-runner");
+    const job = workflow("cert-diff.yml").jobs.diff;
+    const env = {
+        DIFF_BASE: base,
+        DIFF_HEAD: head,
+        EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
+        PR_NUMBER: "7",
+        PR_HEAD_SHA: head,
+        RUNNER_TEMP: temp,
+    };
+    for (const name of [STACK_STEP, "certificate diff and inventory of each stack"]) {
+        const r = replay(job.steps.find((s) => s.name === name)?.run ?? "exit 9", dir, env);
+        assert.strictEqual(r.status, 0, `${name}: ${r.stderr}`);
+    }
+    return { temp, job, env };
+}
+
+/**
  * The shell of one of lifecycle.yml's issue steps (attention, run-failure), replayed as its run 9
  * with the fakes of `fakeDir` (gh) on the PATH and `runnerTemp` as RUNNER_TEMP; `env` adds the
  * jobs' results (or another run).
@@ -1014,21 +1039,7 @@ function replayDiffJobNow(): { artifact: string; head: string; failStep: ReturnT
     fs.rmSync(path.join(dir, "stacks/Pulumi.prod.yaml"));
     git("commit", "-qam", "dev renamed, sit broken, prod deleted");
     const head = git("rev-parse", "HEAD");
-    fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
-    const temp = tempDir("workflow-runner");
-    const job = workflow("cert-diff.yml").jobs.diff;
-    const env = {
-        DIFF_BASE: base,
-        DIFF_HEAD: head,
-        EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
-        PR_NUMBER: "7",
-        PR_HEAD_SHA: head,
-        RUNNER_TEMP: temp,
-    };
-    for (const name of [STACK_STEP, "certificate diff and inventory of each stack"]) {
-        const r = replay(job.steps.find((s) => s.name === name)?.run ?? "exit 9", dir, env);
-        assert.strictEqual(r.status, 0, `${name}: ${r.stderr}`);
-    }
+    const { temp, job, env } = replayCertDiffSteps(dir, base, head);
     const failStep = replay(job.steps.find((s) => s.name?.startsWith("fail the check"))?.run ?? "exit 9", dir, env);
     return { artifact: path.join(temp, "cert-diff"), head, failStep };
 }
@@ -1146,21 +1157,7 @@ describe("workflows: the certificate diff step of a large change, replayed with 
 
     it("puts the whole texts in full/<stack>/ of the artifact, and the comment cuts the diff at a line's end and names the sections it cuts short and leaves out", () => {
         const { dir, base, head } = bigStackChange();
-        fs.symlinkSync(path.join(ROOT, "dist"), path.join(dir, "dist"));
-        const temp = tempDir("workflow-runner");
-        const job = workflow("cert-diff.yml").jobs.diff;
-        const env = {
-            DIFF_BASE: base,
-            DIFF_HEAD: head,
-            EVERY_STACK_WHEN_PROGRAM_CHANGES: "true",
-            PR_NUMBER: "7",
-            PR_HEAD_SHA: head,
-            RUNNER_TEMP: temp,
-        };
-        for (const name of [STACK_STEP, "certificate diff and inventory of each stack"]) {
-            const r = replay(job.steps.find((s) => s.name === name)?.run ?? "exit 9", dir, env);
-            assert.strictEqual(r.status, 0, `${name}: ${r.stderr}`);
-        }
+        const { temp } = replayCertDiffSteps(dir, base, head);
         const tool = (...args: string[]) => {
             const r = spawnSync(process.execPath, ["dist/lib/cli/main.js", ...args], { cwd: dir, encoding: "utf8" });
             return r.stdout;
