@@ -945,14 +945,22 @@ describe("Engine stand-in: a run leaves the SDK as it found it (a test file's ow
         return { id: await value(namespace.id), urn: await value(namespace.urn) };
     }
 
-    it("puts back the mocks, project and stack set before a run, and keeps none of the run's engine, its keys, in the SDK", async () => {
+    it("puts back the mocks, project, stack and config set before a run, and keeps none of the run's engine, its keys, in the SDK", async () => {
         await pulumi.runtime.setMocks(mocks, "myproj", "mystack");
+        pulumi.runtime.setAllConfig({ "myproj:region": "eu-west" }, []);
         const { engine, outputs } = await testing.runWithStandIn(
-            () => new tls.PrivateKey("run-key", { algorithm: "ECDSA", ecdsaCurve: "P256" }).privateKeyPem,
-            { project: "payments-pki" },
+            () => {
+                assert.strictEqual(new pulumi.Config("payments-pki").get("organization"), "Example Bank");
+                return new tls.PrivateKey("run-key", { algorithm: "ECDSA", ecdsaCurve: "P256" }).privateKeyPem;
+            },
+            { project: "payments-pki", config: { organization: "Example Bank" } },
         );
         assert.match(outputs, /^-----BEGIN EC PRIVATE KEY-----\n/);
         assert.deepStrictEqual([pulumi.getProject(), pulumi.getStack()], ["myproj", "mystack"]);
+        assert.deepStrictEqual(
+            [new pulumi.Config("myproj").get("region"), new pulumi.Config("payments-pki").get("organization")],
+            ["eu-west", undefined],
+        );
         assert.strictEqual(sdkMonitor().mocks, mocks);
         assert.deepStrictEqual(await consumerNamespace("ns"), {
             id: "ns-id",

@@ -754,7 +754,6 @@ async function runAlone<T>(
     options: RunOptions,
     config: Record<string, string> | undefined,
 ): Promise<RunResult<T>> {
-    const configBefore = config === undefined ? undefined : { ...sdkConfig() };
     const restoreSdk = saveSdkState();
     if (config !== undefined) pulumi.runtime.setAllConfig(config, []);
     const stackTraceLimit = Error.stackTraceLimit;
@@ -764,28 +763,26 @@ async function runAlone<T>(
     } finally {
         Error.stackTraceLimit = stackTraceLimit;
         restoreSdk();
-        if (configBefore !== undefined) {
-            const store = sdkConfig();
-            for (const key of Object.keys(store)) delete store[key];
-            Object.assign(store, configBefore);
-        }
     }
 }
 
-/** The SDK's runtime store (internal, like waitForRPCs): what setMocks sets, and the run's root stack. */
+/**
+ * The SDK's runtime store (internal, like waitForRPCs): what setMocks sets, the run's root stack,
+ * and the config setAllConfig sets, its values and secret keys as JSON text.
+ */
 interface SdkStore {
     settings: { options: object };
-    config?: Record<string, string>;
+    config: Record<string, string>;
     leakCandidates?: Set<unknown>;
 }
 
 /**
- * Saves what a run's setMocks and root stack change in the SDK's store, and returns what puts it
- * back: the mocks, project, stack and organization set before the run (a test file's own
- * `pulumi.runtime.setMocks`, in the same process), or none. Else a later test registering under
- * mocks of its own would get the run's engine, and the engine's private keys would stay reachable
- * from the SDK until the next run. The config object is the same one: runAlone puts back its
- * contents when a run sets config. (Internal, like waitForRPCs.)
+ * Saves what a run's setMocks, root stack and config change in the SDK's store, and returns what
+ * puts it back: the mocks, project, stack and organization set before the run (a test file's own
+ * `pulumi.runtime.setMocks`, in the same process), or none, and the config's contents (the SDK
+ * keeps one config object, which setAllConfig fills). Else a later test registering under mocks of
+ * its own would get the run's engine, and the engine's private keys would stay reachable from the
+ * SDK until the next run. (Internal, like waitForRPCs.)
  */
 function saveSdkState(): () => void {
     /* eslint-disable @typescript-eslint/no-require-imports */
@@ -796,12 +793,17 @@ function saveSdkState(): () => void {
     /* eslint-enable @typescript-eslint/no-require-imports */
     const store = state.getStore?.();
     const resetOptions = settingsModule.resetOptions;
-    if (typeof store?.settings?.options !== "object" || typeof resetOptions !== "function") {
+    if (
+        typeof store?.settings?.options !== "object" ||
+        typeof store.config !== "object" ||
+        typeof resetOptions !== "function"
+    ) {
         throw new Error(
-            "@pulumi/pulumi no longer keeps its settings in runtime/state's store, or resets them with runtime/settings.resetOptions; update the stand-in",
+            "@pulumi/pulumi no longer keeps its settings and config in runtime/state's store, or resets them with runtime/settings.resetOptions; update the stand-in",
         );
     }
     const storeBefore = { ...store };
+    const configBefore = { ...store.config };
     const settingsBefore = { ...store.settings };
     const optionsBefore = { ...store.settings.options };
     const global = globalThis as { stackResource?: unknown };
@@ -817,22 +819,9 @@ function saveSdkState(): () => void {
         putBack(store.settings.options, optionsBefore);
         putBack(store.settings, { ...settingsBefore, options: store.settings.options });
         putBack(store, { ...storeBefore, settings: store.settings });
+        putBack(store.config, configBefore);
         global.stackResource = stackResourceBefore;
     };
-}
-
-/**
- * Where the SDK keeps the config setAllConfig sets, its values and secret keys as JSON text
- * (internal, like waitForRPCs): saved whole, it is put back as it was.
- */
-function sdkConfig(): Record<string, string> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const state = require("@pulumi/pulumi/runtime/state") as { getStore?: () => { config?: Record<string, string> } };
-    const config = state.getStore?.().config;
-    if (config === undefined) {
-        throw new Error("@pulumi/pulumi no longer keeps its config in runtime/state's store; update the stand-in");
-    }
-    return config;
 }
 
 async function runUntilSettled<T>(program: () => T | Promise<T>, options: RunOptions): Promise<RunResult<T>> {
