@@ -122,12 +122,15 @@ export function writeNewFile(file: string, content: string | Buffer, mode: numbe
     } finally {
         fs.closeSync(fd);
     }
-    if (synced) syncFolder(path.dirname(file));
+    if (synced) syncToMedium(path.dirname(file), O_DIRECTORY);
 }
 
-/** Flushes a folder's entries (a file created in it) to the medium. */
-function syncFolder(folder: string): void {
-    const fd = fs.openSync(folder, O_RDONLY | O_DIRECTORY);
+/**
+ * Flushes a file, or with O_DIRECTORY a folder's entries (what a rename or a new file makes
+ * visible), to the medium, never through a link: what it holds must be there after a power cut.
+ */
+export function syncToMedium(at: string, flags = 0): void {
+    const fd = fs.openSync(at, O_RDONLY | O_NOFOLLOW | flags);
     try {
         fs.fsyncSync(fd);
     } finally {

@@ -16,6 +16,7 @@ import {
     PRIVATE_FILE,
     realPath,
     shellWord,
+    syncToMedium,
     writeNewFile,
 } from "../files";
 import { weakRootKeyEncryption } from "../pki/ceremony";
@@ -638,16 +639,6 @@ function unwritable(folder: string): string | undefined {
     }
 }
 
-/** Flushes a file or folder to the medium (what a rename then makes visible must be there after a power cut). */
-function sync(file: string, flags: number): void {
-    const fd = fs.openSync(file, flags | O_NOFOLLOW);
-    try {
-        fs.fsyncSync(fd);
-    } finally {
-        fs.closeSync(fd);
-    }
-}
-
 /**
  * A new root being written by init-root: its files go into a fresh 0700 staging folder, are
  * synced, and `commit` puts them in place. A new root folder is the staging folder, made beside
@@ -677,11 +668,9 @@ export class NewRootFolder {
         return new NewRootFolder(staging, dir, existing);
     }
 
-    /** Creates a file of the new root, exclusively, never through a link, and synced. */
+    /** Creates a file of the new root, exclusively, never through a link, and synced with the staging folder. */
     writeNew(name: string, content: string, mode: number): void {
-        const file = path.join(this.staging, name);
-        writeNewFile(file, content, mode);
-        sync(file, O_RDONLY);
+        writeNewFile(path.join(this.staging, name), content, mode, true);
     }
 
     /** Starts the issuance log with its first record. */
@@ -691,16 +680,16 @@ export class NewRootFolder {
 
     /** Puts the new root in place, and returns its folder. */
     commit(): RootFolder {
-        sync(this.staging, O_RDONLY | O_DIRECTORY);
+        // The staging folder's entries are on the medium: writeNew synced it after each file.
         if (!this.existing) {
             fs.renameSync(this.staging, this.dir);
-            sync(path.dirname(path.resolve(this.dir)), O_RDONLY | O_DIRECTORY);
+            syncToMedium(path.dirname(path.resolve(this.dir)), O_DIRECTORY);
             return RootFolder.made(this.dir);
         }
         for (const name of [ROOT_CERT, ISSUANCE_LOG, ROOT_KEY]) {
             const target = path.join(this.dir, name);
             // On the medium before the key, even after a power cut.
-            if (name === ROOT_KEY) sync(this.dir, O_RDONLY | O_DIRECTORY);
+            if (name === ROOT_KEY) syncToMedium(this.dir, O_DIRECTORY);
             // A rename (FAT has no hard links) replaces what is at its path, so nothing may be: no
             // other init-root puts anything there meanwhile (the staging folder keeps it out).
             if (entryAt(target) !== undefined) {
@@ -710,7 +699,7 @@ export class NewRootFolder {
             this.moved.push(name);
         }
         fs.rmdirSync(this.staging);
-        sync(this.dir, O_RDONLY | O_DIRECTORY);
+        syncToMedium(this.dir, O_DIRECTORY);
         return RootFolder.made(this.dir);
     }
 
