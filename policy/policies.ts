@@ -11,7 +11,7 @@ import { DEFAULT_KEY_SECRET_NAMESPACES, ISTIO_CA_SECRET_SUFFIX, MESH_CA_SECRET }
 import { holdsPrivateKey, privateKeyPaths } from "../lib/pki/keyMaterial";
 import { pastedKeyProblem, pastedPrivateKey, pemBlocks, pemBlocksInOrder, pemDecode } from "../lib/pki/pem";
 import { mozillaRootCertificates, publicRootsAnchor } from "../lib/pki/publicCert";
-import { CLOCK_SKEW_MS, parseCrl } from "../lib/pki/crl";
+import { CLOCK_SKEW_MS, DAY_MS, parseCrl } from "../lib/pki/crl";
 import { signedNoCrl } from "../lib/pki/crlSeries";
 import { CERTIFICATE_LABELS, certificateDerOf, PRIVATE_KEY_FORMS } from "../lib/pki/der";
 import {
@@ -2693,7 +2693,7 @@ function tlsLeafProblems(
             `${which} has ${extendedKeyUsage === undefined ? "no extended key usage, so it serves any purpose" : "neither serverAuth nor clientAuth in its extended key usage"}; ` +
                 "give one issued with serverAuth (a gateway's server certificate) or clientAuth (a sidecar's client certificate)",
         );
-    const days = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 86_400_000;
+    const days = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / DAY_MS;
     if (maxDays !== undefined && days > maxDays)
         problems.push(`${which}: ${leafTooLong(Math.round(days), maxDays)}; renew it for ${maxDays} days or less`);
     // As istiod-cacerts holds ca-key.pem to ca-cert.pem: Envoy loads tls.crt and tls.key as one pair.
